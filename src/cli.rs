@@ -1,0 +1,112 @@
+//! Command-line interface: the contract in DEVELOPERS.md.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Deploy the API Gateway WebSocket connection-tracking pattern (DynamoDB service
+/// integrations for $connect/$disconnect, a Lambda for $default) by direct AWS SDK calls.
+///
+/// AWS is the state: resources are found by name and by the `wsconn:stack=<stack>` tag,
+/// so there is no state file to lose.
+#[derive(Debug, Parser)]
+#[command(name = "wsconn", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  wsconn diff                       # what would change (exit 2 if anything)\n  wsconn deploy --yes               # create or repair the stack\n  wsconn outputs --output json      # endpoint and names for scripts\n  wsconn destroy --yes              # remove everything the stack owns")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Stack name; every derived resource name starts with it.
+    #[arg(long, global = true, env = "WSCONN_STACK")]
+    pub stack: Option<String>,
+    /// AWS region (default: from AWS_REGION or the profile).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator, for instance).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Answer yes to confirmation questions (needed without a terminal for risky changes).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Configuration file (default: ./wsconn.toml when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// Options that shape the desired stack; they may also come from wsconn.toml.
+#[derive(Debug, Args, Default, Clone)]
+pub struct StackOpts {
+    /// WebSocket stage name.
+    #[arg(long, env = "WSCONN_STAGE")]
+    pub stage: Option<String>,
+    /// Seconds a connection record lives before DynamoDB TTL removes it.
+    #[arg(long, env = "WSCONN_CONNECTION_TTL", value_name = "SECONDS")]
+    pub connection_ttl: Option<u64>,
+    /// Extra tag for every taggable resource, KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Days the function's log group keeps events.
+    #[arg(long, env = "WSCONN_LOG_RETENTION_DAYS", value_name = "DAYS")]
+    pub log_retention_days: Option<i32>,
+    /// Directory holding mapping-templates/ and lambda/ to deploy instead of the copies
+    /// built into wsconn (for editing templates or the handler).
+    #[arg(long, env = "WSCONN_ASSETS_DIR", value_name = "DIR")]
+    pub assets_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reconcile live AWS to the desired stack: read, plan, show, apply, print outputs.
+    ///
+    /// Idempotent: when nothing differs it says so and makes no mutating call. Deletes,
+    /// replacements and IAM widening need confirmation (a terminal prompt, or --yes).
+    Deploy {
+        #[command(flatten)]
+        opts: StackOpts,
+        /// Allow replacing resources that hold data (the DynamoDB table).
+        #[arg(long)]
+        allow_replace: bool,
+    },
+    /// Show live vs desired, field by field. Exit 0 in sync, 2 changes pending, 1 error.
+    Diff {
+        #[command(flatten)]
+        opts: StackOpts,
+    },
+    /// Delete every resource the stack owns (and nothing it does not). Idempotent.
+    Destroy {
+        #[command(flatten)]
+        opts: StackOpts,
+    },
+    /// Print the endpoint and resource names (null for what does not exist yet).
+    Outputs {
+        #[command(flatten)]
+        opts: StackOpts,
+    },
+}
+
+impl Command {
+    pub fn stack_opts(&self) -> &StackOpts {
+        match self {
+            Command::Deploy { opts, .. }
+            | Command::Diff { opts }
+            | Command::Destroy { opts }
+            | Command::Outputs { opts } => opts,
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Resolved configuration: flags > environment > wsconn.toml > defaults, validated
+//! before any AWS call. Every derived AWS name is checked against that service's rules.
+
+use crate::cli::{GlobalOpts, StackOpts};
+use crate::error::Error;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const OWNER_TAG: &str = "wsconn:stack";
+pub const DEFAULT_STACK: &str = "wsconn";
+pub const DEFAULT_STAGE: &str = "api";
+pub const DEFAULT_CONNECTION_TTL: u64 = 86_400;
+pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
+const CONFIG_FILE: &str = "wsconn.toml";
+
+/// Values CloudWatch Logs accepts for a log group's retention.
+const RETENTION_DAYS: &[i32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// The optional file; the same keys as the flags.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub stack: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub stage: Option<String>,
+    pub connection_ttl: Option<u64>,
+    pub log_retention_days: Option<i32>,
+    pub assets_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Everything that decides the desired stack and where it lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub stack: String,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub stage: String,
+    pub connection_ttl: u64,
+    pub log_retention_days: i32,
+    /// Where mapping-templates/ and lambda/ are read from (None: the built-in copies).
+    pub assets_dir: Option<PathBuf>,
+    /// User tags plus the ownership tag.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Names derived from the stack name: the natural keys that replace a state file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Names {
+    pub table: String,
+    pub api_role: String,
+    pub api_role_policy: String,
+    pub function_role: String,
+    pub function_role_policy: String,
+    pub function: String,
+    pub log_group: String,
+    pub api: String,
+    pub permission_sid: String,
+}
+
+impl Names {
+    pub fn for_stack(stack: &str) -> Names {
+        let function = format!("{stack}-default");
+        Names {
+            table: format!("{stack}-connections"),
+            api_role: format!("{stack}-apigw-dynamodb"),
+            api_role_policy: "connections-table-write".into(),
+            function_role: format!("{stack}-default-fn"),
+            function_role_policy: "write-own-logs".into(),
+            log_group: format!("/aws/lambda/{function}"),
+            function,
+            api: stack.to_string(),
+            permission_sid: "wsconn-apigateway-invoke".into(),
+        }
+    }
+}
+
+/// Reads `path` (or ./wsconn.toml when present) into a FileConfig.
+pub fn load_file(path: Option<&Path>) -> Result<FileConfig, Error> {
+    let (path, required): (PathBuf, bool) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(CONFIG_FILE), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_file(&text)
+            .map_err(|e| Error::Config(format!("reading {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            Ok(FileConfig::default())
+        }
+        Err(e) => Err(Error::Config(format!("reading {}: {e}", path.display()))),
+    }
+}
+
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.message().to_string())
+}
+
+/// Merges flags/env (already merged by clap) over the file over defaults, then validates.
+pub fn resolve(g: &GlobalOpts, o: &StackOpts, file: FileConfig) -> Result<Config, Error> {
+    let mut tags = file.tags;
+    for t in &o.tags {
+        let (k, v) = parse_tag(t)?;
+        tags.insert(k, v);
+    }
+    let cfg = Config {
+        stack: g
+            .stack
+            .clone()
+            .or(file.stack)
+            .unwrap_or_else(|| DEFAULT_STACK.into()),
+        region: g.region.clone().or(file.region),
+        profile: g.profile.clone().or(file.profile),
+        endpoint_url: g.endpoint_url.clone().or(file.endpoint_url),
+        stage: o
+            .stage
+            .clone()
+            .or(file.stage)
+            .unwrap_or_else(|| DEFAULT_STAGE.into()),
+        connection_ttl: o
+            .connection_ttl
+            .or(file.connection_ttl)
+            .unwrap_or(DEFAULT_CONNECTION_TTL),
+        log_retention_days: o
+            .log_retention_days
+            .or(file.log_retention_days)
+            .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
+        assets_dir: o.assets_dir.clone().or(file.assets_dir),
+        tags,
+    };
+    validate(cfg)
+}
+
+/// `KEY=VALUE` → (KEY, VALUE).
+pub fn parse_tag(s: &str) -> Result<(String, String), Error> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(Error::Config(format!(
+            "--tag {s:?}: expected KEY=VALUE, for example --tag team=chat"
+        ))),
+    }
+}
+
+fn validate(mut cfg: Config) -> Result<Config, Error> {
+    validate_stack(&cfg.stack)?;
+    validate_stage(&cfg.stage)?;
+    // Items would expire before the 2-hour maximum connection duration otherwise are
+    // still allowed; zero would expire every record at once.
+    if cfg.connection_ttl == 0 || cfg.connection_ttl > 31_536_000 * 5 {
+        return Err(Error::Config(format!(
+            "--connection-ttl {}: must be between 1 and {} seconds (5 years)",
+            cfg.connection_ttl,
+            31_536_000 * 5
+        )));
+    }
+    if !RETENTION_DAYS.contains(&cfg.log_retention_days) {
+        return Err(Error::Config(format!(
+            "log retention {} days: CloudWatch Logs accepts only {:?}",
+            cfg.log_retention_days, RETENTION_DAYS
+        )));
+    }
+    for (k, v) in &cfg.tags {
+        validate_tag(k, v)?;
+    }
+    let names = Names::for_stack(&cfg.stack);
+    validate_names(&names)?;
+    cfg.tags.insert(OWNER_TAG.into(), cfg.stack.clone());
+    Ok(cfg)
+}
+
+/// A stack name starts with a letter and holds letters, digits and hyphens, so that every
+/// derived name is legal for DynamoDB, IAM, Lambda and API Gateway alike.
+pub fn validate_stack(stack: &str) -> Result<(), Error> {
+    let ok_chars = stack.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let starts = stack.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !ok_chars || !starts {
+        return Err(Error::Config(format!(
+            "stack name {stack:?}: use a letter followed by letters, digits or '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// WebSocket stages: `$default` does not work for WebSocket APIs (aws-notes), and stage
+/// names are up to 128 of [A-Za-z0-9_-].
+pub fn validate_stage(stage: &str) -> Result<(), Error> {
+    let ok = !stage.is_empty()
+        && stage.len() <= 128
+        && stage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(Error::Config(format!(
+            "stage {stage:?}: use 1-128 letters, digits, '_' or '-' ($default is not usable for WebSocket APIs)"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_tag(k: &str, v: &str) -> Result<(), Error> {
+    if k == OWNER_TAG {
+        return Err(Error::Config(format!(
+            "tag {OWNER_TAG} is wsconn's ownership tag and is set from --stack"
+        )));
+    }
+    if k.starts_with("aws:") {
+        return Err(Error::Config(format!(
+            "tag {k:?}: keys starting with aws: are reserved by AWS"
+        )));
+    }
+    if k.chars().count() > 128 || v.chars().count() > 256 {
+        return Err(Error::Config(format!(
+            "tag {k:?}: keys are at most 128 characters and values at most 256"
+        )));
+    }
+    Ok(())
+}
+
+/// Each service's naming rule, applied to the derived names.
+pub fn validate_names(n: &Names) -> Result<(), Error> {
+    let too_long = |what: &str, name: &str, max: usize| {
+        Error::Config(format!(
+            "{what} name {name:?} would be {} characters; the limit is {max}. Use a shorter --stack",
+            name.len()
+        ))
+    };
+    if n.table.len() < 3 || n.table.len() > 255 {
+        return Err(too_long("DynamoDB table", &n.table, 255));
+    }
+    if !n
+        .table
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(Error::Config(format!(
+            "table name {:?} may only use [A-Za-z0-9_.-]",
+            n.table
+        )));
+    }
+    for role in [&n.api_role, &n.function_role] {
+        if role.len() > 64 {
+            return Err(too_long("IAM role", role, 64));
+        }
+    }
+    if n.function.len() > 64 {
+        return Err(too_long("Lambda function", &n.function, 64));
+    }
+    if n.log_group.len() > 512 {
+        return Err(too_long("log group", &n.log_group, 512));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(stack: Option<&str>) -> GlobalOpts {
+        GlobalOpts {
+            stack: stack.map(String::from),
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            output: crate::cli::OutputFormat::Text,
+            yes: false,
+            config: None,
+        }
+    }
+
+    #[test]
+    fn names_derive_from_stack() {
+        let n = Names::for_stack("chat");
+        assert_eq!(n.table, "chat-connections");
+        assert_eq!(n.function, "chat-default");
+        assert_eq!(n.log_group, "/aws/lambda/chat-default");
+        assert_eq!(n.api_role, "chat-apigw-dynamodb");
+        assert_eq!(n.function_role, "chat-default-fn");
+    }
+
+    #[test]
+    fn defaults_apply_and_owner_tag_is_added() {
+        let c = resolve(&global(None), &StackOpts::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.stack, "wsconn");
+        assert_eq!(c.stage, "api");
+        assert_eq!(c.connection_ttl, 86_400);
+        assert_eq!(c.log_retention_days, 14);
+        assert_eq!(c.tags.get(OWNER_TAG).map(String::as_str), Some("wsconn"));
+    }
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let file = parse_file(
+            "stack = \"fromfile\"\nstage = \"prod\"\nconnection-ttl = 60\n[tags]\nteam = \"a\"\n",
+        )
+        .unwrap();
+        let opts = StackOpts {
+            stage: Some("dev".into()),
+            tags: vec!["team=b".into()],
+            ..Default::default()
+        };
+        let c = resolve(&global(Some("flag")), &opts, file).unwrap();
+        assert_eq!(c.stack, "flag");
+        assert_eq!(c.stage, "dev");
+        assert_eq!(c.connection_ttl, 60);
+        assert_eq!(c.tags.get("team").map(String::as_str), Some("b"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        assert!(parse_file("stak = \"x\"").is_err());
+    }
+
+    #[test]
+    fn bad_stack_names_are_rejected() {
+        for bad in ["", "1abc", "a_b", "a.b", "a b", "ü"] {
+            assert!(validate_stack(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_stack("my-stack-2").is_ok());
+    }
+
+    #[test]
+    fn long_stack_names_fail_on_the_derived_role_name() {
+        let long = "a".repeat(50);
+        let err = resolve(&global(Some(&long)), &StackOpts::default(), FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("IAM role") && err.contains("64"), "{err}");
+        let ok = "a".repeat(49);
+        assert!(resolve(&global(Some(&ok)), &StackOpts::default(), FileConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn tags_and_options_are_validated() {
+        assert!(parse_tag("noequals").is_err());
+        assert!(parse_tag("=v").is_err());
+        assert_eq!(parse_tag("k=a=b").unwrap(), ("k".into(), "a=b".into()));
+        let bad = |o: StackOpts| resolve(&global(None), &o, FileConfig::default()).is_err();
+        assert!(bad(StackOpts { tags: vec!["wsconn:stack=x".into()], ..Default::default() }));
+        assert!(bad(StackOpts { tags: vec!["aws:x=y".into()], ..Default::default() }));
+        assert!(bad(StackOpts { connection_ttl: Some(0), ..Default::default() }));
+        assert!(bad(StackOpts { stage: Some("$default".into()), ..Default::default() }));
+        assert!(bad(StackOpts { log_retention_days: Some(15), ..Default::default() }));
+    }
+}

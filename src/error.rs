@@ -1,0 +1,185 @@
+//! wsconn's error taxonomy: a few categories a user can act on. Messages say what was
+//! being done and to which resource; no Debug dumps reach the user.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad flag, file or derived name. Fix the configuration.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// No credentials, or the endpoint cannot be reached.
+    #[error("{0}")]
+    Access(String),
+    /// A resource with the stack's name that the stack does not own.
+    #[error(
+        "{resource} exists but is not owned by stack {stack:?} ({why}); wsconn never changes or deletes a resource without the tag wsconn:stack={stack}. Rename the stack (--stack) or remove that resource yourself"
+    )]
+    NotOwned {
+        resource: String,
+        stack: String,
+        why: String,
+    },
+    /// Live state wsconn cannot resolve on its own (two APIs with one stack's tag…).
+    #[error("{0}")]
+    Conflict(String),
+    /// AWS refused an operation.
+    #[error("{doing}: {message}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Aws {
+        doing: String,
+        code: Option<String>,
+        message: String,
+    },
+    /// A bounded wait ran out.
+    #[error("{what}: still not done after {secs} s")]
+    Timeout { what: String, secs: u64 },
+    /// The user (or the lack of a terminal) declined a risky change.
+    #[error("{0}")]
+    Declined(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Aws { message, .. } => message,
+            _ => "",
+        }
+    }
+}
+
+/// Converts an SDK error into [`Error`], naming the operation and resource in `doing`.
+pub fn aws<E, R>(doing: impl Into<String>, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let doing = doing.into();
+    match &err {
+        SdkError::DispatchFailure(d) => {
+            let cause = DisplayErrorContext(&err).to_string();
+            if d.is_io() || d.is_timeout() {
+                Error::Access(format!(
+                    "{doing}: cannot reach the AWS endpoint ({cause}). Check the network, or set --endpoint-url / AWS_ENDPOINT_URL for an emulator"
+                ))
+            } else if cause.contains("credentials") || cause.contains("identity") {
+                Error::Access(no_credentials_message())
+            } else {
+                Error::Aws { doing, code: None, message: cause }
+            }
+        }
+        SdkError::TimeoutError(_) => Error::Access(format!(
+            "{doing}: the AWS endpoint did not answer in time. Check the network or --endpoint-url"
+        )),
+        _ => {
+            let code = err.code().map(String::from);
+            let message = err
+                .message()
+                .map(String::from)
+                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+            Error::Aws { doing, code, message }
+        }
+    }
+}
+
+pub fn no_credentials_message() -> String {
+    "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()
+}
+
+/// The SDK error code of `err` when it is a service error.
+pub fn code_of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+/// IAM → Lambda propagation (aws-notes): a fresh role "cannot be assumed by Lambda" or
+/// "does not have permissions" for seconds to minutes; Terraform retries both, and any
+/// ResourceConflictException (function update in progress).
+pub fn is_lambda_retryable(e: &Error) -> bool {
+    let m = e.message();
+    match e.code() {
+        Some("InvalidParameterValueException") => {
+            m.contains("cannot be assumed by Lambda")
+                || m.contains("execution role does not have permissions")
+        }
+        Some("ResourceConflictException") => m.contains("update is in progress") || m.contains("Pending"),
+        _ => false,
+    }
+}
+
+/// AddPermission right after CreateFunction can answer ResourceNotFoundException
+/// "Function not found" (terraform-provider-aws PR 7327).
+pub fn is_function_not_visible_yet(e: &Error) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
+/// API Gateway serialises writes per API: parallel writes get ConflictException
+/// "Unable to complete operation due to concurrent modification" (tf-provider-aws 18018).
+pub fn is_concurrent_modification(e: &Error) -> bool {
+    e.code() == Some("ConflictException") && e.message().contains("concurrent modification")
+}
+
+/// DynamoDB answers ResourceInUseException while a table is CREATING/UPDATING, and
+/// LimitExceededException when too many tables change at once.
+pub fn is_table_busy(e: &Error) -> bool {
+    matches!(
+        e.code(),
+        Some("ResourceInUseException") | Some("LimitExceededException")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws_err(code: &str, message: &str) -> Error {
+        Error::Aws { doing: "x".into(), code: Some(code.into()), message: message.into() }
+    }
+
+    #[test]
+    fn lambda_propagation_messages_are_retryable() {
+        assert!(is_lambda_retryable(&aws_err(
+            "InvalidParameterValueException",
+            "The role defined for the function cannot be assumed by Lambda."
+        )));
+        assert!(is_lambda_retryable(&aws_err(
+            "ResourceConflictException",
+            "The operation cannot be performed at this time. An update is in progress for resource: arn"
+        )));
+        assert!(!is_lambda_retryable(&aws_err("InvalidParameterValueException", "Bad runtime")));
+    }
+
+    #[test]
+    fn concurrent_modification_is_recognised_by_code_and_text() {
+        assert!(is_concurrent_modification(&aws_err(
+            "ConflictException",
+            "Unable to complete operation due to concurrent modification. Please try again later."
+        )));
+        assert!(!is_concurrent_modification(&aws_err(
+            "ConflictException",
+            "Route with key $connect already exists for this API"
+        )));
+    }
+
+    #[test]
+    fn aws_errors_name_the_operation_and_code() {
+        let e = aws_err("AccessDenied", "nope");
+        assert_eq!(e.to_string(), "x: nope (AccessDenied)");
+    }
+}
+
+/// Request builders only fail when a required field is missing: a bug, reported plainly.
+pub fn built<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
+    r.map_err(|e| Error::Aws { doing: format!("building the {what} request"), code: None, message: e.to_string() })
+}

@@ -1,0 +1,227 @@
+//! One file per resource kind. Each has `read` (not-found resolved there), a pure `diff`,
+//! and `create` / `update` / `delete`; the [`Resource`] impl glues them to the engine.
+//! Adding a kind means adding a file and listing it in [`kinds`], in dependency order.
+
+pub mod api;
+pub mod function;
+pub mod integration;
+pub mod log_group;
+pub mod permission;
+pub mod role;
+pub mod route;
+pub mod stage;
+pub mod table;
+
+use crate::config::OWNER_TAG;
+use crate::engine::Cx;
+use crate::error::{Error, Result};
+use crate::plan::{FieldChange, ResourceChange};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::any::Any;
+use std::collections::BTreeMap;
+
+pub type Tags = BTreeMap<String, String>;
+
+/// One planned change plus the typed operation that applies it.
+pub struct Step {
+    pub change: ResourceChange,
+    pub op: Box<dyn Any + Send + Sync>,
+}
+
+impl Step {
+    pub fn new<O: Any + Send + Sync>(change: ResourceChange, op: O) -> Step {
+        Step { change, op: Box::new(op) }
+    }
+    /// The kind's own operation type; a mismatch is a programming error in the engine.
+    pub fn op<O: Any>(&self) -> &O {
+        self.op.downcast_ref::<O>().expect("step applied by the kind that planned it")
+    }
+}
+
+/// A resource kind as the engine sees it.
+pub trait Resource: Send + Sync {
+    /// Reads live state and returns the steps that make it match the desired state.
+    /// Never mutates anything.
+    fn plan<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>>;
+    /// Steps that delete what this kind owns (empty when a parent's delete covers it).
+    fn plan_destroy<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>>;
+    /// Applies one step this kind planned.
+    fn apply<'a>(&'a self, cx: &'a Cx, step: &'a Step) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Every kind, in dependency order. Deploy applies in this order; destroy in reverse.
+pub fn kinds() -> Vec<Box<dyn Resource>> {
+    vec![
+        Box::new(table::Table),
+        Box::new(role::Role::ApiGateway),
+        Box::new(role::Role::Function),
+        Box::new(log_group::LogGroup),
+        Box::new(function::Function),
+        Box::new(api::Api),
+        Box::new(integration::Integrations),
+        Box::new(route::Routes),
+        Box::new(integration::Orphans),
+        Box::new(permission::Permission),
+        Box::new(stage::Stage),
+    ]
+}
+
+/// Refuses to touch a resource found by name that lacks the stack's tag.
+pub fn check_owned(resource: &str, tags: &Tags, stack: &str) -> Result<()> {
+    match tags.get(OWNER_TAG) {
+        Some(v) if v == stack => Ok(()),
+        Some(other) => Err(Error::NotOwned {
+            resource: resource.to_string(),
+            stack: stack.to_string(),
+            why: format!("it is tagged {OWNER_TAG}={other}"),
+        }),
+        None => Err(Error::NotOwned {
+            resource: resource.to_string(),
+            stack: stack.to_string(),
+            why: format!("it has no {OWNER_TAG} tag"),
+        }),
+    }
+}
+
+/// Tags AWS manages itself (`aws:*`) cannot be set or removed by users: compare the rest.
+pub fn user_visible(tags: &Tags) -> Tags {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+pub fn tags_value(tags: &Tags) -> Value {
+    serde_json::to_value(tags).unwrap_or(Value::Null)
+}
+
+pub fn tags_field(live: &Tags, desired: &Tags) -> Option<FieldChange> {
+    crate::plan::field("tags", tags_value(&user_visible(live)), tags_value(desired))
+}
+
+/// What to send to make `live` tags equal `desired`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TagDelta {
+    pub set: Tags,
+    pub remove: Vec<String>,
+}
+
+impl TagDelta {
+    pub fn between(live: &Tags, desired: &Tags) -> TagDelta {
+        let live = user_visible(live);
+        TagDelta {
+            set: desired
+                .iter()
+                .filter(|(k, v)| live.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            remove: live.keys().filter(|k| !desired.contains_key(*k)).cloned().collect(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Parses an IAM or resource policy document. IAM returns documents URL-encoded, so
+/// `url_encoded` decodes first. Comparison is on JSON values, never text.
+pub fn parse_policy(doc: &str, url_encoded: bool) -> Value {
+    let text = if url_encoded {
+        urlencoding::decode(doc).map(|c| c.into_owned()).unwrap_or_else(|_| doc.to_string())
+    } else {
+        doc.to_string()
+    };
+    normalise_policy(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// IAM accepts a single string where a list is allowed, and a single statement object:
+/// bring both forms to one shape so equal policies compare equal.
+pub fn normalise_policy(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("Statement", Value::Object(o)) => Value::Array(vec![normalise_policy(Value::Object(o))]),
+                        ("Action" | "NotAction" | "Resource" | "NotResource", Value::Array(a)) if a.len() == 1 => {
+                            a.into_iter().next().unwrap_or(Value::Null)
+                        }
+                        (_, other) => normalise_policy(other),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(normalise_policy).collect()),
+        other => other,
+    }
+}
+
+/// True when `desired` grants a statement `current` does not: the change widens access.
+pub fn widens(current: &Value, desired: &Value) -> bool {
+    let statements = |v: &Value| -> Vec<Value> {
+        v.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default()
+    };
+    let have = statements(current);
+    statements(desired).iter().any(|s| !have.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn ownership_requires_the_exact_tag() {
+        assert!(check_owned("table t", &tags(&[(OWNER_TAG, "s")]), "s").is_ok());
+        let e = check_owned("table t", &tags(&[(OWNER_TAG, "other")]), "s").unwrap_err().to_string();
+        assert!(e.contains("table t") && e.contains("wsconn:stack=other"), "{e}");
+        let e = check_owned("role r", &Tags::new(), "s").unwrap_err().to_string();
+        assert!(e.contains("role r") && e.contains("no wsconn:stack tag"), "{e}");
+    }
+
+    #[test]
+    fn tag_delta_sets_changed_and_removes_extra_but_ignores_aws_tags() {
+        let live = tags(&[("a", "1"), ("b", "2"), ("aws:cloudformation:stack-name", "x")]);
+        let desired = tags(&[("a", "1"), ("b", "3"), ("c", "4")]);
+        let d = TagDelta::between(&live, &desired);
+        assert_eq!(d.set, tags(&[("b", "3"), ("c", "4")]));
+        assert!(d.remove.is_empty());
+        let d = TagDelta::between(&tags(&[("x", "1")]), &Tags::new());
+        assert_eq!(d.remove, vec!["x".to_string()]);
+        assert!(tags_field(&tags(&[("a", "1"), ("aws:x", "y")]), &tags(&[("a", "1")])).is_none());
+    }
+
+    #[test]
+    fn policies_compare_as_normalised_json() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22s3%3AGetObject%22%5D%2C%22Resource%22%3A%22*%22%7D%7D";
+        let plain = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]});
+        assert_eq!(parse_policy(encoded, true), plain);
+        assert_eq!(parse_policy(&plain.to_string(), false), plain);
+    }
+
+    #[test]
+    fn widening_means_a_new_statement() {
+        let a = json!({"Statement":[{"Effect":"Allow","Action":"a","Resource":"*"}]});
+        let ab = json!({"Statement":[{"Effect":"Allow","Action":"a","Resource":"*"},{"Effect":"Allow","Action":"b","Resource":"*"}]});
+        assert!(widens(&a, &ab));
+        assert!(!widens(&ab, &a));
+        assert!(widens(&Value::Null, &a));
+    }
+}
+
+/// Writes to one API are serialised by the engine; real AWS may still answer
+/// ConflictException "concurrent modification" (another writer, or its own lag), so
+/// every API Gateway write goes through this retry.
+pub async fn api_write<T, F, Fut>(op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    crate::wait::retrying(std::time::Duration::from_secs(120), crate::error::is_concurrent_modification, op).await
+}

@@ -102,6 +102,9 @@ impl Aws {
         let sts = aws_sdk_sts::Client::new(&sdk);
         let who = sts
             .get_caller_identity()
+            .customize()
+            // One retry only: an unreachable endpoint should fail in seconds, not minutes.
+            .config_override(aws_sdk_sts::config::Builder::default().retry_config(RetryConfig::standard().with_max_attempts(2)))
             .send()
             .await
             .map_err(|e| error::aws("checking credentials (sts:GetCallerIdentity)", e))?;

@@ -66,7 +66,7 @@ where
     let doing = doing.into();
     match &err {
         SdkError::DispatchFailure(d) => {
-            let cause = DisplayErrorContext(&err).to_string();
+            let cause = root_cause(&err);
             if d.is_io() || d.is_timeout() {
                 Error::Access(format!(
                     "{doing}: cannot reach the AWS endpoint ({cause}). Check the network, or set --endpoint-url / AWS_ENDPOINT_URL for an emulator"
@@ -89,6 +89,15 @@ where
             Error::Aws { doing, code, message }
         }
     }
+}
+
+/// The innermost cause's own words ("Connection refused (os error 111)"), not a Debug dump.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 pub fn no_credentials_message() -> String {

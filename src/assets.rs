@@ -107,7 +107,7 @@ mod tests {
         let z = zip_files(&[("index.mjs", b"x")]).unwrap();
         let mut r = zip::ZipArchive::new(std::io::Cursor::new(z)).unwrap();
         assert_eq!(r.len(), 1);
-        assert_eq!(r.by_index(0).unwrap().name(), "index.mjs");
+        assert_eq!(r.by_index(0).unwrap().name().unwrap(), "index.mjs");
     }
 
     #[test]

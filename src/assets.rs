@@ -35,15 +35,28 @@ pub fn load(dir: Option<&Path>, table: &str, ttl_seconds: u64) -> Result<Assets>
                 .map_err(|e| Error::Config(format!("reading {}: {e}", d.join(rel).display()))),
         }
     };
-    let connect = fill(&read("mapping-templates/connect.vtl", CONNECT)?, table, ttl_seconds)
-        .map_err(|e| Error::Config(format!("mapping-templates/connect.vtl: {e}")))?;
-    let disconnect = fill(&read("mapping-templates/disconnect.vtl", DISCONNECT)?, table, ttl_seconds)
-        .map_err(|e| Error::Config(format!("mapping-templates/disconnect.vtl: {e}")))?;
+    let connect = fill(
+        &read("mapping-templates/connect.vtl", CONNECT)?,
+        table,
+        ttl_seconds,
+    )
+    .map_err(|e| Error::Config(format!("mapping-templates/connect.vtl: {e}")))?;
+    let disconnect = fill(
+        &read("mapping-templates/disconnect.vtl", DISCONNECT)?,
+        table,
+        ttl_seconds,
+    )
+    .map_err(|e| Error::Config(format!("mapping-templates/disconnect.vtl: {e}")))?;
     let handler = read("lambda/index.mjs", HANDLER)?;
     let lambda_zip = zip_files(&[("index.mjs", handler.as_bytes())])
         .map_err(|e| Error::Config(format!("packaging lambda/index.mjs: {e}")))?;
     let lambda_sha256 = sha256_base64(&lambda_zip);
-    Ok(Assets { connect_template: connect, disconnect_template: disconnect, lambda_zip, lambda_sha256 })
+    Ok(Assets {
+        connect_template: connect,
+        disconnect_template: disconnect,
+        lambda_zip,
+        lambda_sha256,
+    })
 }
 
 /// Replaces the named placeholders; anything else in `@@…@@` form is a mistake.
@@ -53,14 +66,20 @@ pub fn fill(template: &str, table: &str, ttl_seconds: u64) -> Result<String, Str
         .replace(TTL_PLACEHOLDER, &ttl_seconds.to_string());
     if let Some(start) = out.find("@@") {
         let rest = &out[start..];
-        let end = rest[2..].find("@@").map(|i| i + 4).unwrap_or(rest.len().min(40));
+        let end = rest[2..]
+            .find("@@")
+            .map(|i| i + 4)
+            .unwrap_or(rest.len().min(40));
         return Err(format!(
             "unknown placeholder {}; only {TABLE_PLACEHOLDER} and {TTL_PLACEHOLDER} are filled in",
             &rest[..end]
         ));
     }
     if out.len() > MAX_TEMPLATE_BYTES {
-        return Err(format!("{} bytes is over API Gateway's 300 KB template limit", out.len()));
+        return Err(format!(
+            "{} bytes is over API Gateway's 300 KB template limit",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -87,7 +106,10 @@ pub fn sha256_base64(bytes: &[u8]) -> String {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -124,12 +146,18 @@ mod tests {
     fn unknown_placeholders_are_errors() {
         let e = fill("x @@OTHER@@ y", "t", 1).unwrap_err();
         assert!(e.contains("@@OTHER@@"), "{e}");
-        assert_eq!(fill("@@TABLE_NAME@@/@@CONNECTION_TTL_SECONDS@@", "t", 5).unwrap(), "t/5");
+        assert_eq!(
+            fill("@@TABLE_NAME@@/@@CONNECTION_TTL_SECONDS@@", "t", 5).unwrap(),
+            "t/5"
+        );
     }
 
     #[test]
     fn sha256_matches_a_known_value() {
-        assert_eq!(sha256_base64(b""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            sha256_base64(b""),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
         assert_eq!(&sha256_hex(b"")[..8], "e3b0c442");
     }
 }

@@ -26,28 +26,49 @@ pub struct AwsEnv {
 
 impl AwsEnv {
     pub fn table_arn(&self, table: &str) -> String {
-        format!("arn:{}:dynamodb:{}:{}:table/{table}", self.partition, self.region, self.account)
+        format!(
+            "arn:{}:dynamodb:{}:{}:table/{table}",
+            self.partition, self.region, self.account
+        )
     }
     pub fn role_arn(&self, role: &str) -> String {
         format!("arn:{}:iam::{}:role/{role}", self.partition, self.account)
     }
     pub fn function_arn(&self, function: &str) -> String {
-        format!("arn:{}:lambda:{}:{}:function:{function}", self.partition, self.region, self.account)
+        format!(
+            "arn:{}:lambda:{}:{}:function:{function}",
+            self.partition, self.region, self.account
+        )
     }
     pub fn log_group_arn(&self, group: &str) -> String {
-        format!("arn:{}:logs:{}:{}:log-group:{group}", self.partition, self.region, self.account)
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{group}",
+            self.partition, self.region, self.account
+        )
     }
     pub fn api_arn(&self, api_id: &str) -> String {
-        format!("arn:{}:apigateway:{}::/apis/{api_id}", self.partition, self.region)
+        format!(
+            "arn:{}:apigateway:{}::/apis/{api_id}",
+            self.partition, self.region
+        )
     }
     pub fn stage_arn(&self, api_id: &str, stage: &str) -> String {
-        format!("arn:{}:apigateway:{}::/apis/{api_id}/stages/{stage}", self.partition, self.region)
+        format!(
+            "arn:{}:apigateway:{}::/apis/{api_id}/stages/{stage}",
+            self.partition, self.region
+        )
     }
     pub fn execute_api_arn(&self, api_id: &str) -> String {
-        format!("arn:{}:execute-api:{}:{}:{api_id}/*", self.partition, self.region, self.account)
+        format!(
+            "arn:{}:execute-api:{}:{}:{api_id}/*",
+            self.partition, self.region, self.account
+        )
     }
     pub fn dynamodb_action_uri(&self, action: &str) -> String {
-        format!("arn:{}:apigateway:{}:dynamodb:action/{action}", self.partition, self.region)
+        format!(
+            "arn:{}:apigateway:{}:dynamodb:action/{action}",
+            self.partition, self.region
+        )
     }
     pub fn lambda_invoke_uri(&self, function_arn: &str) -> String {
         format!(
@@ -56,8 +77,15 @@ impl AwsEnv {
         )
     }
     pub fn websocket_url(&self, api_id: &str, stage: &str) -> String {
-        let suffix = if self.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
-        format!("wss://{api_id}.execute-api.{}.{suffix}/{stage}", self.region)
+        let suffix = if self.partition == "aws-cn" {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        format!(
+            "wss://{api_id}.execute-api.{}.{suffix}/{stage}",
+            self.region
+        )
     }
 }
 
@@ -88,10 +116,12 @@ impl Aws {
             loader = loader.endpoint_url(u);
         }
         let sdk = loader.load().await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| Error::Config("no AWS region: pass --region or set AWS_REGION (or a region in the profile)".into()))?;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::Config(
+                "no AWS region: pass --region or set AWS_REGION (or a region in the profile)"
+                    .into(),
+            )
+        })?;
         let provider = sdk
             .credentials_provider()
             .ok_or_else(|| Error::Access(error::no_credentials_message()))?;
@@ -104,19 +134,30 @@ impl Aws {
             .get_caller_identity()
             .customize()
             // One retry only: an unreachable endpoint should fail in seconds, not minutes.
-            .config_override(aws_sdk_sts::config::Builder::default().retry_config(RetryConfig::standard().with_max_attempts(2)))
+            .config_override(
+                aws_sdk_sts::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(2)),
+            )
             .send()
             .await
             .map_err(|e| error::aws("checking credentials (sts:GetCallerIdentity)", e))?;
         let account = who.account().unwrap_or_default().to_string();
-        let partition = who.arn().and_then(partition_of).unwrap_or("aws").to_string();
+        let partition = who
+            .arn()
+            .and_then(partition_of)
+            .unwrap_or("aws")
+            .to_string();
         Ok(Aws {
             ddb: aws_sdk_dynamodb::Client::new(&sdk),
             iam: aws_sdk_iam::Client::new(&sdk),
             lambda: aws_sdk_lambda::Client::new(&sdk),
             apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-            env: AwsEnv { region, account, partition },
+            env: AwsEnv {
+                region,
+                account,
+                partition,
+            },
         })
     }
 }
@@ -126,33 +167,58 @@ mod tests {
     use super::*;
 
     fn env(partition: &str) -> AwsEnv {
-        AwsEnv { region: "eu-west-1".into(), account: "111122223333".into(), partition: partition.into() }
+        AwsEnv {
+            region: "eu-west-1".into(),
+            account: "111122223333".into(),
+            partition: partition.into(),
+        }
     }
 
     #[test]
     fn arns_use_the_partition() {
         let e = env("aws-cn");
-        assert_eq!(e.table_arn("t"), "arn:aws-cn:dynamodb:eu-west-1:111122223333:table/t");
+        assert_eq!(
+            e.table_arn("t"),
+            "arn:aws-cn:dynamodb:eu-west-1:111122223333:table/t"
+        );
         assert_eq!(e.role_arn("r"), "arn:aws-cn:iam::111122223333:role/r");
-        assert_eq!(e.execute_api_arn("abc"), "arn:aws-cn:execute-api:eu-west-1:111122223333:abc/*");
-        assert_eq!(e.api_arn("abc"), "arn:aws-cn:apigateway:eu-west-1::/apis/abc");
-        assert_eq!(e.websocket_url("abc", "api"), "wss://abc.execute-api.eu-west-1.amazonaws.com.cn/api");
+        assert_eq!(
+            e.execute_api_arn("abc"),
+            "arn:aws-cn:execute-api:eu-west-1:111122223333:abc/*"
+        );
+        assert_eq!(
+            e.api_arn("abc"),
+            "arn:aws-cn:apigateway:eu-west-1::/apis/abc"
+        );
+        assert_eq!(
+            e.websocket_url("abc", "api"),
+            "wss://abc.execute-api.eu-west-1.amazonaws.com.cn/api"
+        );
     }
 
     #[test]
     fn integration_uris_follow_the_documented_forms() {
         let e = env("aws");
-        assert_eq!(e.dynamodb_action_uri("PutItem"), "arn:aws:apigateway:eu-west-1:dynamodb:action/PutItem");
+        assert_eq!(
+            e.dynamodb_action_uri("PutItem"),
+            "arn:aws:apigateway:eu-west-1:dynamodb:action/PutItem"
+        );
         assert_eq!(
             e.lambda_invoke_uri("arn:aws:lambda:eu-west-1:111122223333:function:f"),
             "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:111122223333:function:f/invocations"
         );
-        assert_eq!(e.websocket_url("abc", "api"), "wss://abc.execute-api.eu-west-1.amazonaws.com/api");
+        assert_eq!(
+            e.websocket_url("abc", "api"),
+            "wss://abc.execute-api.eu-west-1.amazonaws.com/api"
+        );
     }
 
     #[test]
     fn partition_is_read_from_arns() {
-        assert_eq!(partition_of("arn:aws-us-gov:sts::1:user/x"), Some("aws-us-gov"));
+        assert_eq!(
+            partition_of("arn:aws-us-gov:sts::1:user/x"),
+            Some("aws-us-gov")
+        );
         assert_eq!(partition_of("garbage"), None);
     }
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 /// so there is no state file to lose.
 #[derive(Debug, Parser)]
 #[command(name = "wsconn", version, propagate_version = true)]
-#[command(after_help = "Examples:\n  wsconn diff                       # what would change (exit 2 if anything)\n  wsconn deploy --yes               # create or repair the stack\n  wsconn outputs --output json      # endpoint and names for scripts\n  wsconn destroy --yes              # remove everything the stack owns")]
+#[command(
+    after_help = "Examples:\n  wsconn diff                       # what would change (exit 2 if anything)\n  wsconn deploy --yes               # create or repair the stack\n  wsconn outputs --output json      # endpoint and names for scripts\n  wsconn destroy --yes              # remove everything the stack owns"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,

@@ -90,8 +90,9 @@ pub fn load_file(path: Option<&Path>) -> Result<FileConfig, Error> {
         None => (PathBuf::from(CONFIG_FILE), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_file(&text)
-            .map_err(|e| Error::Config(format!("reading {}: {e}", path.display()))),
+        Ok(text) => {
+            parse_file(&text).map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
             Ok(FileConfig::default())
         }
@@ -179,7 +180,10 @@ fn validate(mut cfg: Config) -> Result<Config, Error> {
 /// derived name is legal for DynamoDB, IAM, Lambda and API Gateway alike.
 pub fn validate_stack(stack: &str) -> Result<(), Error> {
     let ok_chars = stack.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let starts = stack.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let starts = stack
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic());
     if !ok_chars || !starts {
         return Err(Error::Config(format!(
             "stack name {stack:?}: use a letter followed by letters, digits or '-'"
@@ -328,12 +332,23 @@ mod tests {
     #[test]
     fn long_stack_names_fail_on_the_derived_role_name() {
         let long = "a".repeat(50);
-        let err = resolve(&global(Some(&long)), &StackOpts::default(), FileConfig::default())
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            &global(Some(&long)),
+            &StackOpts::default(),
+            FileConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("IAM role") && err.contains("64"), "{err}");
         let ok = "a".repeat(49);
-        assert!(resolve(&global(Some(&ok)), &StackOpts::default(), FileConfig::default()).is_ok());
+        assert!(
+            resolve(
+                &global(Some(&ok)),
+                &StackOpts::default(),
+                FileConfig::default()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -342,10 +357,25 @@ mod tests {
         assert!(parse_tag("=v").is_err());
         assert_eq!(parse_tag("k=a=b").unwrap(), ("k".into(), "a=b".into()));
         let bad = |o: StackOpts| resolve(&global(None), &o, FileConfig::default()).is_err();
-        assert!(bad(StackOpts { tags: vec!["wsconn:stack=x".into()], ..Default::default() }));
-        assert!(bad(StackOpts { tags: vec!["aws:x=y".into()], ..Default::default() }));
-        assert!(bad(StackOpts { connection_ttl: Some(0), ..Default::default() }));
-        assert!(bad(StackOpts { stage: Some("$default".into()), ..Default::default() }));
-        assert!(bad(StackOpts { log_retention_days: Some(15), ..Default::default() }));
+        assert!(bad(StackOpts {
+            tags: vec!["wsconn:stack=x".into()],
+            ..Default::default()
+        }));
+        assert!(bad(StackOpts {
+            tags: vec!["aws:x=y".into()],
+            ..Default::default()
+        }));
+        assert!(bad(StackOpts {
+            connection_ttl: Some(0),
+            ..Default::default()
+        }));
+        assert!(bad(StackOpts {
+            stage: Some("$default".into()),
+            ..Default::default()
+        }));
+        assert!(bad(StackOpts {
+            log_retention_days: Some(15),
+            ..Default::default()
+        }));
     }
 }

@@ -61,12 +61,12 @@ impl Cx {
         &self.cfg.stack
     }
     pub fn api_id(&self) -> Result<String> {
-        self.facts
-            .lock()
-            .unwrap()
-            .api_id
-            .clone()
-            .ok_or_else(|| Error::Conflict("the stack's WebSocket API does not exist (was it deleted during the deploy?)".into()))
+        self.facts.lock().unwrap().api_id.clone().ok_or_else(|| {
+            Error::Conflict(
+                "the stack's WebSocket API does not exist (was it deleted during the deploy?)"
+                    .into(),
+            )
+        })
     }
     pub fn known_api_id(&self) -> Option<String> {
         self.facts.lock().unwrap().api_id.clone()
@@ -87,11 +87,20 @@ pub async fn load(cfg: Config) -> Result<Cx> {
         facts.api_id = Some(api.id.clone());
         for i in &found.integrations {
             if let (Some(key), Some(id)) = (resources::integration::key_of(i), i.integration_id()) {
-                facts.integration_ids.insert(key.to_string(), id.to_string());
+                facts
+                    .integration_ids
+                    .insert(key.to_string(), id.to_string());
             }
         }
     }
-    Ok(Cx { cfg, names, aws, assets, found, facts: Mutex::new(facts) })
+    Ok(Cx {
+        cfg,
+        names,
+        aws,
+        assets,
+        found,
+        facts: Mutex::new(facts),
+    })
 }
 
 /// API names are not unique, so the stack's API is the one tagged with the stack.
@@ -113,8 +122,14 @@ async fn discover(aws: &Aws, stack: &str) -> Result<Found> {
                 mine.push(FoundApi {
                     id: a.api_id().unwrap_or_default().to_string(),
                     name: a.name().unwrap_or_default().to_string(),
-                    protocol: a.protocol_type().map(|p| p.as_str().to_string()).unwrap_or_default(),
-                    route_selection_expression: a.route_selection_expression().unwrap_or_default().to_string(),
+                    protocol: a
+                        .protocol_type()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default(),
+                    route_selection_expression: a
+                        .route_selection_expression()
+                        .unwrap_or_default()
+                        .to_string(),
                     tags,
                 });
             }
@@ -132,12 +147,18 @@ async fn discover(aws: &Aws, stack: &str) -> Result<Found> {
             ids.join(", ")
         )));
     }
-    let Some(api) = mine.pop() else { return Ok(Found::default()) };
+    let Some(api) = mine.pop() else {
+        return Ok(Found::default());
+    };
     let (integrations, routes) = futures::try_join!(
         resources::integration::list(aws, &api.id),
         resources::route::list(aws, &api.id)
     )?;
-    Ok(Found { api: Some(api), integrations, routes })
+    Ok(Found {
+        api: Some(api),
+        integrations,
+        routes,
+    })
 }
 
 pub struct Planned {
@@ -184,7 +205,13 @@ pub async fn apply(cx: &Cx, planned: &Planned) -> Result<()> {
     let total = planned.steps.len();
     for (n, (kind, step)) in planned.steps.iter().enumerate() {
         let c = &step.change;
-        eprint!("[{}/{}] {} {} … ", n + 1, total, c.action.symbol(), c.resource);
+        eprint!(
+            "[{}/{}] {} {} … ",
+            n + 1,
+            total,
+            c.action.symbol(),
+            c.resource
+        );
         let start = Instant::now();
         match planned.kinds[*kind].apply(cx, step).await {
             Ok(()) => eprintln!("done ({:.1} s)", start.elapsed().as_secs_f64()),

@@ -74,7 +74,11 @@ where
             } else if cause.contains("credentials") || cause.contains("identity") {
                 Error::Access(no_credentials_message())
             } else {
-                Error::Aws { doing, code: None, message: cause }
+                Error::Aws {
+                    doing,
+                    code: None,
+                    message: cause,
+                }
             }
         }
         SdkError::TimeoutError(_) => Error::Access(format!(
@@ -86,7 +90,11 @@ where
                 .message()
                 .map(String::from)
                 .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
-            Error::Aws { doing, code, message }
+            Error::Aws {
+                doing,
+                code,
+                message,
+            }
         }
     }
 }
@@ -122,7 +130,9 @@ pub fn is_lambda_retryable(e: &Error) -> bool {
             m.contains("cannot be assumed by Lambda")
                 || m.contains("execution role does not have permissions")
         }
-        Some("ResourceConflictException") => m.contains("update is in progress") || m.contains("Pending"),
+        Some("ResourceConflictException") => {
+            m.contains("update is in progress") || m.contains("Pending")
+        }
         _ => false,
     }
 }
@@ -153,7 +163,11 @@ mod tests {
     use super::*;
 
     fn aws_err(code: &str, message: &str) -> Error {
-        Error::Aws { doing: "x".into(), code: Some(code.into()), message: message.into() }
+        Error::Aws {
+            doing: "x".into(),
+            code: Some(code.into()),
+            message: message.into(),
+        }
     }
 
     #[test]
@@ -166,7 +180,10 @@ mod tests {
             "ResourceConflictException",
             "The operation cannot be performed at this time. An update is in progress for resource: arn"
         )));
-        assert!(!is_lambda_retryable(&aws_err("InvalidParameterValueException", "Bad runtime")));
+        assert!(!is_lambda_retryable(&aws_err(
+            "InvalidParameterValueException",
+            "Bad runtime"
+        )));
     }
 
     #[test]
@@ -190,5 +207,9 @@ mod tests {
 
 /// Request builders only fail when a required field is missing: a bug, reported plainly.
 pub fn built<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
-    r.map_err(|e| Error::Aws { doing: format!("building the {what} request"), code: None, message: e.to_string() })
+    r.map_err(|e| Error::Aws {
+        doing: format!("building the {what} request"),
+        code: None,
+        message: e.to_string(),
+    })
 }

@@ -23,7 +23,10 @@ const EXIT_CHANGES: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -65,7 +68,9 @@ fn consent(yes: bool, what: &str) -> Result<(), Error> {
         }
         return Err(Error::Declined("nothing was changed".into()));
     }
-    Err(Error::Declined(format!("{what}; stdin is not a terminal, so pass --yes to apply it")))
+    Err(Error::Declined(format!(
+        "{what}; stdin is not a terminal, so pass --yes to apply it"
+    )))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -82,7 +87,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             } else {
                 print!("{}", plan::render_text(&plan, color_stdout()));
             }
-            Ok(if plan.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_CHANGES) })
+            Ok(if plan.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_CHANGES)
+            })
         }
         Command::Deploy { allow_replace, .. } => {
             let planned = engine::plan(&cx).await?;
@@ -99,12 +108,19 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                     )));
                 }
             }
-            let risky: Vec<&str> = planned.changes().filter(|c| c.risk.is_some()).map(|c| c.resource.as_str()).collect();
+            let risky: Vec<&str> = planned
+                .changes()
+                .filter(|c| c.risk.is_some())
+                .map(|c| c.resource.as_str())
+                .collect();
             if !risky.is_empty() {
-                consent(g.yes, &format!(
-                    "the plan deletes, replaces or widens permissions of: {}",
-                    risky.join(", ")
-                ))?;
+                consent(
+                    g.yes,
+                    &format!(
+                        "the plan deletes, replaces or widens permissions of: {}",
+                        risky.join(", ")
+                    ),
+                )?;
             }
             engine::apply(&cx, &planned).await?;
             let out = engine::outputs(&cx).await?;
@@ -129,7 +145,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             if plan.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
-            consent(g.yes, &format!("this deletes every resource of stack {}", cx.stack()))?;
+            consent(
+                g.yes,
+                &format!("this deletes every resource of stack {}", cx.stack()),
+            )?;
             engine::apply(&cx, &planned).await?;
             if !json {
                 println!("Stack {} destroyed.", cx.stack());

@@ -62,7 +62,13 @@ impl ResourceChange {
             Action::Delete | Action::Replace => Some(Risk::Destructive),
             _ => None,
         };
-        ResourceChange { resource: resource.into(), action, fields, reason: None, risk }
+        ResourceChange {
+            resource: resource.into(),
+            action,
+            fields,
+            reason: None,
+            risk,
+        }
     }
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
@@ -112,9 +118,17 @@ impl Plan {
 }
 
 /// Compares one field; returns a change when `current != desired`.
-pub fn field(name: &str, current: impl Into<Value>, desired: impl Into<Value>) -> Option<FieldChange> {
+pub fn field(
+    name: &str,
+    current: impl Into<Value>,
+    desired: impl Into<Value>,
+) -> Option<FieldChange> {
     let (current, desired) = (current.into(), desired.into());
-    (current != desired).then(|| FieldChange { field: name.to_string(), current, desired })
+    (current != desired).then(|| FieldChange {
+        field: name.to_string(),
+        current,
+        desired,
+    })
 }
 
 /// All fields of a resource that does not exist yet, as `null → desired`.
@@ -122,7 +136,11 @@ pub fn created_fields(desired: Vec<(&str, Value)>) -> Vec<FieldChange> {
     desired
         .into_iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(f, v)| FieldChange { field: f.to_string(), current: Value::Null, desired: v })
+        .map(|(f, v)| FieldChange {
+            field: f.to_string(),
+            current: Value::Null,
+            desired: v,
+        })
         .collect()
 }
 
@@ -169,8 +187,20 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         for f in &c.fields {
             let (cb, db) = (as_block(&f.current), as_block(&f.desired));
             if cb.is_some() || db.is_some() {
-                let cur = cb.unwrap_or_else(|| if f.current.is_null() { String::new() } else { short(&f.current) });
-                let des = db.unwrap_or_else(|| if f.desired.is_null() { String::new() } else { short(&f.desired) });
+                let cur = cb.unwrap_or_else(|| {
+                    if f.current.is_null() {
+                        String::new()
+                    } else {
+                        short(&f.current)
+                    }
+                });
+                let des = db.unwrap_or_else(|| {
+                    if f.desired.is_null() {
+                        String::new()
+                    } else {
+                        short(&f.desired)
+                    }
+                });
                 let _ = writeln!(out, "    {}:", f.field);
                 let diff = similar::TextDiff::from_lines(&cur, &des);
                 for change in diff.iter_all_changes() {
@@ -180,10 +210,23 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                         similar::ChangeTag::Equal => (" ", None),
                     };
                     let line = format!("      {sign} {}", change.value().trim_end_matches('\n'));
-                    let _ = writeln!(out, "{}", match tag { Some(a) => paint(&line, a), None => line });
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        match tag {
+                            Some(a) => paint(&line, a),
+                            None => line,
+                        }
+                    );
                 }
             } else {
-                let _ = writeln!(out, "    {}: {} → {}", f.field, short(&f.current), short(&f.desired));
+                let _ = writeln!(
+                    out,
+                    "    {}: {} → {}",
+                    f.field,
+                    short(&f.current),
+                    short(&f.desired)
+                );
             }
         }
     }
@@ -207,13 +250,17 @@ mod tests {
 
     fn sample() -> Plan {
         Plan::new(vec![
-            ResourceChange::new("table t", Action::Update, vec![
-                field("billing_mode", "PROVISIONED", "PAY_PER_REQUEST").unwrap(),
-            ]),
+            ResourceChange::new(
+                "table t",
+                Action::Update,
+                vec![field("billing_mode", "PROVISIONED", "PAY_PER_REQUEST").unwrap()],
+            ),
             ResourceChange::new("route $connect", Action::Delete, vec![]),
-            ResourceChange::new("integration $connect", Action::Update, vec![
-                field("request_template", "line1\nline2\n", "line1\nLINE2\n").unwrap(),
-            ]),
+            ResourceChange::new(
+                "integration $connect",
+                Action::Update,
+                vec![field("request_template", "line1\nline2\n", "line1\nLINE2\n").unwrap()],
+            ),
         ])
     }
 
@@ -227,24 +274,44 @@ mod tests {
     #[test]
     fn summary_counts_actions() {
         let p = sample();
-        assert_eq!(p.summary, Summary { create: 0, update: 2, replace: 0, delete: 1 });
+        assert_eq!(
+            p.summary,
+            Summary {
+                create: 0,
+                update: 2,
+                replace: 0,
+                delete: 1
+            }
+        );
     }
 
     #[test]
     fn text_has_symbols_arrows_and_unified_diffs() {
         let t = render_text(&sample(), false);
-        assert!(t.contains("~ table t\n    billing_mode: PROVISIONED → PAY_PER_REQUEST\n"), "{t}");
+        assert!(
+            t.contains("~ table t\n    billing_mode: PROVISIONED → PAY_PER_REQUEST\n"),
+            "{t}"
+        );
         assert!(t.contains("- route $connect\n"), "{t}");
         assert!(t.contains("      - line2\n      + LINE2\n"), "{t}");
-        assert!(t.ends_with("Plan: 0 to create, 2 to update, 0 to replace, 1 to delete.\n"), "{t}");
+        assert!(
+            t.ends_with("Plan: 0 to create, 2 to update, 0 to replace, 1 to delete.\n"),
+            "{t}"
+        );
         assert!(!t.contains('\u{1b}'), "no colour codes when colour is off");
         assert!(render_text(&sample(), true).contains('\u{1b}'));
     }
 
     #[test]
     fn empty_plan_says_in_sync() {
-        assert_eq!(render_text(&Plan::new(vec![]), false), "No changes. The stack matches its definition.\n");
+        assert_eq!(
+            render_text(&Plan::new(vec![]), false),
+            "No changes. The stack matches its definition.\n"
+        );
         let j: Value = serde_json::from_str(&Plan::new(vec![]).to_json()).unwrap();
-        assert_eq!(j, json!({"changes": [], "summary": {"create":0,"update":0,"replace":0,"delete":0}}));
+        assert_eq!(
+            j,
+            json!({"changes": [], "summary": {"create":0,"update":0,"replace":0,"delete":0}})
+        );
     }
 }

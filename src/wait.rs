@@ -24,7 +24,10 @@ where
             return Ok(v);
         }
         if start.elapsed() + delay > limit {
-            return Err(Error::Timeout { what: what.to_string(), secs: limit.as_secs() });
+            return Err(Error::Timeout {
+                what: what.to_string(),
+                secs: limit.as_secs(),
+            });
         }
         tokio::time::sleep(delay).await;
         delay = next_delay(delay);
@@ -33,7 +36,11 @@ where
 
 /// Runs `op` again while it fails with an error `retryable` accepts, for at most `limit`.
 /// The last error is returned when time runs out, so the user sees AWS's own words.
-pub async fn retrying<T, F, Fut>(limit: Duration, retryable: fn(&Error) -> bool, mut op: F) -> Result<T>
+pub async fn retrying<T, F, Fut>(
+    limit: Duration,
+    retryable: fn(&Error) -> bool,
+    mut op: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -66,9 +73,11 @@ mod tests {
 
     #[tokio::test]
     async fn until_times_out_with_the_subject_named() {
-        let r: Result<()> = until("table t to become ACTIVE", Duration::from_millis(300), || async {
-            Ok(None)
-        })
+        let r: Result<()> = until(
+            "table t to become ACTIVE",
+            Duration::from_millis(300),
+            || async { Ok(None) },
+        )
         .await;
         let msg = r.unwrap_err().to_string();
         assert!(msg.starts_with("table t to become ACTIVE"), "{msg}");
@@ -77,10 +86,14 @@ mod tests {
     #[tokio::test]
     async fn retrying_stops_on_non_retryable_errors() {
         let mut calls = 0;
-        let r: Result<()> = retrying(Duration::from_secs(5), |_| false, || {
-            calls += 1;
-            async { Err(Error::Conflict("no".into())) }
-        })
+        let r: Result<()> = retrying(
+            Duration::from_secs(5),
+            |_| false,
+            || {
+                calls += 1;
+                async { Err(Error::Conflict("no".into())) }
+            },
+        )
         .await;
         assert!(r.is_err());
         assert_eq!(calls, 1);
@@ -89,11 +102,21 @@ mod tests {
     #[tokio::test]
     async fn retrying_retries_until_success() {
         let mut calls = 0;
-        let r = retrying(Duration::from_secs(5), |_| true, || {
-            calls += 1;
-            let n = calls;
-            async move { if n < 3 { Err(Error::Conflict("busy".into())) } else { Ok(n) } }
-        })
+        let r = retrying(
+            Duration::from_secs(5),
+            |_| true,
+            || {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 3 {
+                        Err(Error::Conflict("busy".into()))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(r.unwrap(), 3);
     }

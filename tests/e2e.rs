@@ -10,62 +10,180 @@ const OWNER: &str = "wsconn:stack";
 /// Reads the whole stack back with the SDK and checks every field wsconn manages.
 async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> String {
     let table = format!("{stack}-connections");
-    let t = c.ddb.describe_table().table_name(&table).send().await.unwrap().table.unwrap();
+    let t = c
+        .ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
     assert_eq!(t.key_schema()[0].attribute_name(), "connectionid");
     assert_eq!(t.key_schema()[0].key_type().as_str(), "HASH");
     assert_eq!(t.attribute_definitions()[0].attribute_type().as_str(), "S");
-    assert_eq!(t.billing_mode_summary().unwrap().billing_mode().unwrap().as_str(), "PAY_PER_REQUEST");
-    let ttl = c.ddb.describe_time_to_live().table_name(&table).send().await.unwrap();
+    assert_eq!(
+        t.billing_mode_summary()
+            .unwrap()
+            .billing_mode()
+            .unwrap()
+            .as_str(),
+        "PAY_PER_REQUEST"
+    );
+    let ttl = c
+        .ddb
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
     let ttl = ttl.time_to_live_description().unwrap();
     assert_eq!(ttl.time_to_live_status().unwrap().as_str(), "ENABLED");
     assert_eq!(ttl.attribute_name(), Some("ttl"));
-    let tags = c.ddb.list_tags_of_resource().resource_arn(t.table_arn().unwrap()).send().await.unwrap();
-    assert!(tags.tags().iter().any(|t| t.key() == OWNER && t.value() == stack));
+    let tags = c
+        .ddb
+        .list_tags_of_resource()
+        .resource_arn(t.table_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == OWNER && t.value() == stack)
+    );
 
     // Roles: trust, exactly one inline policy, no managed policies, tagged.
     for (role, service, policy, actions, resource) in [
-        (format!("{stack}-apigw-dynamodb"), "apigateway.amazonaws.com", "connections-table-write",
-         json!(["dynamodb:PutItem", "dynamodb:DeleteItem"]), json!(t.table_arn().unwrap())),
-        (format!("{stack}-default-fn"), "lambda.amazonaws.com", "write-own-logs",
-         json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
-         json!(format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{stack}-default:*"))),
+        (
+            format!("{stack}-apigw-dynamodb"),
+            "apigateway.amazonaws.com",
+            "connections-table-write",
+            json!(["dynamodb:PutItem", "dynamodb:DeleteItem"]),
+            json!(t.table_arn().unwrap()),
+        ),
+        (
+            format!("{stack}-default-fn"),
+            "lambda.amazonaws.com",
+            "write-own-logs",
+            json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
+            json!(format!(
+                "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{stack}-default:*"
+            )),
+        ),
     ] {
-        let r = c.iam.get_role().role_name(&role).send().await.unwrap().role.unwrap();
-        let trust: Value = serde_json::from_str(&urlencoding::decode(r.assume_role_policy_document().unwrap()).unwrap()).unwrap();
-        assert_eq!(trust["Statement"][0]["Principal"]["Service"], service, "{role}");
-        let names = c.iam.list_role_policies().role_name(&role).send().await.unwrap();
+        let r = c
+            .iam
+            .get_role()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap();
+        let trust: Value = serde_json::from_str(
+            &urlencoding::decode(r.assume_role_policy_document().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"], service,
+            "{role}"
+        );
+        let names = c
+            .iam
+            .list_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(names.policy_names(), [policy.to_string()], "{role}");
-        let doc = c.iam.get_role_policy().role_name(&role).policy_name(policy).send().await.unwrap();
-        let doc: Value = serde_json::from_str(&urlencoding::decode(doc.policy_document()).unwrap()).unwrap();
+        let doc = c
+            .iam
+            .get_role_policy()
+            .role_name(&role)
+            .policy_name(policy)
+            .send()
+            .await
+            .unwrap();
+        let doc: Value =
+            serde_json::from_str(&urlencoding::decode(doc.policy_document()).unwrap()).unwrap();
         assert_eq!(doc["Statement"].as_array().unwrap().len(), 1);
         assert_eq!(doc["Statement"][0]["Action"], actions, "{role}");
         assert_eq!(doc["Statement"][0]["Resource"], resource, "{role}");
-        let managed = c.iam.list_attached_role_policies().role_name(&role).send().await.unwrap();
+        let managed = c
+            .iam
+            .list_attached_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
         assert!(managed.attached_policies().is_empty(), "{role}");
-        let tags = c.iam.list_role_tags().role_name(&role).send().await.unwrap();
-        assert!(tags.tags().iter().any(|t| t.key() == OWNER && t.value() == stack), "{role}");
+        let tags = c
+            .iam
+            .list_role_tags()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tags()
+                .iter()
+                .any(|t| t.key() == OWNER && t.value() == stack),
+            "{role}"
+        );
     }
 
     let group = format!("/aws/lambda/{stack}-default");
-    let lg = c.logs.describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
-    let lg = lg.log_groups().iter().find(|g| g.log_group_name() == Some(group.as_str())).expect("log group");
+    let lg = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    let lg = lg
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(group.as_str()))
+        .expect("log group");
     assert_eq!(lg.retention_in_days(), Some(14));
 
     let function = format!("{stack}-default");
-    let f = c.lambda.get_function().function_name(&function).send().await.unwrap();
+    let f = c
+        .lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
     let conf = f.configuration().unwrap();
     assert_eq!(conf.runtime().unwrap().as_str(), "nodejs24.x");
     assert_eq!(conf.handler(), Some("index.handler"));
-    assert_eq!(conf.role(), Some(format!("arn:aws:iam::{ACCOUNT}:role/{stack}-default-fn").as_str()));
+    assert_eq!(
+        conf.role(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/{stack}-default-fn").as_str())
+    );
     assert!(!conf.code_sha256().unwrap_or_default().is_empty());
-    assert_eq!(f.tags().unwrap().get(OWNER).map(String::as_str), Some(stack));
+    assert_eq!(
+        f.tags().unwrap().get(OWNER).map(String::as_str),
+        Some(stack)
+    );
 
     // The API and its children.
     let api_id = c.api_of(stack).await;
     let api = c.apigw.get_api().api_id(&api_id).send().await.unwrap();
     assert_eq!(api.protocol_type().unwrap().as_str(), "WEBSOCKET");
-    assert_eq!(api.route_selection_expression(), Some("$request.body.action"));
-    let integrations = c.apigw.get_integrations().api_id(&api_id).send().await.unwrap();
+    assert_eq!(
+        api.route_selection_expression(),
+        Some("$request.body.action")
+    );
+    let integrations = c
+        .apigw
+        .get_integrations()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
     let integrations = integrations.items();
     let routes = c.apigw.get_routes().api_id(&api_id).send().await.unwrap();
     let routes = routes.items();
@@ -75,31 +193,81 @@ async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> String 
     let mut targeted = Vec::new();
     for r in routes {
         let target = r.target().unwrap().strip_prefix("integrations/").unwrap();
-        let i = integrations.iter().find(|i| i.integration_id() == Some(target))
-            .unwrap_or_else(|| panic!("route {} targets a missing integration", r.route_key().unwrap()));
+        let i = integrations
+            .iter()
+            .find(|i| i.integration_id() == Some(target))
+            .unwrap_or_else(|| {
+                panic!(
+                    "route {} targets a missing integration",
+                    r.route_key().unwrap()
+                )
+            });
         targeted.push(target.to_string());
-        let rr = c.apigw.get_route_responses().api_id(&api_id).route_id(r.route_id().unwrap()).send().await.unwrap();
-        assert_eq!(rr.items().iter().map(|x| x.route_response_key().unwrap()).collect::<Vec<_>>(), ["$default"]);
+        let rr = c
+            .apigw
+            .get_route_responses()
+            .api_id(&api_id)
+            .route_id(r.route_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            rr.items()
+                .iter()
+                .map(|x| x.route_response_key().unwrap())
+                .collect::<Vec<_>>(),
+            ["$default"]
+        );
         assert_eq!(r.route_response_selection_expression(), Some("$default"));
         let key = r.route_key().unwrap();
         match key {
             "$default" => {
                 assert_eq!(i.integration_type().unwrap().as_str(), "AWS_PROXY");
-                assert_eq!(i.integration_uri().unwrap(), format!(
-                    "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-default/invocations"));
+                assert_eq!(
+                    i.integration_uri().unwrap(),
+                    format!(
+                        "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-default/invocations"
+                    )
+                );
             }
             _ => {
-                let action = if key == "$connect" { "PutItem" } else { "DeleteItem" };
+                let action = if key == "$connect" {
+                    "PutItem"
+                } else {
+                    "DeleteItem"
+                };
                 assert_eq!(i.integration_type().unwrap().as_str(), "AWS");
                 assert_eq!(i.integration_method(), Some("POST"));
-                assert_eq!(i.integration_uri().unwrap(), format!("arn:aws:apigateway:{REGION}:dynamodb:action/{action}"));
-                assert_eq!(i.credentials_arn().unwrap(), format!("arn:aws:iam::{ACCOUNT}:role/{stack}-apigw-dynamodb"));
+                assert_eq!(
+                    i.integration_uri().unwrap(),
+                    format!("arn:aws:apigateway:{REGION}:dynamodb:action/{action}")
+                );
+                assert_eq!(
+                    i.credentials_arn().unwrap(),
+                    format!("arn:aws:iam::{ACCOUNT}:role/{stack}-apigw-dynamodb")
+                );
                 assert_eq!(i.template_selection_expression(), Some("\\$default"));
                 let template = &i.request_templates().unwrap()["$default"];
-                assert!(template.contains(&format!("\"TableName\": \"{stack}-connections\"")), "{template}");
+                assert!(
+                    template.contains(&format!("\"TableName\": \"{stack}-connections\"")),
+                    "{template}"
+                );
                 assert!(!template.contains("@@"));
-                let ir = c.apigw.get_integration_responses().api_id(&api_id).integration_id(target).send().await.unwrap();
-                assert_eq!(ir.items().iter().map(|x| x.integration_response_key().unwrap()).collect::<Vec<_>>(), ["/200/"]);
+                let ir = c
+                    .apigw
+                    .get_integration_responses()
+                    .api_id(&api_id)
+                    .integration_id(target)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    ir.items()
+                        .iter()
+                        .map(|x| x.integration_response_key().unwrap())
+                        .collect::<Vec<_>>(),
+                    ["/200/"]
+                );
             }
         }
     }
@@ -108,28 +276,83 @@ async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> String 
     targeted.dedup();
     assert_eq!(targeted.len(), 3, "each route has its own integration");
 
-    let st = c.apigw.get_stage().api_id(&api_id).stage_name(stage).send().await.unwrap();
+    let st = c
+        .apigw
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap();
     let deployment = st.deployment_id().expect("stage points at a deployment");
-    c.apigw.get_deployment().api_id(&api_id).deployment_id(deployment).send().await.expect("the stage's deployment exists");
+    c.apigw
+        .get_deployment()
+        .api_id(&api_id)
+        .deployment_id(deployment)
+        .send()
+        .await
+        .expect("the stage's deployment exists");
 
-    let policy = c.lambda.get_policy().function_name(&function).send().await.unwrap();
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
     let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let st = &policy["Statement"][0];
-    assert_eq!(st["Condition"]["ArnLike"]["AWS:SourceArn"], format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*"));
+    assert_eq!(
+        st["Condition"]["ArnLike"]["AWS:SourceArn"],
+        format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*")
+    );
     assert_eq!(st["Action"], "lambda:InvokeFunction");
     api_id
 }
 
 async fn assert_stack_gone(c: &Clients, stack: &str) {
     let table = format!("{stack}-connections");
-    assert!(c.ddb.describe_table().table_name(&table).send().await.is_err(), "table left");
-    for role in [format!("{stack}-apigw-dynamodb"), format!("{stack}-default-fn")] {
-        assert!(c.iam.get_role().role_name(&role).send().await.is_err(), "{role} left");
+    assert!(
+        c.ddb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .is_err(),
+        "table left"
+    );
+    for role in [
+        format!("{stack}-apigw-dynamodb"),
+        format!("{stack}-default-fn"),
+    ] {
+        assert!(
+            c.iam.get_role().role_name(&role).send().await.is_err(),
+            "{role} left"
+        );
     }
-    assert!(c.lambda.get_function().function_name(format!("{stack}-default")).send().await.is_err(), "function left");
+    assert!(
+        c.lambda
+            .get_function()
+            .function_name(format!("{stack}-default"))
+            .send()
+            .await
+            .is_err(),
+        "function left"
+    );
     let group = format!("/aws/lambda/{stack}-default");
-    let lg = c.logs.describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
-    assert!(lg.log_groups().iter().all(|g| g.log_group_name() != Some(group.as_str())), "log group left");
+    let lg = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        lg.log_groups()
+            .iter()
+            .all(|g| g.log_group_name() != Some(group.as_str())),
+        "log group left"
+    );
     assert!(c.apis_of(stack).await.is_empty(), "API left");
 }
 
@@ -141,28 +364,49 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
     let out = emu.wsconn(&["deploy", "--yes"]).expect(0);
     assert!(out.stdout.contains("Plan: 15 to create"), "{}", out.stdout);
     let api_id = assert_stack_complete(&c, "wsconn", "api").await;
-    assert!(out.stdout.contains(&format!("wss://{api_id}.execute-api.{REGION}.amazonaws.com/api")));
+    assert!(out.stdout.contains(&format!(
+        "wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"
+    )));
 
     // Nothing changed, nothing sent.
     emu.reset_calls();
     let again = emu.wsconn(&["deploy"]).expect(0);
-    assert!(again.stdout.contains("No changes. The stack matches its definition."), "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .contains("No changes. The stack matches its definition."),
+        "{}",
+        again.stdout
+    );
     assert!(!emu.calls().is_empty(), "the recorder saw the reads");
-    assert_eq!(emu.mutating_calls(), Vec::<String>::new(), "second deploy must not mutate");
+    assert_eq!(
+        emu.mutating_calls(),
+        Vec::<String>::new(),
+        "second deploy must not mutate"
+    );
     emu.wsconn(&["diff"]).expect(0);
     let diff = emu.wsconn(&["diff", "--output", "json"]).expect(0).json();
-    assert_eq!(diff, json!({"changes": [], "summary": {"create": 0, "update": 0, "replace": 0, "delete": 0}}));
+    assert_eq!(
+        diff,
+        json!({"changes": [], "summary": {"create": 0, "update": 0, "replace": 0, "delete": 0}})
+    );
 
-    let outputs = emu.wsconn(&["outputs", "--output", "json"]).expect(0).json();
-    assert_eq!(outputs, json!({
-        "stack": "wsconn", "region": REGION,
-        "table_name": "wsconn-connections",
-        "table_arn": format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/wsconn-connections"),
-        "function_name": "wsconn-default",
-        "function_arn": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:wsconn-default"),
-        "api_id": api_id, "stage": "api",
-        "websocket_url": format!("wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"),
-    }));
+    let outputs = emu
+        .wsconn(&["outputs", "--output", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        outputs,
+        json!({
+            "stack": "wsconn", "region": REGION,
+            "table_name": "wsconn-connections",
+            "table_arn": format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/wsconn-connections"),
+            "function_name": "wsconn-default",
+            "function_arn": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:wsconn-default"),
+            "api_id": api_id, "stage": "api",
+            "websocket_url": format!("wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"),
+        })
+    );
 
     let refused = emu.wsconn(&["destroy"]).expect(1);
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
@@ -170,9 +414,16 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
     emu.wsconn(&["destroy", "--yes"]).expect(0);
     assert_stack_gone(&c, "wsconn").await;
     let second = emu.wsconn(&["destroy", "--yes"]).expect(0);
-    assert!(second.stdout.contains("Nothing to destroy"), "{}", second.stdout);
+    assert!(
+        second.stdout.contains("Nothing to destroy"),
+        "{}",
+        second.stdout
+    );
     emu.wsconn(&["diff"]).expect(2);
-    let outputs = emu.wsconn(&["outputs", "--output", "json"]).expect(0).json();
+    let outputs = emu
+        .wsconn(&["outputs", "--output", "json"])
+        .expect(0)
+        .json();
     assert_eq!(outputs["api_id"], Value::Null);
     assert_eq!(outputs["websocket_url"], Value::Null);
     assert_eq!(outputs["table_name"], Value::Null);
@@ -183,31 +434,100 @@ async fn foreign_resources_with_colliding_names_are_never_touched() {
     let emu = Emulator::start();
     let c = emu.sdk().await;
     // Someone else's table and role carry the names stack "shared" would use.
-    c.ddb.create_table().table_name("shared-connections")
-        .attribute_definitions(aws_sdk_dynamodb::types::AttributeDefinition::builder().attribute_name("pk").attribute_type("S".into()).build().unwrap())
-        .key_schema(aws_sdk_dynamodb::types::KeySchemaElement::builder().attribute_name("pk").key_type("HASH".into()).build().unwrap())
+    c.ddb
+        .create_table()
+        .table_name("shared-connections")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type("S".into())
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type("HASH".into())
+                .build()
+                .unwrap(),
+        )
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     emu.reset_calls();
-    let out = emu.wsconn(&["--stack", "shared", "deploy", "--yes"]).expect(1);
-    assert!(out.stderr.contains("table shared-connections") && out.stderr.contains("not owned"), "{}", out.stderr);
+    let out = emu
+        .wsconn(&["--stack", "shared", "deploy", "--yes"])
+        .expect(1);
+    assert!(
+        out.stderr.contains("table shared-connections") && out.stderr.contains("not owned"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
-    let out = emu.wsconn(&["--stack", "shared", "destroy", "--yes"]).expect(1);
-    assert!(out.stderr.contains("table shared-connections"), "{}", out.stderr);
-    let t = c.ddb.describe_table().table_name("shared-connections").send().await.unwrap().table.unwrap();
-    assert_eq!(t.key_schema()[0].attribute_name(), "pk", "foreign table untouched");
+    let out = emu
+        .wsconn(&["--stack", "shared", "destroy", "--yes"])
+        .expect(1);
+    assert!(
+        out.stderr.contains("table shared-connections"),
+        "{}",
+        out.stderr
+    );
+    let t = c
+        .ddb
+        .describe_table()
+        .table_name("shared-connections")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(
+        t.key_schema()[0].attribute_name(),
+        "pk",
+        "foreign table untouched"
+    );
 
     // A role tagged for another stack is just as foreign.
-    c.ddb.delete_table().table_name("shared-connections").send().await.unwrap();
-    c.iam.create_role().role_name("shared-default-fn").assume_role_policy_document("{}")
-        .tags(aws_sdk_iam::types::Tag::builder().key(OWNER).value("other").build().unwrap())
-        .send().await.unwrap();
+    c.ddb
+        .delete_table()
+        .table_name("shared-connections")
+        .send()
+        .await
+        .unwrap();
+    c.iam
+        .create_role()
+        .role_name("shared-default-fn")
+        .assume_role_policy_document("{}")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(OWNER)
+                .value("other")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     emu.reset_calls();
-    let out = emu.wsconn(&["--stack", "shared", "deploy", "--yes"]).expect(1);
-    assert!(out.stderr.contains("role shared-default-fn") && out.stderr.contains("wsconn:stack=other"), "{}", out.stderr);
+    let out = emu
+        .wsconn(&["--stack", "shared", "deploy", "--yes"])
+        .expect(1);
+    assert!(
+        out.stderr.contains("role shared-default-fn") && out.stderr.contains("wsconn:stack=other"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
-    assert!(c.iam.get_role().role_name("shared-default-fn").send().await.is_ok());
+    assert!(
+        c.iam
+            .get_role()
+            .role_name("shared-default-fn")
+            .send()
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -216,32 +536,95 @@ async fn template_change_makes_exactly_one_deployment() {
     let c = emu.sdk().await;
     let assets = assets_copy();
     let dir = assets.path().to_str().unwrap().to_string();
-    emu.wsconn(&["deploy", "--yes", "--assets-dir", &dir]).expect(0);
+    emu.wsconn(&["deploy", "--yes", "--assets-dir", &dir])
+        .expect(0);
     let api_id = c.api_of("wsconn").await;
-    let before = c.apigw.get_stage().api_id(&api_id).stage_name("api").send().await.unwrap().deployment_id().unwrap().to_string();
+    let before = c
+        .apigw
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name("api")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .unwrap()
+        .to_string();
 
     let path = assets.path().join("mapping-templates/connect.vtl");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("\"Item\": {", "\"Item\": {\n    \"marker\": {\"S\": \"v2\"},", 1)).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen(
+            "\"Item\": {",
+            "\"Item\": {\n    \"marker\": {\"S\": \"v2\"},",
+            1,
+        ),
+    )
+    .unwrap();
 
-    let plan = emu.wsconn(&["diff", "--output", "json", "--assets-dir", &dir]).expect(2).json();
+    let plan = emu
+        .wsconn(&["diff", "--output", "json", "--assets-dir", &dir])
+        .expect(2)
+        .json();
     let ch = changes(&plan);
-    assert!(ch.contains(&("integration $connect".to_string() + &format!(" ({})", integration_id(&c, &api_id, "$connect").await), "update".into(), vec!["request_templates.$default".into()])), "{ch:?}");
-    assert!(ch.iter().any(|(r, a, _)| r == "deployment" && a == "create"), "{ch:?}");
+    assert!(
+        ch.contains(&(
+            "integration $connect".to_string()
+                + &format!(" ({})", integration_id(&c, &api_id, "$connect").await),
+            "update".into(),
+            vec!["request_templates.$default".into()]
+        )),
+        "{ch:?}"
+    );
+    assert!(
+        ch.iter()
+            .any(|(r, a, _)| r == "deployment" && a == "create"),
+        "{ch:?}"
+    );
 
     emu.reset_calls();
-    emu.wsconn(&["deploy", "--yes", "--assets-dir", &dir]).expect(0);
+    emu.wsconn(&["deploy", "--yes", "--assets-dir", &dir])
+        .expect(0);
     assert_eq!(emu.count("CreateDeployment"), 1);
-    let after = c.apigw.get_stage().api_id(&api_id).stage_name("api").send().await.unwrap().deployment_id().unwrap().to_string();
+    let after = c
+        .apigw
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name("api")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .unwrap()
+        .to_string();
     assert_ne!(before, after, "the stage moved to the new deployment");
-    let deployments = c.apigw.get_deployments().api_id(&api_id).send().await.unwrap();
-    let ids: Vec<_> = deployments.items().iter().map(|d| d.deployment_id().unwrap()).collect();
+    let deployments = c
+        .apigw
+        .get_deployments()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = deployments
+        .items()
+        .iter()
+        .map(|d| d.deployment_id().unwrap())
+        .collect();
     assert_eq!(ids, [after.as_str()], "old deployments are cleaned up");
-    let i = c.apigw.get_integration().api_id(&api_id).integration_id(integration_id(&c, &api_id, "$connect").await).send().await.unwrap();
+    let i = c
+        .apigw
+        .get_integration()
+        .api_id(&api_id)
+        .integration_id(integration_id(&c, &api_id, "$connect").await)
+        .send()
+        .await
+        .unwrap();
     assert!(i.request_templates().unwrap()["$default"].contains("\"marker\""));
 
     emu.reset_calls();
-    emu.wsconn(&["deploy", "--yes", "--assets-dir", &dir]).expect(0);
+    emu.wsconn(&["deploy", "--yes", "--assets-dir", &dir])
+        .expect(0);
     assert_eq!(emu.count("CreateDeployment"), 0, "no change, no deployment");
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
     emu.wsconn(&["diff", "--assets-dir", &dir]).expect(0);
@@ -253,21 +636,34 @@ async fn template_change_makes_exactly_one_deployment() {
 
 async fn integration_id(c: &Clients, api_id: &str, key: &str) -> String {
     let routes = c.apigw.get_routes().api_id(api_id).send().await.unwrap();
-    let r = routes.items().iter().find(|r| r.route_key() == Some(key)).unwrap();
-    r.target().unwrap().strip_prefix("integrations/").unwrap().to_string()
+    let r = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some(key))
+        .unwrap();
+    r.target()
+        .unwrap()
+        .strip_prefix("integrations/")
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
 async fn two_stacks_side_by_side_are_independent() {
     let emu = Emulator::start();
     let c = emu.sdk().await;
-    emu.wsconn(&["--stack", "alpha", "deploy", "--yes"]).expect(0);
-    emu.wsconn(&["--stack", "beta", "deploy", "--yes", "--stage", "prod"]).expect(0);
+    emu.wsconn(&["--stack", "alpha", "deploy", "--yes"])
+        .expect(0);
+    emu.wsconn(&["--stack", "beta", "deploy", "--yes", "--stage", "prod"])
+        .expect(0);
     emu.wsconn(&["--stack", "alpha", "diff"]).expect(0);
-    emu.wsconn(&["--stack", "beta", "diff", "--stage", "prod"]).expect(0);
-    emu.wsconn(&["--stack", "alpha", "destroy", "--yes"]).expect(0);
+    emu.wsconn(&["--stack", "beta", "diff", "--stage", "prod"])
+        .expect(0);
+    emu.wsconn(&["--stack", "alpha", "destroy", "--yes"])
+        .expect(0);
     assert_stack_gone(&c, "alpha").await;
-    emu.wsconn(&["--stack", "beta", "diff", "--stage", "prod"]).expect(0);
+    emu.wsconn(&["--stack", "beta", "diff", "--stage", "prod"])
+        .expect(0);
     assert_stack_complete(&c, "beta", "prod").await;
 }
 
@@ -281,23 +677,66 @@ async fn interrupted_deploy_converges_without_a_duplicate_api() {
     let api_id = c.api_of("wsconn").await;
     let routes = c.apigw.get_routes().api_id(&api_id).send().await.unwrap();
     for r in routes.items() {
-        c.apigw.delete_route().api_id(&api_id).route_id(r.route_id().unwrap()).send().await.unwrap();
+        c.apigw
+            .delete_route()
+            .api_id(&api_id)
+            .route_id(r.route_id().unwrap())
+            .send()
+            .await
+            .unwrap();
     }
-    for i in c.apigw.get_integrations().api_id(&api_id).send().await.unwrap().items() {
-        c.apigw.delete_integration().api_id(&api_id).integration_id(i.integration_id().unwrap()).send().await.unwrap();
+    for i in c
+        .apigw
+        .get_integrations()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+    {
+        c.apigw
+            .delete_integration()
+            .api_id(&api_id)
+            .integration_id(i.integration_id().unwrap())
+            .send()
+            .await
+            .unwrap();
     }
-    c.apigw.delete_stage().api_id(&api_id).stage_name("api").send().await.unwrap();
-    c.lambda.remove_permission().function_name("wsconn-default").statement_id("wsconn-apigateway-invoke").send().await.unwrap();
+    c.apigw
+        .delete_stage()
+        .api_id(&api_id)
+        .stage_name("api")
+        .send()
+        .await
+        .unwrap();
+    c.lambda
+        .remove_permission()
+        .function_name("wsconn-default")
+        .statement_id("wsconn-apigateway-invoke")
+        .send()
+        .await
+        .unwrap();
     emu.wsconn(&["diff"]).expect(2);
     emu.wsconn(&["deploy", "--yes"]).expect(0);
-    assert_eq!(c.api_of("wsconn").await, api_id, "the same API, no duplicate");
+    assert_eq!(
+        c.api_of("wsconn").await,
+        api_id,
+        "the same API, no duplicate"
+    );
     assert_stack_complete(&c, "wsconn", "api").await;
     emu.wsconn(&["diff"]).expect(0);
 
     // And a run killed before anything of the API half existed: only the API is there.
     emu.wsconn(&["destroy", "--yes"]).expect(0);
-    c.apigw.create_api().name("wsconn").protocol_type("WEBSOCKET".into()).route_selection_expression("$request.body.action")
-        .tags(OWNER, "wsconn").send().await.unwrap();
+    c.apigw
+        .create_api()
+        .name("wsconn")
+        .protocol_type("WEBSOCKET".into())
+        .route_selection_expression("$request.body.action")
+        .tags(OWNER, "wsconn")
+        .send()
+        .await
+        .unwrap();
     let lone = c.api_of("wsconn").await;
     emu.wsconn(&["deploy", "--yes"]).expect(0);
     assert_eq!(c.api_of("wsconn").await, lone);
@@ -309,12 +748,595 @@ async fn two_apis_tagged_for_one_stack_is_an_error() {
     let emu = Emulator::start();
     let c = emu.sdk().await;
     for _ in 0..2 {
-        c.apigw.create_api().name("dup").protocol_type("WEBSOCKET".into()).route_selection_expression("$request.body.action")
-            .tags(OWNER, "dup").send().await.unwrap();
+        c.apigw
+            .create_api()
+            .name("dup")
+            .protocol_type("WEBSOCKET".into())
+            .route_selection_expression("$request.body.action")
+            .tags(OWNER, "dup")
+            .send()
+            .await
+            .unwrap();
     }
     emu.reset_calls();
     let out = emu.wsconn(&["--stack", "dup", "deploy", "--yes"]).expect(1);
-    assert!(out.stderr.contains("2 APIs carry the tag wsconn:stack=dup"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 APIs carry the tag wsconn:stack=dup"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
     emu.wsconn(&["--stack", "dup", "diff"]).expect(1);
+}
+
+/// One out-of-band change per case, made with the SDK: what diff must name.
+async fn drift(
+    c: &Clients,
+    api_id: &str,
+    case: &str,
+) -> (&'static str, &'static str, &'static str) {
+    let table_arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/wsconn-connections");
+    let fn_arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:wsconn-default");
+    match case {
+        "table tag" => {
+            c.ddb
+                .tag_resource()
+                .resource_arn(&table_arn)
+                .tags(
+                    aws_sdk_dynamodb::types::Tag::builder()
+                        .key("extra")
+                        .value("1")
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ("table wsconn-connections", "update", "tags")
+        }
+        "table ttl" => {
+            c.ddb
+                .update_time_to_live()
+                .table_name("wsconn-connections")
+                .time_to_live_specification(
+                    aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                        .enabled(false)
+                        .attribute_name("ttl")
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ("table wsconn-connections", "update", "ttl")
+        }
+        "extra inline policy" => {
+            c.iam.put_role_policy().role_name("wsconn-apigw-dynamodb").policy_name("extra")
+                .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}]}"#)
+                .send().await.unwrap();
+            ("role wsconn-apigw-dynamodb", "update", "inline_policies")
+        }
+        "deleted inline policy" => {
+            c.iam
+                .delete_role_policy()
+                .role_name("wsconn-default-fn")
+                .policy_name("write-own-logs")
+                .send()
+                .await
+                .unwrap();
+            ("role wsconn-default-fn", "update", "inline_policies")
+        }
+        "attached managed policy" => {
+            c.iam
+                .attach_role_policy()
+                .role_name("wsconn-default-fn")
+                .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+                .send()
+                .await
+                .unwrap();
+            ("role wsconn-default-fn", "update", "managed_policies")
+        }
+        "trust policy" => {
+            c.iam.update_assume_role_policy().role_name("wsconn-default-fn")
+                .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+                .send().await.unwrap();
+            ("role wsconn-default-fn", "update", "trust_policy")
+        }
+        "log retention" => {
+            c.logs
+                .put_retention_policy()
+                .log_group_name("/aws/lambda/wsconn-default")
+                .retention_in_days(30)
+                .send()
+                .await
+                .unwrap();
+            (
+                "log group /aws/lambda/wsconn-default",
+                "update",
+                "retention_days",
+            )
+        }
+        "function memory" => {
+            c.lambda
+                .update_function_configuration()
+                .function_name("wsconn-default")
+                .memory_size(256)
+                .send()
+                .await
+                .unwrap();
+            ("function wsconn-default", "update", "memory_mb")
+        }
+        "function tag" => {
+            c.lambda
+                .tag_resource()
+                .resource(&fn_arn)
+                .tags("extra", "1")
+                .send()
+                .await
+                .unwrap();
+            ("function wsconn-default", "update", "tags")
+        }
+        "deleted permission" => {
+            c.lambda
+                .remove_permission()
+                .function_name("wsconn-default")
+                .statement_id("wsconn-apigateway-invoke")
+                .send()
+                .await
+                .unwrap();
+            (
+                "permission wsconn-apigateway-invoke",
+                "create",
+                "source_arn",
+            )
+        }
+        "api route selection" => {
+            c.apigw
+                .update_api()
+                .api_id(api_id)
+                .route_selection_expression("$request.body.type")
+                .send()
+                .await
+                .unwrap();
+            ("api wsconn", "update", "route_selection_expression")
+        }
+        "api tag" => {
+            c.apigw
+                .tag_resource()
+                .resource_arn(format!("arn:aws:apigateway:{REGION}::/apis/{api_id}"))
+                .tags("extra", "1")
+                .send()
+                .await
+                .unwrap();
+            ("api wsconn", "update", "tags")
+        }
+        "integration template" => {
+            let id = integration_id(c, api_id, "$connect").await;
+            c.apigw
+                .update_integration()
+                .api_id(api_id)
+                .integration_id(id)
+                .request_templates("$default", "{\"TableName\": \"x\"}")
+                .send()
+                .await
+                .unwrap();
+            (
+                "integration $connect",
+                "update",
+                "request_templates.$default",
+            )
+        }
+        "integration uri" => {
+            let id = integration_id(c, api_id, "$disconnect").await;
+            c.apigw
+                .update_integration()
+                .api_id(api_id)
+                .integration_id(id)
+                .integration_uri(format!(
+                    "arn:aws:apigateway:{REGION}:dynamodb:action/PutItem"
+                ))
+                .send()
+                .await
+                .unwrap();
+            ("integration $disconnect", "update", "uri")
+        }
+        "deleted integration response" => {
+            let id = integration_id(c, api_id, "$disconnect").await;
+            let rs = c
+                .apigw
+                .get_integration_responses()
+                .api_id(api_id)
+                .integration_id(&id)
+                .send()
+                .await
+                .unwrap();
+            let rid = rs.items()[0].integration_response_id().unwrap();
+            c.apigw
+                .delete_integration_response()
+                .api_id(api_id)
+                .integration_id(&id)
+                .integration_response_id(rid)
+                .send()
+                .await
+                .unwrap();
+            ("integration $disconnect", "update", "integration_responses")
+        }
+        "deleted route" => {
+            let routes = c.apigw.get_routes().api_id(api_id).send().await.unwrap();
+            let r = routes
+                .items()
+                .iter()
+                .find(|r| r.route_key() == Some("$default"))
+                .unwrap();
+            c.apigw
+                .delete_route()
+                .api_id(api_id)
+                .route_id(r.route_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            ("route $default", "create", "target")
+        }
+        "retargeted route" => {
+            let to = integration_id(c, api_id, "$disconnect").await;
+            let routes = c.apigw.get_routes().api_id(api_id).send().await.unwrap();
+            let r = routes
+                .items()
+                .iter()
+                .find(|r| r.route_key() == Some("$connect"))
+                .unwrap();
+            c.apigw
+                .update_route()
+                .api_id(api_id)
+                .route_id(r.route_id().unwrap())
+                .target(format!("integrations/{to}"))
+                .send()
+                .await
+                .unwrap();
+            ("route $connect", "update", "target")
+        }
+        "deleted route response" => {
+            let routes = c.apigw.get_routes().api_id(api_id).send().await.unwrap();
+            let r = routes
+                .items()
+                .iter()
+                .find(|r| r.route_key() == Some("$connect"))
+                .unwrap();
+            let rid = r.route_id().unwrap();
+            let rr = c
+                .apigw
+                .get_route_responses()
+                .api_id(api_id)
+                .route_id(rid)
+                .send()
+                .await
+                .unwrap();
+            c.apigw
+                .delete_route_response()
+                .api_id(api_id)
+                .route_id(rid)
+                .route_response_id(rr.items()[0].route_response_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            ("route $connect", "update", "route_responses")
+        }
+        "extra route" => {
+            let to = integration_id(c, api_id, "$default").await;
+            c.apigw
+                .create_route()
+                .api_id(api_id)
+                .route_key("sneaky")
+                .target(format!("integrations/{to}"))
+                .send()
+                .await
+                .unwrap();
+            ("route sneaky", "delete", "")
+        }
+        "orphan integration" => {
+            c.apigw
+                .create_integration()
+                .api_id(api_id)
+                .integration_type("MOCK".into())
+                .send()
+                .await
+                .unwrap();
+            ("integration ", "delete", "")
+        }
+        "stage description" => {
+            c.apigw
+                .update_stage()
+                .api_id(api_id)
+                .stage_name("api")
+                .description("edited by hand")
+                .send()
+                .await
+                .unwrap();
+            ("stage api", "update", "description")
+        }
+        "stage moved to a hand-made deployment" => {
+            let d = c
+                .apigw
+                .create_deployment()
+                .api_id(api_id)
+                .description("manual")
+                .send()
+                .await
+                .unwrap();
+            c.apigw
+                .update_stage()
+                .api_id(api_id)
+                .stage_name("api")
+                .deployment_id(d.deployment_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            ("deployment", "create", "config_sha256")
+        }
+        other => panic!("unknown drift case {other}"),
+    }
+}
+
+const DRIFT_CASES: &[&str] = &[
+    "table tag",
+    "table ttl",
+    "extra inline policy",
+    "deleted inline policy",
+    "attached managed policy",
+    "trust policy",
+    "log retention",
+    "function memory",
+    "function tag",
+    "deleted permission",
+    "api route selection",
+    "api tag",
+    "integration template",
+    "integration uri",
+    "deleted integration response",
+    "deleted route",
+    "retargeted route",
+    "deleted route response",
+    "extra route",
+    "orphan integration",
+    "stage description",
+    "stage moved to a hand-made deployment",
+];
+
+#[tokio::test]
+async fn every_out_of_band_change_is_reported_then_repaired() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    let api_id = c.api_of("wsconn").await;
+    for case in DRIFT_CASES {
+        let (resource, action, field) = drift(&c, &api_id, case).await;
+        let plan = emu.wsconn(&["diff", "--output", "json"]).expect(2).json();
+        let ch = changes(&plan);
+        assert!(
+            ch.iter().any(|(r, a, f)| r.starts_with(resource)
+                && a == action
+                && (field.is_empty() || f.iter().any(|x| x == field))),
+            "{case}: expected {action} {resource} naming {field:?}, got {ch:?}"
+        );
+        let text = emu.wsconn(&["diff"]).expect(2);
+        assert!(
+            text.stdout.contains(resource),
+            "{case}: text plan names the resource:\n{}",
+            text.stdout
+        );
+        emu.wsconn(&["deploy", "--yes"]).expect(0);
+        let after = emu.wsconn(&["diff", "--output", "json"]).json();
+        assert_eq!(
+            changes(&after),
+            vec![],
+            "{case}: deploy repaired everything"
+        );
+    }
+    assert_eq!(c.api_of("wsconn").await, api_id);
+    assert_stack_complete(&c, "wsconn", "api").await;
+}
+
+#[tokio::test]
+async fn risky_changes_need_consent_without_a_terminal() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    // A first deploy creates roles: that widens IAM permissions.
+    emu.reset_calls();
+    let out = emu.wsconn(&["deploy"]).expect(1);
+    assert!(
+        out.stderr.contains("--yes") && out.stderr.contains("role wsconn-apigw-dynamodb"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("Plan: 15 to create"),
+        "the plan is shown first:\n{}",
+        out.stdout
+    );
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+
+    // Harmless drift (log retention) proceeds without --yes.
+    c.logs
+        .put_retention_policy()
+        .log_group_name("/aws/lambda/wsconn-default")
+        .retention_in_days(30)
+        .send()
+        .await
+        .unwrap();
+    emu.wsconn(&["deploy"]).expect(0);
+    emu.wsconn(&["diff"]).expect(0);
+
+    // Re-adding the invoke permission widens access; deleting an extra route deletes.
+    c.lambda
+        .remove_permission()
+        .function_name("wsconn-default")
+        .statement_id("wsconn-apigateway-invoke")
+        .send()
+        .await
+        .unwrap();
+    emu.reset_calls();
+    let out = emu.wsconn(&["deploy"]).expect(1);
+    assert!(
+        out.stderr.contains("permission wsconn-apigateway-invoke"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+
+    // A table whose key schema changed must be replaced: that needs --allow-replace.
+    emu.wsconn(&["destroy", "--yes"]).expect(0);
+    c.ddb
+        .create_table()
+        .table_name("wsconn-connections")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type("S".into())
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type("HASH".into())
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .tags(
+            aws_sdk_dynamodb::types::Tag::builder()
+                .key(OWNER)
+                .value("wsconn")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let plan = emu.wsconn(&["diff", "--output", "json"]).expect(2).json();
+    let table = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "table wsconn-connections")
+        .unwrap();
+    assert_eq!(table["action"], "replace");
+    assert!(table["reason"].as_str().unwrap().contains("key schema"));
+    emu.reset_calls();
+    let out = emu.wsconn(&["deploy", "--yes"]).expect(1);
+    assert!(out.stderr.contains("--allow-replace"), "{}", out.stderr);
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+    emu.wsconn(&["deploy", "--yes", "--allow-replace"])
+        .expect(0);
+    assert_stack_complete(&c, "wsconn", "api").await;
+}
+
+#[tokio::test]
+async fn plans_are_snapshotted_fresh_in_sync_and_drifted() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    let args = ["--stack", "snap"];
+    let run = |extra: &[&str], code| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(extra);
+        emu.wsconn(&a).expect(code)
+    };
+    insta::assert_snapshot!("fresh_text", run(&["diff"], 2).stdout);
+    insta::assert_json_snapshot!("fresh_json", run(&["diff", "--output", "json"], 2).json());
+    run(&["deploy", "--yes"], 0);
+    insta::assert_snapshot!("in_sync_text", run(&["diff"], 0).stdout);
+    insta::assert_json_snapshot!("in_sync_json", run(&["diff", "--output", "json"], 0).json());
+    c.logs
+        .put_retention_policy()
+        .log_group_name("/aws/lambda/snap-default")
+        .retention_in_days(30)
+        .send()
+        .await
+        .unwrap();
+    c.lambda
+        .update_function_configuration()
+        .function_name("snap-default")
+        .memory_size(256)
+        .send()
+        .await
+        .unwrap();
+    c.ddb
+        .tag_resource()
+        .resource_arn(format!(
+            "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/snap-connections"
+        ))
+        .tags(
+            aws_sdk_dynamodb::types::Tag::builder()
+                .key("owner")
+                .value("someone")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.iam.put_role_policy().role_name("snap-default-fn").policy_name("write-own-logs")
+        .policy_document(format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"}}]}}"#))
+        .send().await.unwrap();
+    insta::assert_snapshot!("drifted_text", run(&["diff"], 2).stdout);
+    insta::assert_json_snapshot!("drifted_json", run(&["diff", "--output", "json"], 2).json());
+}
+
+#[test]
+fn unreachable_endpoint_missing_credentials_and_bad_options_are_one_line_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let run = |args: &[&str], creds: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wsconn"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", std::env::temp_dir().join("wsconn-no-home"))
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+            .stdin(std::process::Stdio::null());
+        if creds {
+            cmd.env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing");
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["diff"], true);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot reach the AWS endpoint") && err.contains("--endpoint-url"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (code, err) = run(&["diff"], false);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no AWS credentials found") && err.contains("AWS_PROFILE"),
+        "{err}"
+    );
+    for (args, needle) in [
+        (vec!["--stack", "9lives", "diff"], "stack name"),
+        (vec!["diff", "--tag", "novalue"], "KEY=VALUE"),
+        (vec!["diff", "--stage", "$default"], "stage"),
+        (vec!["diff", "--connection-ttl", "0"], "connection-ttl"),
+        (vec!["--stack", &"x".repeat(60), "diff"], "64"),
+    ] {
+        let (code, err) = run(&args, true);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(
+            err.starts_with("error: configuration:") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
 }

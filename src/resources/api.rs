@@ -54,31 +54,52 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&FoundApi>) -> Option<(Res
         let fields = created_fields(vec![
             ("name", spec.name.clone().into()),
             ("protocol", spec.protocol.clone().into()),
-            ("route_selection_expression", spec.route_selection_expression.clone().into()),
+            (
+                "route_selection_expression",
+                spec.route_selection_expression.clone().into(),
+            ),
             ("tags", tags_value(&spec.tags)),
         ]);
-        return Some((ResourceChange::new(resource, Action::Create, fields), Op::Create));
+        return Some((
+            ResourceChange::new(resource, Action::Create, fields),
+            Op::Create,
+        ));
     };
     if live.protocol != spec.protocol {
-        let f = field("protocol", live.protocol.as_str(), spec.protocol.as_str()).into_iter().collect();
+        let f = field("protocol", live.protocol.as_str(), spec.protocol.as_str())
+            .into_iter()
+            .collect();
         let c = ResourceChange::new(resource, Action::Replace, f)
             .with_reason("an API's protocol cannot change in place");
         return Some((c, Op::Replace));
     }
     let name = field("name", live.name.as_str(), spec.name.as_str());
-    let rse = field("route_selection_expression", live.route_selection_expression.as_str(), spec.route_selection_expression.as_str());
+    let rse = field(
+        "route_selection_expression",
+        live.route_selection_expression.as_str(),
+        spec.route_selection_expression.as_str(),
+    );
     let tags = tags_field(&live.tags, &spec.tags);
-    let op = Op::Update { settings: name.is_some() || rse.is_some(), tags: TagDelta::between(&live.tags, &spec.tags) };
+    let op = Op::Update {
+        settings: name.is_some() || rse.is_some(),
+        tags: TagDelta::between(&live.tags, &spec.tags),
+    };
     let fields: Vec<_> = [name, rse, tags].into_iter().flatten().collect();
     (!fields.is_empty()).then(|| (ResourceChange::new(resource, Action::Update, fields), op))
 }
 
 async fn create(cx: &Cx) -> Result<()> {
     let spec = desired(cx);
-    let out = cx.aws.apigw.create_api().name(&spec.name).protocol_type(ProtocolType::Websocket)
+    let out = cx
+        .aws
+        .apigw
+        .create_api()
+        .name(&spec.name)
+        .protocol_type(ProtocolType::Websocket)
         .route_selection_expression(&spec.route_selection_expression)
         .set_tags(Some(spec.tags.into_iter().collect()))
-        .send().await
+        .send()
+        .await
         .map_err(|e| error::aws(format!("creating WebSocket API {}", spec.name), e))?;
     let mut facts = cx.facts.lock().unwrap();
     facts.api_id = out.api_id().map(String::from);
@@ -89,7 +110,12 @@ async fn create(cx: &Cx) -> Result<()> {
 async fn delete(cx: &Cx, id: &str) -> Result<()> {
     match cx.aws.apigw.delete_api().api_id(id).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(error::aws(format!("deleting WebSocket API {id}"), e)),
     }
 }
@@ -99,13 +125,18 @@ impl Resource for Api {
         Box::pin(async move {
             let live = cx.found.api.as_ref();
             let label = label(cx, live.map(|a| a.id.as_str()));
-            Ok(diff(&label, &desired(cx), live).map(|(c, op)| Step::new(c, op)).into_iter().collect())
+            Ok(diff(&label, &desired(cx), live)
+                .map(|(c, op)| Step::new(c, op))
+                .into_iter()
+                .collect())
         })
     }
 
     fn plan_destroy<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
         Box::pin(async move {
-            let Some(live) = &cx.found.api else { return Ok(vec![]) };
+            let Some(live) = &cx.found.api else {
+                return Ok(vec![]);
+            };
             let c = ResourceChange::new(label(cx, Some(&live.id)), Action::Delete, vec![])
                 .with_reason("its routes, integrations, deployments and stage go with it");
             Ok(vec![Step::new(c, Op::Delete)])
@@ -126,16 +157,34 @@ impl Resource for Api {
                     let spec = desired(cx);
                     let apigw = &cx.aws.apigw;
                     if *settings {
-                        apigw.update_api().api_id(&id).name(&spec.name).route_selection_expression(&spec.route_selection_expression)
-                            .send().await.map_err(|e| error::aws(format!("updating WebSocket API {id}"), e))?;
+                        apigw
+                            .update_api()
+                            .api_id(&id)
+                            .name(&spec.name)
+                            .route_selection_expression(&spec.route_selection_expression)
+                            .send()
+                            .await
+                            .map_err(|e| error::aws(format!("updating WebSocket API {id}"), e))?;
                     }
                     let arn = cx.aws.env.api_arn(&id);
                     if !tags.remove.is_empty() {
-                        apigw.untag_resource().resource_arn(&arn).set_tag_keys(Some(tags.remove.clone())).send().await
-                            .map_err(|e| error::aws(format!("removing tags from WebSocket API {id}"), e))?;
+                        apigw
+                            .untag_resource()
+                            .resource_arn(&arn)
+                            .set_tag_keys(Some(tags.remove.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("removing tags from WebSocket API {id}"), e)
+                            })?;
                     }
                     if !tags.set.is_empty() {
-                        apigw.tag_resource().resource_arn(&arn).set_tags(Some(tags.set.clone().into_iter().collect())).send().await
+                        apigw
+                            .tag_resource()
+                            .resource_arn(&arn)
+                            .set_tags(Some(tags.set.clone().into_iter().collect()))
+                            .send()
+                            .await
                             .map_err(|e| error::aws(format!("tagging WebSocket API {id}"), e))?;
                     }
                     Ok(())
@@ -160,7 +209,12 @@ mod tests {
     }
 
     fn spec() -> Spec {
-        Spec { name: "s".into(), protocol: PROTOCOL.into(), route_selection_expression: ROUTE_SELECTION.into(), tags: found(PROTOCOL).tags }
+        Spec {
+            name: "s".into(),
+            protocol: PROTOCOL.into(),
+            route_selection_expression: ROUTE_SELECTION.into(),
+            tags: found(PROTOCOL).tags,
+        }
     }
 
     #[test]

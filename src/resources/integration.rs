@@ -33,7 +33,13 @@ pub async fn list(aws: &Aws, api_id: &str) -> Result<Vec<Integration>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
-        let out = aws.apigw.get_integrations().api_id(api_id).set_next_token(token).send().await
+        let out = aws
+            .apigw
+            .get_integrations()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("listing integrations of API {api_id}"), e))?;
         all.extend(out.items().iter().cloned());
         token = out.next_token().map(String::from);
@@ -93,7 +99,10 @@ fn fields_of(s: &Spec) -> Vec<(String, Value)> {
         ("method".into(), s.method.clone().into()),
         ("uri".into(), s.uri.clone().into()),
         ("credentials".into(), s.credentials.clone().into()),
-        ("template_selection_expression".into(), s.template_selection_expression.clone().into()),
+        (
+            "template_selection_expression".into(),
+            s.template_selection_expression.clone().into(),
+        ),
     ];
     for (k, v) in &s.templates {
         f.push((format!("request_templates.{k}"), v.clone().into()));
@@ -111,19 +120,43 @@ pub struct Live {
 pub async fn read(cx: &Cx, i: &Integration, key: &'static str) -> Result<Live> {
     let api_id = cx.api_id()?;
     let id = i.integration_id().unwrap_or_default().to_string();
-    let out = cx.aws.apigw.get_integration_responses().api_id(&api_id).integration_id(&id).send().await
-        .map_err(|e| error::aws(format!("reading integration responses of {key} (api {api_id})"), e))?;
-    let mut responses: Vec<String> = out.items().iter().filter_map(|r| r.integration_response_key().map(String::from)).collect();
+    let out = cx
+        .aws
+        .apigw
+        .get_integration_responses()
+        .api_id(&api_id)
+        .integration_id(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            error::aws(
+                format!("reading integration responses of {key} (api {api_id})"),
+                e,
+            )
+        })?;
+    let mut responses: Vec<String> = out
+        .items()
+        .iter()
+        .filter_map(|r| r.integration_response_key().map(String::from))
+        .collect();
     responses.sort();
     Ok(Live {
         id,
         spec: Spec {
             key,
-            integration_type: i.integration_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+            integration_type: i
+                .integration_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
             method: i.integration_method().unwrap_or_default().to_string(),
             uri: i.integration_uri().unwrap_or_default().to_string(),
             credentials: i.credentials_arn().map(String::from),
-            templates: i.request_templates().cloned().unwrap_or_default().into_iter().collect(),
+            templates: i
+                .request_templates()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
             template_selection_expression: i.template_selection_expression().map(String::from),
             responses,
         },
@@ -133,14 +166,28 @@ pub async fn read(cx: &Cx, i: &Integration, key: &'static str) -> Result<Live> {
 #[derive(Debug)]
 pub enum Op {
     Create(&'static str),
-    Update { key: &'static str, id: String, settings: bool, add_responses: Vec<String>, remove_responses: Vec<String> },
+    Update {
+        key: &'static str,
+        id: String,
+        settings: bool,
+        add_responses: Vec<String>,
+        remove_responses: Vec<String>,
+    },
 }
 
 pub fn diff(spec: &Spec, live: Option<&Live>) -> Option<(ResourceChange, Op)> {
     let resource = format!("integration {}", spec.key);
     let Some(live) = live else {
-        let fields = created_fields(fields_of(spec).iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
-        return Some((ResourceChange::new(resource, Action::Create, fields), Op::Create(spec.key)));
+        let fields = created_fields(
+            fields_of(spec)
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect(),
+        );
+        return Some((
+            ResourceChange::new(resource, Action::Create, fields),
+            Op::Create(spec.key),
+        ));
     };
     let have: BTreeMap<String, Value> = fields_of(&live.spec).into_iter().collect();
     let want = fields_of(spec);
@@ -162,10 +209,24 @@ pub fn diff(spec: &Spec, live: Option<&Live>) -> Option<(ResourceChange, Op)> {
         key: spec.key,
         id: live.id.clone(),
         settings,
-        add_responses: spec.responses.iter().filter(|r| !live.spec.responses.contains(r)).cloned().collect(),
-        remove_responses: live.spec.responses.iter().filter(|r| !spec.responses.contains(r)).cloned().collect(),
+        add_responses: spec
+            .responses
+            .iter()
+            .filter(|r| !live.spec.responses.contains(r))
+            .cloned()
+            .collect(),
+        remove_responses: live
+            .spec
+            .responses
+            .iter()
+            .filter(|r| !spec.responses.contains(r))
+            .cloned()
+            .collect(),
     };
-    Some((ResourceChange::new(format!("{resource} ({})", live.id), Action::Update, fields), op))
+    Some((
+        ResourceChange::new(format!("{resource} ({})", live.id), Action::Update, fields),
+        op,
+    ))
 }
 
 /// Integrations of the stack's API under no known key (or a second one under a key).
@@ -192,14 +253,26 @@ impl Resource for Integrations {
             let has_api = api::live_api(cx).is_some();
             let specs = desired(cx);
             let lives = futures::future::try_join_all(specs.iter().map(|s| async move {
-                let found = if has_api { cx.found.integrations.iter().find(|i| key_of(i) == Some(s.key)) } else { None };
+                let found = if has_api {
+                    cx.found
+                        .integrations
+                        .iter()
+                        .find(|i| key_of(i) == Some(s.key))
+                } else {
+                    None
+                };
                 match found {
                     Some(i) => read(cx, i, s.key).await.map(Some),
                     None => Ok(None),
                 }
             }))
             .await?;
-            Ok(specs.iter().zip(&lives).filter_map(|(s, l)| diff(s, l.as_ref())).map(|(c, op)| Step::new(c, op)).collect())
+            Ok(specs
+                .iter()
+                .zip(&lives)
+                .filter_map(|(s, l)| diff(s, l.as_ref()))
+                .map(|(c, op)| Step::new(c, op))
+                .collect())
         })
     }
 
@@ -214,57 +287,137 @@ impl Resource for Integrations {
             let specs = desired(cx);
             let (key, id, settings, add, remove) = match step.op::<Op>() {
                 Op::Create(key) => {
-                    let s = specs.iter().find(|s| s.key == *key).expect("spec for every key");
+                    let s = specs
+                        .iter()
+                        .find(|s| s.key == *key)
+                        .expect("spec for every key");
                     let out = api_write(|| async {
-                        apigw.create_integration().api_id(&api_id).description(format!("{DESCRIPTION_PREFIX}{key}"))
+                        apigw
+                            .create_integration()
+                            .api_id(&api_id)
+                            .description(format!("{DESCRIPTION_PREFIX}{key}"))
                             .integration_type(IntegrationType::from(s.integration_type.as_str()))
-                            .integration_method(&s.method).integration_uri(&s.uri)
+                            .integration_method(&s.method)
+                            .integration_uri(&s.uri)
                             .set_credentials_arn(s.credentials.clone())
-                            .set_request_templates((!s.templates.is_empty()).then(|| s.templates.clone().into_iter().collect()))
-                            .set_template_selection_expression(s.template_selection_expression.clone())
-                            .send().await
-                            .map_err(|e| error::aws(format!("creating integration {key} (api {api_id})"), e))
+                            .set_request_templates(
+                                (!s.templates.is_empty())
+                                    .then(|| s.templates.clone().into_iter().collect()),
+                            )
+                            .set_template_selection_expression(
+                                s.template_selection_expression.clone(),
+                            )
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("creating integration {key} (api {api_id})"), e)
+                            })
                     })
                     .await?;
                     let id = out.integration_id().unwrap_or_default().to_string();
-                    cx.facts.lock().unwrap().integration_ids.insert(key.to_string(), id.clone());
+                    cx.facts
+                        .lock()
+                        .unwrap()
+                        .integration_ids
+                        .insert(key.to_string(), id.clone());
                     (*key, id, false, s.responses.clone(), vec![])
                 }
-                Op::Update { key, id, settings, add_responses, remove_responses } => {
-                    (*key, id.clone(), *settings, add_responses.clone(), remove_responses.clone())
-                }
+                Op::Update {
+                    key,
+                    id,
+                    settings,
+                    add_responses,
+                    remove_responses,
+                } => (
+                    *key,
+                    id.clone(),
+                    *settings,
+                    add_responses.clone(),
+                    remove_responses.clone(),
+                ),
             };
-            let s = specs.iter().find(|s| s.key == key).expect("spec for every key");
+            let s = specs
+                .iter()
+                .find(|s| s.key == key)
+                .expect("spec for every key");
             if settings {
                 api_write(|| async {
-                    apigw.update_integration().api_id(&api_id).integration_id(&id)
+                    apigw
+                        .update_integration()
+                        .api_id(&api_id)
+                        .integration_id(&id)
                         .description(format!("{DESCRIPTION_PREFIX}{key}"))
                         .integration_type(IntegrationType::from(s.integration_type.as_str()))
-                        .integration_method(&s.method).integration_uri(&s.uri)
+                        .integration_method(&s.method)
+                        .integration_uri(&s.uri)
                         .credentials_arn(s.credentials.clone().unwrap_or_default())
                         .set_request_templates(Some(s.templates.clone().into_iter().collect()))
-                        .template_selection_expression(s.template_selection_expression.clone().unwrap_or_default())
-                        .send().await
-                        .map_err(|e| error::aws(format!("updating integration {key} (api {api_id})"), e))
+                        .template_selection_expression(
+                            s.template_selection_expression.clone().unwrap_or_default(),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            error::aws(format!("updating integration {key} (api {api_id})"), e)
+                        })
                 })
                 .await?;
             }
             if !remove.is_empty() {
-                let out = apigw.get_integration_responses().api_id(&api_id).integration_id(&id).send().await
-                    .map_err(|e| error::aws(format!("reading integration responses of {key} (api {api_id})"), e))?;
-                for r in out.items().iter().filter(|r| r.integration_response_key().is_some_and(|k| remove.iter().any(|x| x == k))) {
+                let out = apigw
+                    .get_integration_responses()
+                    .api_id(&api_id)
+                    .integration_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        error::aws(
+                            format!("reading integration responses of {key} (api {api_id})"),
+                            e,
+                        )
+                    })?;
+                for r in out.items().iter().filter(|r| {
+                    r.integration_response_key()
+                        .is_some_and(|k| remove.iter().any(|x| x == k))
+                }) {
                     let rid = r.integration_response_id().unwrap_or_default();
                     api_write(|| async {
-                        apigw.delete_integration_response().api_id(&api_id).integration_id(&id).integration_response_id(rid).send().await
-                            .map_err(|e| error::aws(format!("deleting integration response of {key} (api {api_id})"), e))
+                        apigw
+                            .delete_integration_response()
+                            .api_id(&api_id)
+                            .integration_id(&id)
+                            .integration_response_id(rid)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(
+                                    format!(
+                                        "deleting integration response of {key} (api {api_id})"
+                                    ),
+                                    e,
+                                )
+                            })
                     })
                     .await?;
                 }
             }
             for r in &add {
                 api_write(|| async {
-                    apigw.create_integration_response().api_id(&api_id).integration_id(&id).integration_response_key(r).send().await
-                        .map_err(|e| error::aws(format!("creating integration response {r} of {key} (api {api_id})"), e))
+                    apigw
+                        .create_integration_response()
+                        .api_id(&api_id)
+                        .integration_id(&id)
+                        .integration_response_key(r)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            error::aws(
+                                format!(
+                                    "creating integration response {r} of {key} (api {api_id})"
+                                ),
+                                e,
+                            )
+                        })
                 })
                 .await?;
             }
@@ -286,8 +439,9 @@ impl Resource for Orphans {
                 .into_iter()
                 .map(|i| {
                     let id = i.integration_id().unwrap_or_default().to_string();
-                    let c = ResourceChange::new(format!("integration {id}"), Action::Delete, vec![])
-                        .with_reason("no route of this stack uses it (orphan)");
+                    let c =
+                        ResourceChange::new(format!("integration {id}"), Action::Delete, vec![])
+                            .with_reason("no route of this stack uses it (orphan)");
                     Step::new(c, id)
                 })
                 .collect())
@@ -303,10 +457,26 @@ impl Resource for Orphans {
             let api_id = cx.api_id()?;
             let id = step.op::<String>();
             api_write(|| async {
-                match cx.aws.apigw.delete_integration().api_id(&api_id).integration_id(id).send().await {
+                match cx
+                    .aws
+                    .apigw
+                    .delete_integration()
+                    .api_id(&api_id)
+                    .integration_id(id)
+                    .send()
+                    .await
+                {
                     Ok(_) => Ok(()),
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(()),
-                    Err(e) => Err(error::aws(format!("deleting orphan integration {id} (api {api_id})"), e)),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_not_found_exception()) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(error::aws(
+                        format!("deleting orphan integration {id} (api {api_id})"),
+                        e,
+                    )),
                 }
             })
             .await
@@ -333,7 +503,16 @@ mod tests {
 
     #[test]
     fn in_sync_integration_has_no_change() {
-        assert!(diff(&spec(), Some(&Live { id: "i".into(), spec: spec() })).is_none());
+        assert!(
+            diff(
+                &spec(),
+                Some(&Live {
+                    id: "i".into(),
+                    spec: spec()
+                })
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -342,11 +521,29 @@ mod tests {
         l.templates.insert("$default".into(), "a\nX\n".into());
         l.templates.insert("application/json".into(), "{}".into());
         l.responses.clear();
-        let (c, op) = diff(&spec(), Some(&Live { id: "i".into(), spec: l })).unwrap();
+        let (c, op) = diff(
+            &spec(),
+            Some(&Live {
+                id: "i".into(),
+                spec: l,
+            }),
+        )
+        .unwrap();
         let names: Vec<_> = c.fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(names, ["request_templates.$default", "integration_responses", "request_templates.application/json"]);
+        assert_eq!(
+            names,
+            [
+                "request_templates.$default",
+                "integration_responses",
+                "request_templates.application/json"
+            ]
+        );
         match op {
-            Op::Update { settings, add_responses, .. } => {
+            Op::Update {
+                settings,
+                add_responses,
+                ..
+            } => {
                 assert!(settings);
                 assert_eq!(add_responses, vec![RESPONSE_KEY.to_string()]);
             }
@@ -358,15 +555,32 @@ mod tests {
     fn only_responses_missing_needs_no_integration_update() {
         let mut l = spec();
         l.responses.clear();
-        let (_, op) = diff(&spec(), Some(&Live { id: "i".into(), spec: l })).unwrap();
-        assert!(matches!(op, Op::Update { settings: false, .. }));
+        let (_, op) = diff(
+            &spec(),
+            Some(&Live {
+                id: "i".into(),
+                spec: l,
+            }),
+        )
+        .unwrap();
+        assert!(matches!(
+            op,
+            Op::Update {
+                settings: false,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn keys_come_from_descriptions() {
-        let i = Integration::builder().description("wsconn route $connect").build();
+        let i = Integration::builder()
+            .description("wsconn route $connect")
+            .build();
         assert_eq!(key_of(&i), Some("$connect"));
-        let i = Integration::builder().description("wsconn route $other").build();
+        let i = Integration::builder()
+            .description("wsconn route $other")
+            .build();
         assert_eq!(key_of(&i), None);
         assert_eq!(key_of(&Integration::builder().build()), None);
     }

@@ -31,11 +31,16 @@ pub struct Step {
 
 impl Step {
     pub fn new<O: Any + Send + Sync>(change: ResourceChange, op: O) -> Step {
-        Step { change, op: Box::new(op) }
+        Step {
+            change,
+            op: Box::new(op),
+        }
     }
     /// The kind's own operation type; a mismatch is a programming error in the engine.
     pub fn op<O: Any>(&self) -> &O {
-        self.op.downcast_ref::<O>().expect("step applied by the kind that planned it")
+        self.op
+            .downcast_ref::<O>()
+            .expect("step applied by the kind that planned it")
     }
 }
 
@@ -116,7 +121,11 @@ impl TagDelta {
                 .filter(|(k, v)| live.get(*k) != Some(*v))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            remove: live.keys().filter(|k| !desired.contains_key(*k)).cloned().collect(),
+            remove: live
+                .keys()
+                .filter(|k| !desired.contains_key(*k))
+                .cloned()
+                .collect(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -128,7 +137,9 @@ impl TagDelta {
 /// `url_encoded` decodes first. Comparison is on JSON values, never text.
 pub fn parse_policy(doc: &str, url_encoded: bool) -> Value {
     let text = if url_encoded {
-        urlencoding::decode(doc).map(|c| c.into_owned()).unwrap_or_else(|_| doc.to_string())
+        urlencoding::decode(doc)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| doc.to_string())
     } else {
         doc.to_string()
     };
@@ -143,8 +154,12 @@ pub fn normalise_policy(v: Value) -> Value {
             map.into_iter()
                 .map(|(k, v)| {
                     let v = match (k.as_str(), v) {
-                        ("Statement", Value::Object(o)) => Value::Array(vec![normalise_policy(Value::Object(o))]),
-                        ("Action" | "NotAction" | "Resource" | "NotResource", Value::Array(a)) if a.len() == 1 => {
+                        ("Statement", Value::Object(o)) => {
+                            Value::Array(vec![normalise_policy(Value::Object(o))])
+                        }
+                        ("Action" | "NotAction" | "Resource" | "NotResource", Value::Array(a))
+                            if a.len() == 1 =>
+                        {
                             a.into_iter().next().unwrap_or(Value::Null)
                         }
                         (_, other) => normalise_policy(other),
@@ -161,7 +176,10 @@ pub fn normalise_policy(v: Value) -> Value {
 /// True when `desired` grants a statement `current` does not: the change widens access.
 pub fn widens(current: &Value, desired: &Value) -> bool {
     let statements = |v: &Value| -> Vec<Value> {
-        v.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default()
+        v.get("Statement")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     };
     let have = statements(current);
     statements(desired).iter().any(|s| !have.contains(s))
@@ -173,21 +191,38 @@ mod tests {
     use serde_json::json;
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn ownership_requires_the_exact_tag() {
         assert!(check_owned("table t", &tags(&[(OWNER_TAG, "s")]), "s").is_ok());
-        let e = check_owned("table t", &tags(&[(OWNER_TAG, "other")]), "s").unwrap_err().to_string();
-        assert!(e.contains("table t") && e.contains("wsconn:stack=other"), "{e}");
-        let e = check_owned("role r", &Tags::new(), "s").unwrap_err().to_string();
-        assert!(e.contains("role r") && e.contains("no wsconn:stack tag"), "{e}");
+        let e = check_owned("table t", &tags(&[(OWNER_TAG, "other")]), "s")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("table t") && e.contains("wsconn:stack=other"),
+            "{e}"
+        );
+        let e = check_owned("role r", &Tags::new(), "s")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("role r") && e.contains("no wsconn:stack tag"),
+            "{e}"
+        );
     }
 
     #[test]
     fn tag_delta_sets_changed_and_removes_extra_but_ignores_aws_tags() {
-        let live = tags(&[("a", "1"), ("b", "2"), ("aws:cloudformation:stack-name", "x")]);
+        let live = tags(&[
+            ("a", "1"),
+            ("b", "2"),
+            ("aws:cloudformation:stack-name", "x"),
+        ]);
         let desired = tags(&[("a", "1"), ("b", "3"), ("c", "4")]);
         let d = TagDelta::between(&live, &desired);
         assert_eq!(d.set, tags(&[("b", "3"), ("c", "4")]));
@@ -223,5 +258,10 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    crate::wait::retrying(std::time::Duration::from_secs(120), crate::error::is_concurrent_modification, op).await
+    crate::wait::retrying(
+        std::time::Duration::from_secs(120),
+        crate::error::is_concurrent_modification,
+        op,
+    )
+    .await
 }

@@ -5,7 +5,9 @@
 //! returns them URL-encoded. DeleteRole fails with DeleteConflict until inline policies
 //! are deleted and managed ones detached, so delete does both first.
 
-use super::{Resource, Step, TagDelta, Tags, check_owned, parse_policy, tags_field, tags_value, widens};
+use super::{
+    Resource, Step, TagDelta, Tags, check_owned, parse_policy, tags_field, tags_value, widens,
+};
 use crate::engine::Cx;
 use crate::error::{self, Result, built};
 use crate::plan::{Action, ResourceChange, Risk, created_fields, field};
@@ -41,8 +43,17 @@ pub struct LiveRole {
 #[derive(Debug)]
 pub enum Op {
     Create,
-    Update { trust: bool, put: Vec<String>, delete: Vec<String>, detach: Vec<String>, tags: TagDelta },
-    Delete { inline: Vec<String>, managed: Vec<String> },
+    Update {
+        trust: bool,
+        put: Vec<String>,
+        delete: Vec<String>,
+        detach: Vec<String>,
+        tags: TagDelta,
+    },
+    Delete {
+        inline: Vec<String>,
+        managed: Vec<String>,
+    },
 }
 
 fn trust(service: &str) -> Value {
@@ -113,30 +124,57 @@ pub async fn read(cx: &Cx, name: &str) -> Result<Option<LiveRole>> {
     let Some(role) = role else { return Ok(None) };
     let (names, managed, tags) = futures::try_join!(
         async {
-            iam.list_role_policies().role_name(name).send().await
+            iam.list_role_policies()
+                .role_name(name)
+                .send()
+                .await
                 .map(|o| o.policy_names().to_vec())
                 .map_err(|e| error::aws(format!("listing inline policies of role {name}"), e))
         },
         async {
-            iam.list_attached_role_policies().role_name(name).send().await
-                .map(|o| o.attached_policies().iter().filter_map(|p| p.policy_arn().map(String::from)).collect::<Vec<_>>())
+            iam.list_attached_role_policies()
+                .role_name(name)
+                .send()
+                .await
+                .map(|o| {
+                    o.attached_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(String::from))
+                        .collect::<Vec<_>>()
+                })
                 .map_err(|e| error::aws(format!("listing managed policies of role {name}"), e))
         },
         async {
-            iam.list_role_tags().role_name(name).send().await
-                .map(|o| o.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Tags>())
+            iam.list_role_tags()
+                .role_name(name)
+                .send()
+                .await
+                .map(|o| {
+                    o.tags()
+                        .iter()
+                        .map(|t| (t.key().to_string(), t.value().to_string()))
+                        .collect::<Tags>()
+                })
                 .map_err(|e| error::aws(format!("reading tags of role {name}"), e))
         }
     )?;
     let docs = futures::future::try_join_all(names.iter().map(|p| async move {
-        let o = iam.get_role_policy().role_name(name).policy_name(p).send().await
+        let o = iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(p)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("reading policy {p} of role {name}"), e))?;
         Ok::<_, crate::error::Error>((p.clone(), parse_policy(o.policy_document(), true)))
     }))
     .await?;
     Ok(Some(LiveRole {
         arn: role.arn().to_string(),
-        trust_policy: role.assume_role_policy_document().map(|d| parse_policy(d, true)).unwrap_or(Value::Null),
+        trust_policy: role
+            .assume_role_policy_document()
+            .map(|d| parse_policy(d, true))
+            .unwrap_or(Value::Null),
         inline_policies: docs.into_iter().collect(),
         managed_policies: managed,
         tags,
@@ -144,7 +182,11 @@ pub async fn read(cx: &Cx, name: &str) -> Result<Option<LiveRole>> {
 }
 
 fn policies_value(p: &BTreeMap<String, Value>) -> Value {
-    Value::Object(p.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
+    Value::Object(
+        p.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 pub fn diff(spec: &Spec, live: Option<&LiveRole>) -> Option<(ResourceChange, Op)> {
@@ -156,11 +198,20 @@ pub fn diff(spec: &Spec, live: Option<&LiveRole>) -> Option<(ResourceChange, Op)
             ("managed_policies", json!([])),
             ("tags", tags_value(&spec.tags)),
         ]);
-        let c = ResourceChange::new(resource, Action::Create, fields).with_risk(Some(Risk::WidensPermissions));
+        let c = ResourceChange::new(resource, Action::Create, fields)
+            .with_risk(Some(Risk::WidensPermissions));
         return Some((c, Op::Create));
     };
-    let trust_f = field("trust_policy", live.trust_policy.clone(), spec.trust_policy.clone());
-    let inline_f = field("inline_policies", policies_value(&live.inline_policies), policies_value(&spec.inline_policies));
+    let trust_f = field(
+        "trust_policy",
+        live.trust_policy.clone(),
+        spec.trust_policy.clone(),
+    );
+    let inline_f = field(
+        "inline_policies",
+        policies_value(&live.inline_policies),
+        policies_value(&spec.inline_policies),
+    );
     let managed_f = field("managed_policies", json!(live.managed_policies), json!([]));
     let tags_f = tags_field(&live.tags, &spec.tags);
     let put: Vec<String> = spec
@@ -169,9 +220,19 @@ pub fn diff(spec: &Spec, live: Option<&LiveRole>) -> Option<(ResourceChange, Op)
         .filter(|(k, v)| live.inline_policies.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect();
-    let delete: Vec<String> = live.inline_policies.keys().filter(|k| !spec.inline_policies.contains_key(*k)).cloned().collect();
+    let delete: Vec<String> = live
+        .inline_policies
+        .keys()
+        .filter(|k| !spec.inline_policies.contains_key(*k))
+        .cloned()
+        .collect();
     let widening = (trust_f.is_some() && widens(&live.trust_policy, &spec.trust_policy))
-        || put.iter().any(|p| widens(live.inline_policies.get(p).unwrap_or(&Value::Null), &spec.inline_policies[p]));
+        || put.iter().any(|p| {
+            widens(
+                live.inline_policies.get(p).unwrap_or(&Value::Null),
+                &spec.inline_policies[p],
+            )
+        });
     let op = Op::Update {
         trust: trust_f.is_some(),
         put,
@@ -179,17 +240,28 @@ pub fn diff(spec: &Spec, live: Option<&LiveRole>) -> Option<(ResourceChange, Op)
         detach: live.managed_policies.clone(),
         tags: TagDelta::between(&live.tags, &spec.tags),
     };
-    let fields: Vec<_> = [trust_f, inline_f, managed_f, tags_f].into_iter().flatten().collect();
+    let fields: Vec<_> = [trust_f, inline_f, managed_f, tags_f]
+        .into_iter()
+        .flatten()
+        .collect();
     if fields.is_empty() {
         return None;
     }
-    let c = ResourceChange::new(resource, Action::Update, fields).with_risk(widening.then_some(Risk::WidensPermissions));
+    let c = ResourceChange::new(resource, Action::Update, fields)
+        .with_risk(widening.then_some(Risk::WidensPermissions));
     Some((c, op))
 }
 
 async fn put_policy(cx: &Cx, spec: &Spec, name: &str) -> Result<()> {
     let doc = spec.inline_policies[name].to_string();
-    cx.aws.iam.put_role_policy().role_name(&spec.name).policy_name(name).policy_document(doc).send().await
+    cx.aws
+        .iam
+        .put_role_policy()
+        .role_name(&spec.name)
+        .policy_name(name)
+        .policy_document(doc)
+        .send()
+        .await
         .map_err(|e| error::aws(format!("writing policy {name} of role {}", spec.name), e))?;
     Ok(())
 }
@@ -197,11 +269,19 @@ async fn put_policy(cx: &Cx, spec: &Spec, name: &str) -> Result<()> {
 async fn delete_role(cx: &Cx, name: &str, inline: &[String], managed: &[String]) -> Result<()> {
     let iam = &cx.aws.iam;
     for p in inline {
-        iam.delete_role_policy().role_name(name).policy_name(p).send().await
+        iam.delete_role_policy()
+            .role_name(name)
+            .policy_name(p)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("deleting policy {p} of role {name}"), e))?;
     }
     for arn in managed {
-        iam.detach_role_policy().role_name(name).policy_arn(arn).send().await
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("detaching {arn} from role {name}"), e))?;
     }
     match iam.delete_role().role_name(name).send().await {
@@ -219,17 +299,28 @@ impl Resource for Role {
             if let Some(l) = &live {
                 check_owned(&label(&spec.name), &l.tags, cx.stack())?;
             }
-            Ok(diff(&spec, live.as_ref()).map(|(c, op)| Step::new(c, op)).into_iter().collect())
+            Ok(diff(&spec, live.as_ref())
+                .map(|(c, op)| Step::new(c, op))
+                .into_iter()
+                .collect())
         })
     }
 
     fn plan_destroy<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
         Box::pin(async move {
             let spec = self.spec(cx);
-            let Some(live) = read(cx, &spec.name).await? else { return Ok(vec![]) };
+            let Some(live) = read(cx, &spec.name).await? else {
+                return Ok(vec![]);
+            };
             check_owned(&label(&spec.name), &live.tags, cx.stack())?;
-            let op = Op::Delete { inline: live.inline_policies.keys().cloned().collect(), managed: live.managed_policies };
-            Ok(vec![Step::new(ResourceChange::new(label(&spec.name), Action::Delete, vec![]), op)])
+            let op = Op::Delete {
+                inline: live.inline_policies.keys().cloned().collect(),
+                managed: live.managed_policies,
+            };
+            Ok(vec![Step::new(
+                ResourceChange::new(label(&spec.name), Action::Delete, vec![]),
+                op,
+            )])
         })
     }
 
@@ -240,41 +331,84 @@ impl Resource for Role {
             let name = &spec.name;
             match step.op::<Op>() {
                 Op::Create => {
-                    let mut req = iam.create_role().role_name(name).assume_role_policy_document(spec.trust_policy.to_string());
+                    let mut req = iam
+                        .create_role()
+                        .role_name(name)
+                        .assume_role_policy_document(spec.trust_policy.to_string());
                     for (k, v) in &spec.tags {
-                        req = req.tags(built("CreateRole", aws_sdk_iam::types::Tag::builder().key(k).value(v).build())?);
+                        req = req.tags(built(
+                            "CreateRole",
+                            aws_sdk_iam::types::Tag::builder().key(k).value(v).build(),
+                        )?);
                     }
-                    req.send().await.map_err(|e| error::aws(format!("creating role {name}"), e))?;
+                    req.send()
+                        .await
+                        .map_err(|e| error::aws(format!("creating role {name}"), e))?;
                     for p in spec.inline_policies.keys() {
                         put_policy(cx, &spec, p).await?;
                     }
                 }
-                Op::Update { trust, put, delete, detach, tags } => {
+                Op::Update {
+                    trust,
+                    put,
+                    delete,
+                    detach,
+                    tags,
+                } => {
                     if *trust {
-                        iam.update_assume_role_policy().role_name(name).policy_document(spec.trust_policy.to_string()).send().await
-                            .map_err(|e| error::aws(format!("updating the trust policy of role {name}"), e))?;
+                        iam.update_assume_role_policy()
+                            .role_name(name)
+                            .policy_document(spec.trust_policy.to_string())
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("updating the trust policy of role {name}"), e)
+                            })?;
                     }
                     for p in put {
                         put_policy(cx, &spec, p).await?;
                     }
                     for p in delete {
-                        iam.delete_role_policy().role_name(name).policy_name(p).send().await
-                            .map_err(|e| error::aws(format!("deleting extra policy {p} of role {name}"), e))?;
+                        iam.delete_role_policy()
+                            .role_name(name)
+                            .policy_name(p)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("deleting extra policy {p} of role {name}"), e)
+                            })?;
                     }
                     for arn in detach {
-                        iam.detach_role_policy().role_name(name).policy_arn(arn).send().await
-                            .map_err(|e| error::aws(format!("detaching {arn} from role {name}"), e))?;
+                        iam.detach_role_policy()
+                            .role_name(name)
+                            .policy_arn(arn)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("detaching {arn} from role {name}"), e)
+                            })?;
                     }
                     if !tags.remove.is_empty() {
-                        iam.untag_role().role_name(name).set_tag_keys(Some(tags.remove.clone())).send().await
-                            .map_err(|e| error::aws(format!("removing tags from role {name}"), e))?;
+                        iam.untag_role()
+                            .role_name(name)
+                            .set_tag_keys(Some(tags.remove.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("removing tags from role {name}"), e)
+                            })?;
                     }
                     if !tags.set.is_empty() {
                         let mut req = iam.tag_role().role_name(name);
                         for (k, v) in &tags.set {
-                            req = req.tags(built("TagRole", aws_sdk_iam::types::Tag::builder().key(k).value(v).build())?);
+                            req = req.tags(built(
+                                "TagRole",
+                                aws_sdk_iam::types::Tag::builder().key(k).value(v).build(),
+                            )?);
                         }
-                        req.send().await.map_err(|e| error::aws(format!("tagging role {name}"), e))?;
+                        req.send()
+                            .await
+                            .map_err(|e| error::aws(format!("tagging role {name}"), e))?;
                     }
                 }
                 Op::Delete { inline, managed } => delete_role(cx, name, inline, managed).await?,
@@ -299,7 +433,13 @@ mod tests {
 
     fn live() -> LiveRole {
         let s = spec();
-        LiveRole { arn: "arn".into(), trust_policy: s.trust_policy, inline_policies: s.inline_policies, managed_policies: vec![], tags: s.tags }
+        LiveRole {
+            arn: "arn".into(),
+            trust_policy: s.trust_policy,
+            inline_policies: s.inline_policies,
+            managed_policies: vec![],
+            tags: s.tags,
+        }
     }
 
     #[test]
@@ -317,14 +457,21 @@ mod tests {
     #[test]
     fn extra_inline_and_managed_policies_are_removed_without_widening() {
         let mut l = live();
-        l.inline_policies.insert("extra".into(), json!({"Statement": []}));
-        l.managed_policies.push("arn:aws:iam::aws:policy/AdministratorAccess".into());
+        l.inline_policies
+            .insert("extra".into(), json!({"Statement": []}));
+        l.managed_policies
+            .push("arn:aws:iam::aws:policy/AdministratorAccess".into());
         let (c, op) = diff(&spec(), Some(&l)).unwrap();
         let fields: Vec<_> = c.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["inline_policies", "managed_policies"]);
         assert_eq!(c.risk, None);
         match op {
-            Op::Update { delete, detach, put, .. } => {
+            Op::Update {
+                delete,
+                detach,
+                put,
+                ..
+            } => {
                 assert_eq!(delete, vec!["extra".to_string()]);
                 assert_eq!(detach.len(), 1);
                 assert!(put.is_empty());

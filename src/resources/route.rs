@@ -19,7 +19,13 @@ pub async fn list(aws: &Aws, api_id: &str) -> Result<Vec<Route>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
-        let out = aws.apigw.get_routes().api_id(api_id).set_next_token(token).send().await
+        let out = aws
+            .apigw
+            .get_routes()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("listing routes of API {api_id}"), e))?;
         all.extend(out.items().iter().cloned());
         token = out.next_token().map(String::from);
@@ -56,16 +62,24 @@ pub fn fields_of(s: &Spec) -> Vec<(&'static str, Value)> {
     vec![
         ("target", s.target.clone().into()),
         ("authorization_type", s.authorization_type.clone().into()),
-        ("route_response_selection_expression", s.route_response_selection_expression.clone().into()),
+        (
+            "route_response_selection_expression",
+            s.route_response_selection_expression.clone().into(),
+        ),
         ("route_responses", json!(s.responses)),
     ]
 }
 
 /// `integrations/<id>` → `integration <key>` using the ids the stack knows.
 pub fn show_target(target: Option<&str>, ids: &BTreeMap<String, String>) -> String {
-    let Some(t) = target else { return "(none)".into() };
+    let Some(t) = target else {
+        return "(none)".into();
+    };
     let id = t.strip_prefix("integrations/").unwrap_or(t);
-    ids.iter().find(|(_, v)| v.as_str() == id).map(|(k, _)| format!("integration {k}")).unwrap_or_else(|| t.to_string())
+    ids.iter()
+        .find(|(_, v)| v.as_str() == id)
+        .map(|(k, _)| format!("integration {k}"))
+        .unwrap_or_else(|| t.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,16 +91,37 @@ pub struct Live {
 async fn read(cx: &Cx, api_id: &str, r: &Route, ids: &BTreeMap<String, String>) -> Result<Live> {
     let id = r.route_id().unwrap_or_default().to_string();
     let key = r.route_key().unwrap_or_default().to_string();
-    let out = cx.aws.apigw.get_route_responses().api_id(api_id).route_id(&id).send().await
-        .map_err(|e| error::aws(format!("reading route responses of {key} (api {api_id})"), e))?;
-    let mut responses: Vec<String> = out.items().iter().filter_map(|r| r.route_response_key().map(String::from)).collect();
+    let out = cx
+        .aws
+        .apigw
+        .get_route_responses()
+        .api_id(api_id)
+        .route_id(&id)
+        .send()
+        .await
+        .map_err(|e| {
+            error::aws(
+                format!("reading route responses of {key} (api {api_id})"),
+                e,
+            )
+        })?;
+    let mut responses: Vec<String> = out
+        .items()
+        .iter()
+        .filter_map(|r| r.route_response_key().map(String::from))
+        .collect();
     responses.sort();
     Ok(Live {
         id,
         spec: Spec {
             target: show_target(r.target(), ids),
-            authorization_type: r.authorization_type().map(|a| a.as_str().to_string()).unwrap_or_else(|| "NONE".into()),
-            route_response_selection_expression: r.route_response_selection_expression().map(String::from),
+            authorization_type: r
+                .authorization_type()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_else(|| "NONE".into()),
+            route_response_selection_expression: r
+                .route_response_selection_expression()
+                .map(String::from),
             responses,
             key,
         },
@@ -96,7 +131,12 @@ async fn read(cx: &Cx, api_id: &str, r: &Route, ids: &BTreeMap<String, String>) 
 #[derive(Debug)]
 pub enum Op {
     Create(String),
-    Update { key: String, id: String, settings: bool, add_responses: Vec<String> },
+    Update {
+        key: String,
+        id: String,
+        settings: bool,
+        add_responses: Vec<String>,
+    },
     Delete(String),
 }
 
@@ -119,9 +159,17 @@ pub fn diff(spec: &Spec, live: Option<&Live>) -> Option<(ResourceChange, Op)> {
         key: spec.key.clone(),
         id: live.id.clone(),
         settings: fields.iter().any(|f| f.field != "route_responses"),
-        add_responses: spec.responses.iter().filter(|r| !live.spec.responses.contains(r)).cloned().collect(),
+        add_responses: spec
+            .responses
+            .iter()
+            .filter(|r| !live.spec.responses.contains(r))
+            .cloned()
+            .collect(),
     };
-    Some((ResourceChange::new(format!("{resource} ({})", live.id), Action::Update, fields), op))
+    Some((
+        ResourceChange::new(format!("{resource} ({})", live.id), Action::Update, fields),
+        op,
+    ))
 }
 
 pub struct Routes;
@@ -131,18 +179,32 @@ impl Resource for Routes {
         Box::pin(async move {
             let specs = desired();
             let Some(api) = api::live_api(cx) else {
-                return Ok(specs.iter().filter_map(|s| diff(s, None)).map(|(c, op)| Step::new(c, op)).collect());
+                return Ok(specs
+                    .iter()
+                    .filter_map(|s| diff(s, None))
+                    .map(|(c, op)| Step::new(c, op))
+                    .collect());
             };
             let ids = cx.facts.lock().unwrap().integration_ids.clone();
-            let lives = futures::future::try_join_all(cx.found.routes.iter().map(|r| read(cx, &api.id, r, &ids))).await?;
+            let lives = futures::future::try_join_all(
+                cx.found.routes.iter().map(|r| read(cx, &api.id, r, &ids)),
+            )
+            .await?;
             let mut steps: Vec<Step> = specs
                 .iter()
                 .filter_map(|s| diff(s, lives.iter().find(|l| l.spec.key == s.key)))
                 .map(|(c, op)| Step::new(c, op))
                 .collect();
-            for extra in lives.iter().filter(|l| !ROUTE_KEYS.contains(&l.spec.key.as_str())) {
-                let c = ResourceChange::new(format!("route {} ({})", extra.spec.key, extra.id), Action::Delete, vec![])
-                    .with_reason("the stack defines no such route");
+            for extra in lives
+                .iter()
+                .filter(|l| !ROUTE_KEYS.contains(&l.spec.key.as_str()))
+            {
+                let c = ResourceChange::new(
+                    format!("route {} ({})", extra.spec.key, extra.id),
+                    Action::Delete,
+                    vec![],
+                )
+                .with_reason("the stack defines no such route");
                 steps.push(Step::new(c, Op::Delete(extra.id.clone())));
             }
             Ok(steps)
@@ -158,28 +220,63 @@ impl Resource for Routes {
             let api_id = cx.api_id()?;
             let apigw = &cx.aws.apigw;
             let target = |key: &str| -> Result<String> {
-                cx.facts.lock().unwrap().integration_ids.get(key).map(|id| format!("integrations/{id}")).ok_or_else(|| {
-                    crate::error::Error::Conflict(format!("route {key}: its integration does not exist (api {api_id})"))
-                })
+                cx.facts
+                    .lock()
+                    .unwrap()
+                    .integration_ids
+                    .get(key)
+                    .map(|id| format!("integrations/{id}"))
+                    .ok_or_else(|| {
+                        crate::error::Error::Conflict(format!(
+                            "route {key}: its integration does not exist (api {api_id})"
+                        ))
+                    })
             };
             let (key, id, add) = match step.op::<Op>() {
                 Op::Create(key) => {
                     let t = target(key)?;
                     let out = api_write(|| async {
-                        apigw.create_route().api_id(&api_id).route_key(key).target(&t)
-                            .authorization_type(AuthorizationType::None).route_response_selection_expression(RESPONSE_KEY)
-                            .send().await.map_err(|e| error::aws(format!("creating route {key} (api {api_id})"), e))
+                        apigw
+                            .create_route()
+                            .api_id(&api_id)
+                            .route_key(key)
+                            .target(&t)
+                            .authorization_type(AuthorizationType::None)
+                            .route_response_selection_expression(RESPONSE_KEY)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("creating route {key} (api {api_id})"), e)
+                            })
                     })
                     .await?;
-                    (key.clone(), out.route_id().unwrap_or_default().to_string(), vec![RESPONSE_KEY.to_string()])
+                    (
+                        key.clone(),
+                        out.route_id().unwrap_or_default().to_string(),
+                        vec![RESPONSE_KEY.to_string()],
+                    )
                 }
-                Op::Update { key, id, settings, add_responses } => {
+                Op::Update {
+                    key,
+                    id,
+                    settings,
+                    add_responses,
+                } => {
                     if *settings {
                         let t = target(key)?;
                         api_write(|| async {
-                            apigw.update_route().api_id(&api_id).route_id(id).target(&t)
-                                .authorization_type(AuthorizationType::None).route_response_selection_expression(RESPONSE_KEY)
-                                .send().await.map_err(|e| error::aws(format!("updating route {key} (api {api_id})"), e))
+                            apigw
+                                .update_route()
+                                .api_id(&api_id)
+                                .route_id(id)
+                                .target(&t)
+                                .authorization_type(AuthorizationType::None)
+                                .route_response_selection_expression(RESPONSE_KEY)
+                                .send()
+                                .await
+                                .map_err(|e| {
+                                    error::aws(format!("updating route {key} (api {api_id})"), e)
+                                })
                         })
                         .await?;
                     }
@@ -187,10 +284,23 @@ impl Resource for Routes {
                 }
                 Op::Delete(id) => {
                     return api_write(|| async {
-                        match apigw.delete_route().api_id(&api_id).route_id(id).send().await {
+                        match apigw
+                            .delete_route()
+                            .api_id(&api_id)
+                            .route_id(id)
+                            .send()
+                            .await
+                        {
                             Ok(_) => Ok(()),
-                            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(()),
-                            Err(e) => Err(error::aws(format!("deleting route {id} (api {api_id})"), e)),
+                            Err(e)
+                                if e.as_service_error()
+                                    .is_some_and(|s| s.is_not_found_exception()) =>
+                            {
+                                Ok(())
+                            }
+                            Err(e) => {
+                                Err(error::aws(format!("deleting route {id} (api {api_id})"), e))
+                            }
                         }
                     })
                     .await;
@@ -198,8 +308,19 @@ impl Resource for Routes {
             };
             for r in &add {
                 api_write(|| async {
-                    apigw.create_route_response().api_id(&api_id).route_id(&id).route_response_key(r).send().await
-                        .map_err(|e| error::aws(format!("creating route response {r} of {key} (api {api_id})"), e))
+                    apigw
+                        .create_route_response()
+                        .api_id(&api_id)
+                        .route_id(&id)
+                        .route_response_key(r)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            error::aws(
+                                format!("creating route response {r} of {key} (api {api_id})"),
+                                e,
+                            )
+                        })
                 })
                 .await?;
             }
@@ -215,8 +336,14 @@ mod tests {
     #[test]
     fn targets_are_shown_by_integration_key() {
         let ids: BTreeMap<String, String> = [("$connect".to_string(), "abc".to_string())].into();
-        assert_eq!(show_target(Some("integrations/abc"), &ids), "integration $connect");
-        assert_eq!(show_target(Some("integrations/zzz"), &ids), "integrations/zzz");
+        assert_eq!(
+            show_target(Some("integrations/abc"), &ids),
+            "integration $connect"
+        );
+        assert_eq!(
+            show_target(Some("integrations/zzz"), &ids),
+            "integrations/zzz"
+        );
         assert_eq!(show_target(None, &ids), "(none)");
     }
 
@@ -226,11 +353,29 @@ mod tests {
         let mut live = spec.clone();
         live.target = "integration $disconnect".into();
         live.responses.clear();
-        let (c, op) = diff(&spec, Some(&Live { id: "r1".into(), spec: live })).unwrap();
+        let (c, op) = diff(
+            &spec,
+            Some(&Live {
+                id: "r1".into(),
+                spec: live,
+            }),
+        )
+        .unwrap();
         assert_eq!(c.fields[0].field, "target");
         assert_eq!(c.fields[0].current, "integration $disconnect");
         assert_eq!(c.fields[1].field, "route_responses");
-        assert!(matches!(op, Op::Update { settings: true, ref add_responses, .. } if add_responses.len() == 1));
-        assert!(diff(&spec, Some(&Live { id: "r1".into(), spec: spec.clone() })).is_none());
+        assert!(
+            matches!(op, Op::Update { settings: true, ref add_responses, .. } if add_responses.len() == 1)
+        );
+        assert!(
+            diff(
+                &spec,
+                Some(&Live {
+                    id: "r1".into(),
+                    spec: spec.clone()
+                })
+            )
+            .is_none()
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! new deployment exactly when the stage's deployment does not carry the desired hash
 //! (or there is no stage). Deployments the stage no longer uses are deleted.
 
-use super::{Resource, Step, TagDelta, Tags, api, api_write, integration, route, tags_field, tags_value};
+use super::{
+    Resource, Step, TagDelta, Tags, api, api_write, integration, route, tags_field, tags_value,
+};
 use crate::assets::sha256_hex;
 use crate::engine::Cx;
 use crate::error::{self, Error, Result};
@@ -52,14 +54,30 @@ pub struct LiveStage {
 
 pub async fn read_stage(cx: &Cx, api_id: &str) -> Result<Option<LiveStage>> {
     let name = &cx.cfg.stage;
-    match cx.aws.apigw.get_stage().api_id(api_id).stage_name(name).send().await {
+    match cx
+        .aws
+        .apigw
+        .get_stage()
+        .api_id(api_id)
+        .stage_name(name)
+        .send()
+        .await
+    {
         Ok(s) => Ok(Some(LiveStage {
             deployment_id: s.deployment_id().map(String::from),
             description: s.description().map(String::from),
             tags: s.tags().cloned().unwrap_or_default().into_iter().collect(),
         })),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(None),
-        Err(e) => Err(error::aws(format!("reading stage {name} (api {api_id})"), e)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(error::aws(
+            format!("reading stage {name} (api {api_id})"),
+            e,
+        )),
     }
 }
 
@@ -67,7 +85,14 @@ async fn read_deployments(cx: &Cx, api_id: &str) -> Result<Vec<Deployment>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
-        let out = cx.aws.apigw.get_deployments().api_id(api_id).set_next_token(token).send().await
+        let out = cx
+            .aws
+            .apigw
+            .get_deployments()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("listing deployments of API {api_id}"), e))?;
         all.extend(out.items().iter().cloned());
         token = out.next_token().map(String::from);
@@ -92,7 +117,12 @@ pub struct Desired {
 }
 
 /// Pure planning of deployment, stage and stale deployments.
-pub fn diff(stage: &str, want: &Desired, live: Option<&LiveStage>, deployments: &[Deployment]) -> Vec<(ResourceChange, Op)> {
+pub fn diff(
+    stage: &str,
+    want: &Desired,
+    live: Option<&LiveStage>,
+    deployments: &[Deployment],
+) -> Vec<(ResourceChange, Op)> {
     let current = live
         .and_then(|s| s.deployment_id.as_deref())
         .and_then(|id| deployments.iter().find(|d| d.deployment_id() == Some(id)));
@@ -100,10 +130,19 @@ pub fn diff(stage: &str, want: &Desired, live: Option<&LiveStage>, deployments: 
     let redeploy = current_hash != Some(want.hash.as_str());
     let mut out = Vec::new();
     if redeploy {
-        let f = field("config_sha256", current_hash, want.hash.as_str()).into_iter().collect();
-        out.push((ResourceChange::new("deployment", Action::Create, f), Op::Deploy));
+        let f = field("config_sha256", current_hash, want.hash.as_str())
+            .into_iter()
+            .collect();
+        out.push((
+            ResourceChange::new("deployment", Action::Create, f),
+            Op::Deploy,
+        ));
     }
-    let keep = if redeploy { None } else { current.and_then(|d| d.deployment_id()) };
+    let keep = if redeploy {
+        None
+    } else {
+        current.and_then(|d| d.deployment_id())
+    };
     let desired_deployment: Value = match keep {
         Some(id) => id.into(),
         None => NEW_DEPLOYMENT.into(),
@@ -116,13 +155,23 @@ pub fn diff(stage: &str, want: &Desired, live: Option<&LiveStage>, deployments: 
                 ("description", want.description.clone().into()),
                 ("tags", tags_value(&want.tags)),
             ]);
-            out.push((ResourceChange::new(resource, Action::Create, fields), Op::CreateStage));
+            out.push((
+                ResourceChange::new(resource, Action::Create, fields),
+                Op::CreateStage,
+            ));
         }
         Some(l) => {
             let dep = field("deployment", l.deployment_id.clone(), desired_deployment);
-            let desc = field("description", l.description.clone(), want.description.clone());
+            let desc = field(
+                "description",
+                l.description.clone(),
+                want.description.clone(),
+            );
             let tags = tags_field(&l.tags, &want.tags);
-            let op = Op::UpdateStage { settings: dep.is_some() || desc.is_some(), tags: TagDelta::between(&l.tags, &want.tags) };
+            let op = Op::UpdateStage {
+                settings: dep.is_some() || desc.is_some(),
+                tags: TagDelta::between(&l.tags, &want.tags),
+            };
             let fields: Vec<_> = [dep, desc, tags].into_iter().flatten().collect();
             if !fields.is_empty() {
                 out.push((ResourceChange::new(resource, Action::Update, fields), op));
@@ -152,7 +201,12 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
     let apigw = &cx.aws.apigw;
     let description = format!("{HASH_PREFIX}{}", config_hash(cx));
     let out = api_write(|| async {
-        apigw.create_deployment().api_id(api_id).description(&description).send().await
+        apigw
+            .create_deployment()
+            .api_id(api_id)
+            .description(&description)
+            .send()
+            .await
             .map_err(|e| error::aws(format!("creating a deployment (api {api_id})"), e))
     })
     .await?;
@@ -165,15 +219,28 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
     match out.deployment_status() {
         Some(DeploymentStatus::Failed) => return Err(failed(out.deployment_status_message())),
         Some(DeploymentStatus::Pending) => {
-            wait::until(&format!("waiting for deployment {id} (api {api_id})"), Duration::from_secs(120), || async {
-                let d = apigw.get_deployment().api_id(api_id).deployment_id(&id).send().await
-                    .map_err(|e| error::aws(format!("reading deployment {id} (api {api_id})"), e))?;
-                match d.deployment_status() {
-                    Some(DeploymentStatus::Failed) => Err(failed(d.deployment_status_message())),
-                    Some(DeploymentStatus::Pending) => Ok(None),
-                    _ => Ok(Some(())),
-                }
-            })
+            wait::until(
+                &format!("waiting for deployment {id} (api {api_id})"),
+                Duration::from_secs(120),
+                || async {
+                    let d = apigw
+                        .get_deployment()
+                        .api_id(api_id)
+                        .deployment_id(&id)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            error::aws(format!("reading deployment {id} (api {api_id})"), e)
+                        })?;
+                    match d.deployment_status() {
+                        Some(DeploymentStatus::Failed) => {
+                            Err(failed(d.deployment_status_message()))
+                        }
+                        Some(DeploymentStatus::Pending) => Ok(None),
+                        _ => Ok(Some(())),
+                    }
+                },
+            )
             .await?;
         }
         _ => {}
@@ -192,7 +259,10 @@ impl Resource for Stage {
             if let Some(id) = live.as_ref().and_then(|l| l.deployment_id.clone()) {
                 cx.facts.lock().unwrap().deployment_id = Some(id);
             }
-            Ok(diff(&cx.cfg.stage, &want(cx), live.as_ref(), &deployments).into_iter().map(|(c, op)| Step::new(c, op)).collect())
+            Ok(diff(&cx.cfg.stage, &want(cx), live.as_ref(), &deployments)
+                .into_iter()
+                .map(|(c, op)| Step::new(c, op))
+                .collect())
         })
     }
 
@@ -212,9 +282,18 @@ impl Resource for Stage {
                 Op::Deploy => deploy(cx, &api_id).await,
                 Op::CreateStage => {
                     api_write(|| async {
-                        apigw.create_stage().api_id(&api_id).stage_name(stage).set_deployment_id(deployment())
-                            .description(&w.description).set_tags(Some(w.tags.clone().into_iter().collect()))
-                            .send().await.map_err(|e| error::aws(format!("creating stage {stage} (api {api_id})"), e))
+                        apigw
+                            .create_stage()
+                            .api_id(&api_id)
+                            .stage_name(stage)
+                            .set_deployment_id(deployment())
+                            .description(&w.description)
+                            .set_tags(Some(w.tags.clone().into_iter().collect()))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("creating stage {stage} (api {api_id})"), e)
+                            })
                     })
                     .await?;
                     Ok(())
@@ -222,31 +301,72 @@ impl Resource for Stage {
                 Op::UpdateStage { settings, tags } => {
                     if *settings {
                         api_write(|| async {
-                            apigw.update_stage().api_id(&api_id).stage_name(stage).set_deployment_id(deployment())
+                            apigw
+                                .update_stage()
+                                .api_id(&api_id)
+                                .stage_name(stage)
+                                .set_deployment_id(deployment())
                                 .description(&w.description)
-                                .send().await.map_err(|e| error::aws(format!("updating stage {stage} (api {api_id})"), e))
+                                .send()
+                                .await
+                                .map_err(|e| {
+                                    error::aws(format!("updating stage {stage} (api {api_id})"), e)
+                                })
                         })
                         .await?;
                     }
                     let arn = cx.aws.env.stage_arn(&api_id, stage);
                     if !tags.remove.is_empty() {
-                        apigw.untag_resource().resource_arn(&arn).set_tag_keys(Some(tags.remove.clone())).send().await
-                            .map_err(|e| error::aws(format!("removing tags from stage {stage} (api {api_id})"), e))?;
+                        apigw
+                            .untag_resource()
+                            .resource_arn(&arn)
+                            .set_tag_keys(Some(tags.remove.clone()))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(
+                                    format!("removing tags from stage {stage} (api {api_id})"),
+                                    e,
+                                )
+                            })?;
                     }
                     if !tags.set.is_empty() {
-                        apigw.tag_resource().resource_arn(&arn).set_tags(Some(tags.set.clone().into_iter().collect())).send().await
-                            .map_err(|e| error::aws(format!("tagging stage {stage} (api {api_id})"), e))?;
+                        apigw
+                            .tag_resource()
+                            .resource_arn(&arn)
+                            .set_tags(Some(tags.set.clone().into_iter().collect()))
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                error::aws(format!("tagging stage {stage} (api {api_id})"), e)
+                            })?;
                     }
                     Ok(())
                 }
-                Op::DeleteDeployment(id) => api_write(|| async {
-                    match apigw.delete_deployment().api_id(&api_id).deployment_id(id).send().await {
-                        Ok(_) => Ok(()),
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(()),
-                        Err(e) => Err(error::aws(format!("deleting stale deployment {id} (api {api_id})"), e)),
-                    }
-                })
-                .await,
+                Op::DeleteDeployment(id) => {
+                    api_write(|| async {
+                        match apigw
+                            .delete_deployment()
+                            .api_id(&api_id)
+                            .deployment_id(id)
+                            .send()
+                            .await
+                        {
+                            Ok(_) => Ok(()),
+                            Err(e)
+                                if e.as_service_error()
+                                    .is_some_and(|s| s.is_not_found_exception()) =>
+                            {
+                                Ok(())
+                            }
+                            Err(e) => Err(error::aws(
+                                format!("deleting stale deployment {id} (api {api_id})"),
+                                e,
+                            )),
+                        }
+                    })
+                    .await
+                }
             }
         })
     }
@@ -257,15 +377,26 @@ mod tests {
     use super::*;
 
     fn dep(id: &str, hash: &str) -> Deployment {
-        Deployment::builder().deployment_id(id).description(format!("{HASH_PREFIX}{hash}")).build()
+        Deployment::builder()
+            .deployment_id(id)
+            .description(format!("{HASH_PREFIX}{hash}"))
+            .build()
     }
 
     fn want() -> Desired {
-        Desired { hash: "h1".into(), description: "d".into(), tags: Tags::new() }
+        Desired {
+            hash: "h1".into(),
+            description: "d".into(),
+            tags: Tags::new(),
+        }
     }
 
     fn live(id: &str) -> LiveStage {
-        LiveStage { deployment_id: Some(id.into()), description: Some("d".into()), tags: Tags::new() }
+        LiveStage {
+            deployment_id: Some(id.into()),
+            description: Some("d".into()),
+            tags: Tags::new(),
+        }
     }
 
     #[test]
@@ -276,21 +407,39 @@ mod tests {
     #[test]
     fn changed_hash_deploys_moves_the_stage_and_removes_the_old_deployment() {
         let steps = diff("api", &want(), Some(&live("a")), &[dep("a", "h0")]);
-        let kinds: Vec<_> = steps.iter().map(|(c, _)| (c.resource.as_str(), c.action)).collect();
-        assert_eq!(kinds, [("deployment", Action::Create), ("stage api", Action::Update), ("deployment a", Action::Delete)]);
+        let kinds: Vec<_> = steps
+            .iter()
+            .map(|(c, _)| (c.resource.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("deployment", Action::Create),
+                ("stage api", Action::Update),
+                ("deployment a", Action::Delete)
+            ]
+        );
         assert_eq!(steps[1].0.fields[0].desired, NEW_DEPLOYMENT);
     }
 
     #[test]
     fn stale_deployments_are_removed_even_in_sync() {
-        let steps = diff("api", &want(), Some(&live("a")), &[dep("a", "h1"), dep("b", "h0")]);
+        let steps = diff(
+            "api",
+            &want(),
+            Some(&live("a")),
+            &[dep("a", "h1"), dep("b", "h0")],
+        );
         assert_eq!(steps.len(), 1);
         assert!(matches!(steps[0].1, Op::DeleteDeployment(ref id) if id == "b"));
     }
 
     #[test]
     fn a_hand_made_deployment_without_hash_is_replaced() {
-        let d = Deployment::builder().deployment_id("m").description("manual").build();
+        let d = Deployment::builder()
+            .deployment_id("m")
+            .description("manual")
+            .build();
         let steps = diff("api", &want(), Some(&live("m")), &[d]);
         assert_eq!(steps[0].0.action, Action::Create);
     }

@@ -12,8 +12,8 @@ use crate::error::{self, Error, Result, built};
 use crate::plan::{Action, FieldChange, ResourceChange, Risk, created_fields, field};
 use crate::wait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    Tag, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -56,9 +56,15 @@ pub fn desired(cx: &Cx) -> Spec {
 #[derive(Debug)]
 pub enum Op {
     Create,
-    Update { billing: bool, ttl: bool, tags: TagDelta },
+    Update {
+        billing: bool,
+        ttl: bool,
+        tags: TagDelta,
+    },
     Replace,
-    Delete { unprotect: bool },
+    Delete {
+        unprotect: bool,
+    },
 }
 
 fn label(cx: &Cx) -> String {
@@ -74,14 +80,24 @@ pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
             Some(t) => t,
             None => return Ok(None),
         },
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(error::aws(format!("reading table {name}"), e)),
     };
     let arn = t.table_arn().unwrap_or_default().to_string();
     let types: std::collections::BTreeMap<_, _> = t
         .attribute_definitions()
         .iter()
-        .map(|d| (d.attribute_name().to_string(), d.attribute_type().as_str().to_string()))
+        .map(|d| {
+            (
+                d.attribute_name().to_string(),
+                d.attribute_type().as_str().to_string(),
+            )
+        })
         .collect();
     let key_schema = Value::Array(
         t.key_schema()
@@ -105,7 +121,12 @@ pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
                 .send()
                 .await
                 .map_err(|e| error::aws(format!("reading tags of table {name}"), e))?;
-            Ok::<_, Error>(out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Tags>())
+            Ok::<_, Error>(
+                out.tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect::<Tags>(),
+            )
         },
         async {
             let out = ddb
@@ -125,7 +146,10 @@ pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
     )?;
     Ok(Some(LiveTable {
         arn,
-        status: t.table_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: t
+            .table_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         key_schema,
         billing_mode,
         ttl,
@@ -143,7 +167,10 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
             ("ttl", spec.ttl.clone()),
             ("tags", tags_value(&spec.tags)),
         ]);
-        return Some((ResourceChange::new(resource, Action::Create, fields), Op::Create));
+        return Some((
+            ResourceChange::new(resource, Action::Create, fields),
+            Op::Create,
+        ));
     };
     if live.key_schema != spec.key_schema {
         let fields = vec![FieldChange {
@@ -152,11 +179,17 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
             desired: spec.key_schema.clone(),
         }];
         let change = ResourceChange::new(resource, Action::Replace, fields)
-            .with_reason("a table's key schema cannot change in place; replacing it deletes every item")
+            .with_reason(
+                "a table's key schema cannot change in place; replacing it deletes every item",
+            )
             .with_risk(Some(Risk::LosesData));
         return Some((change, Op::Replace));
     }
-    let billing = field("billing_mode", live.billing_mode.as_str(), spec.billing_mode.as_str());
+    let billing = field(
+        "billing_mode",
+        live.billing_mode.as_str(),
+        spec.billing_mode.as_str(),
+    );
     let ttl = field("ttl", live.ttl.clone(), spec.ttl.clone());
     let tags = tags_field(&live.tags, &spec.tags);
     let op = Op::Update {
@@ -170,12 +203,23 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
 
 async fn wait_active(cx: &Cx) -> Result<String> {
     let name = &cx.names.table;
-    wait::until(&format!("waiting for table {name} to become ACTIVE"), WAIT, || async {
-        let out = cx.aws.ddb.describe_table().table_name(name).send().await
-            .map_err(|e| error::aws(format!("reading table {name}"), e))?;
-        let Some(t) = out.table else { return Ok(None) };
-        Ok((t.table_status() == Some(&TableStatus::Active)).then(|| t.table_arn().unwrap_or_default().to_string()))
-    })
+    wait::until(
+        &format!("waiting for table {name} to become ACTIVE"),
+        WAIT,
+        || async {
+            let out = cx
+                .aws
+                .ddb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| error::aws(format!("reading table {name}"), e))?;
+            let Some(t) = out.table else { return Ok(None) };
+            Ok((t.table_status() == Some(&TableStatus::Active))
+                .then(|| t.table_arn().unwrap_or_default().to_string()))
+        },
+    )
     .await
 }
 
@@ -187,13 +231,31 @@ async fn create(cx: &Cx) -> Result<()> {
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(built("CreateTable", AttributeDefinition::builder().attribute_name(HASH_KEY).attribute_type(ScalarAttributeType::S).build())?)
-        .key_schema(built("CreateTable", KeySchemaElement::builder().attribute_name(HASH_KEY).key_type(KeyType::Hash).build())?);
+        .attribute_definitions(built(
+            "CreateTable",
+            AttributeDefinition::builder()
+                .attribute_name(HASH_KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build(),
+        )?)
+        .key_schema(built(
+            "CreateTable",
+            KeySchemaElement::builder()
+                .attribute_name(HASH_KEY)
+                .key_type(KeyType::Hash)
+                .build(),
+        )?);
     for (k, v) in cx.desired_tags() {
-        req = req.tags(built("CreateTable", Tag::builder().key(k).value(v).build())?);
+        req = req.tags(built(
+            "CreateTable",
+            Tag::builder().key(k).value(v).build(),
+        )?);
     }
     wait::retrying(WAIT, error::is_table_busy, || async {
-        req.clone().send().await.map_err(|e| error::aws(format!("creating table {name}"), e))
+        req.clone()
+            .send()
+            .await
+            .map_err(|e| error::aws(format!("creating table {name}"), e))
     })
     .await?;
     wait_active(cx).await?;
@@ -204,13 +266,21 @@ async fn create(cx: &Cx) -> Result<()> {
 async fn enable_ttl(cx: &Cx) -> Result<()> {
     let name = &cx.names.table;
     let ddb = &cx.aws.ddb;
-    let d = ddb.describe_time_to_live().table_name(name).send().await
+    let d = ddb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
         .map_err(|e| error::aws(format!("reading TTL of table {name}"), e))?;
     let d = d.time_to_live_description();
     let status = d.and_then(|d| d.time_to_live_status()).cloned();
     let attr = d.and_then(|d| d.attribute_name()).map(String::from);
     match status {
-        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) if attr.as_deref() == Some(TTL_ATTRIBUTE) => Ok(()),
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            if attr.as_deref() == Some(TTL_ATTRIBUTE) =>
+        {
+            Ok(())
+        }
         Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) => {
             // Changing the attribute while enabled fails, and a disable followed by an
             // enable within the hour fails too: disable now, the next run enables.
@@ -229,9 +299,21 @@ async fn enable_ttl(cx: &Cx) -> Result<()> {
 
 async fn set_ttl(cx: &Cx, enabled: bool, attribute: &str) -> Result<()> {
     let name = &cx.names.table;
-    let spec = built("UpdateTimeToLive", TimeToLiveSpecification::builder().enabled(enabled).attribute_name(attribute).build())?;
+    let spec = built(
+        "UpdateTimeToLive",
+        TimeToLiveSpecification::builder()
+            .enabled(enabled)
+            .attribute_name(attribute)
+            .build(),
+    )?;
     wait::retrying(WAIT, error::is_table_busy, || async {
-        cx.aws.ddb.update_time_to_live().table_name(name).time_to_live_specification(spec.clone()).send().await
+        cx.aws
+            .ddb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec.clone())
+            .send()
+            .await
             .map_err(|e| error::aws(format!("setting TTL on table {name}"), e))
     })
     .await
@@ -243,7 +325,11 @@ async fn update(cx: &Cx, billing: bool, ttl: bool, tags: &TagDelta) -> Result<()
     let ddb = &cx.aws.ddb;
     if billing {
         wait::retrying(WAIT, error::is_table_busy, || async {
-            ddb.update_table().table_name(name).billing_mode(BillingMode::PayPerRequest).send().await
+            ddb.update_table()
+                .table_name(name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
                 .map_err(|e| error::aws(format!("setting on-demand billing on table {name}"), e))
         })
         .await?;
@@ -255,15 +341,24 @@ async fn update(cx: &Cx, billing: bool, ttl: bool, tags: &TagDelta) -> Result<()
     if !tags.is_empty() {
         let arn = cx.aws.env.table_arn(name);
         if !tags.remove.is_empty() {
-            ddb.untag_resource().resource_arn(&arn).set_tag_keys(Some(tags.remove.clone())).send().await
+            ddb.untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(tags.remove.clone()))
+                .send()
+                .await
                 .map_err(|e| error::aws(format!("removing tags from table {name}"), e))?;
         }
         if !tags.set.is_empty() {
             let mut req = ddb.tag_resource().resource_arn(&arn);
             for (k, v) in &tags.set {
-                req = req.tags(built("TagResource", Tag::builder().key(k).value(v).build())?);
+                req = req.tags(built(
+                    "TagResource",
+                    Tag::builder().key(k).value(v).build(),
+                )?);
             }
-            req.send().await.map_err(|e| error::aws(format!("tagging table {name}"), e))?;
+            req.send()
+                .await
+                .map_err(|e| error::aws(format!("tagging table {name}"), e))?;
         }
     }
     Ok(())
@@ -273,22 +368,38 @@ async fn delete(cx: &Cx, unprotect: bool) -> Result<()> {
     let name = &cx.names.table;
     let ddb = &cx.aws.ddb;
     if unprotect {
-        ddb.update_table().table_name(name).deletion_protection_enabled(false).send().await
-            .map_err(|e| error::aws(format!("turning off deletion protection of table {name}"), e))?;
+        ddb.update_table()
+            .table_name(name)
+            .deletion_protection_enabled(false)
+            .send()
+            .await
+            .map_err(|e| {
+                error::aws(
+                    format!("turning off deletion protection of table {name}"),
+                    e,
+                )
+            })?;
         wait_active(cx).await?;
     }
     let deleted = wait::retrying(WAIT, error::is_table_busy, || async {
         match ddb.delete_table().table_name(name).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(error::aws(format!("deleting table {name}"), e)),
         }
     })
     .await?;
     if deleted {
-        wait::until(&format!("waiting for table {name} to be deleted"), WAIT, || async {
-            Ok(read_exists(cx).await?.not().then_some(()))
-        })
+        wait::until(
+            &format!("waiting for table {name} to be deleted"),
+            WAIT,
+            || async { Ok(read_exists(cx).await?.not().then_some(())) },
+        )
         .await?;
     }
     Ok(())
@@ -298,7 +409,12 @@ async fn read_exists(cx: &Cx) -> Result<bool> {
     let name = &cx.names.table;
     match cx.aws.ddb.describe_table().table_name(name).send().await {
         Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(error::aws(format!("reading table {name}"), e)),
     }
 }
@@ -321,11 +437,20 @@ impl Resource for Table {
 
     fn plan_destroy<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
         Box::pin(async move {
-            let Some(live) = read(cx).await? else { return Ok(vec![]) };
+            let Some(live) = read(cx).await? else {
+                return Ok(vec![]);
+            };
             check_owned(&label(cx), &live.tags, cx.stack())?;
-            let fields = field("deletion_protection", live.deletion_protection, false).into_iter().collect();
+            let fields = field("deletion_protection", live.deletion_protection, false)
+                .into_iter()
+                .collect();
             let change = ResourceChange::new(label(cx), Action::Delete, fields);
-            Ok(vec![Step::new(change, Op::Delete { unprotect: live.deletion_protection })])
+            Ok(vec![Step::new(
+                change,
+                Op::Delete {
+                    unprotect: live.deletion_protection,
+                },
+            )])
         })
     }
 
@@ -392,7 +517,14 @@ mod tests {
         let (c, op) = diff("table t", &spec(), Some(&l)).unwrap();
         assert_eq!(c.action, Action::Update);
         assert_eq!(c.fields.len(), 2);
-        assert!(matches!(op, Op::Update { billing: true, ttl: true, .. }));
+        assert!(matches!(
+            op,
+            Op::Update {
+                billing: true,
+                ttl: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -23,12 +23,20 @@ fn python() -> PathBuf {
     let p = std::env::var_os("WSCONN_EMULATOR_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target/emulator-venv/bin/python"));
-    assert!(p.exists(), "emulator python {} is missing: run scripts/test, which creates it", p.display());
+    assert!(
+        p.exists(),
+        "emulator python {} is missing: run scripts/test, which creates it",
+        p.display()
+    );
     p
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Emulator {
@@ -55,11 +63,16 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
     #[track_caller]
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -75,39 +88,62 @@ impl Emulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting the emulator");
-        let emu = Emulator { child, port, url: format!("http://127.0.0.1:{port}") };
+        let emu = Emulator {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if emu.try_http("GET", "/_wsconn/health").is_some_and(|b| b == "ok") {
+            if emu
+                .try_http("GET", "/_wsconn/health")
+                .is_some_and(|b| b == "ok")
+            {
                 return emu;
             }
-            assert!(Instant::now() < deadline, "emulator did not become healthy on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "emulator did not become healthy on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     fn try_http(&self, method: &str, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        )
+        .ok()?;
         let mut resp = String::new();
         s.read_to_string(&mut resp).ok()?;
         resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        serde_json::from_str(&self.try_http("GET", "/_wsconn/calls").expect("recorder")).expect("recorder JSON")
+        serde_json::from_str(&self.try_http("GET", "/_wsconn/calls").expect("recorder"))
+            .expect("recorder JSON")
     }
 
     pub fn reset_calls(&self) {
-        self.try_http("POST", "/_wsconn/calls/reset").expect("recorder reset");
+        self.try_http("POST", "/_wsconn/calls/reset")
+            .expect("recorder reset");
     }
 
     pub fn mutating_calls(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| c.mutating).map(|c| format!("{} {}", c.service, c.operation)).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.mutating)
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect()
     }
 
     pub fn count(&self, operation: &str) -> usize {
-        self.calls().iter().filter(|c| c.operation == operation).count()
+        self.calls()
+            .iter()
+            .filter(|c| c.operation == operation)
+            .count()
     }
 
     /// Runs the real binary against this emulator, with no terminal on stdin.
@@ -128,7 +164,10 @@ impl Emulator {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
-        cmd.current_dir(dir.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir));
+        cmd.current_dir(
+            dir.map(Path::to_path_buf)
+                .unwrap_or_else(std::env::temp_dir),
+        );
         let out = cmd.output().expect("running wsconn");
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -141,7 +180,9 @@ impl Emulator {
         let cfg: SdkConfig = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.url)
-            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
             .load()
             .await;
         Clients {
@@ -176,7 +217,12 @@ impl Clients {
         let out = self.apigw.get_apis().send().await.unwrap();
         out.items()
             .iter()
-            .filter(|a| a.tags().and_then(|t| t.get("wsconn:stack")).map(String::as_str) == Some(stack))
+            .filter(|a| {
+                a.tags()
+                    .and_then(|t| t.get("wsconn:stack"))
+                    .map(String::as_str)
+                    == Some(stack)
+            })
             .map(|a| a.api_id().unwrap().to_string())
             .collect()
     }
@@ -211,7 +257,12 @@ pub fn changes(plan: &Value) -> Vec<(String, String, Vec<String>)> {
             (
                 c["resource"].as_str().unwrap().to_string(),
                 c["action"].as_str().unwrap().to_string(),
-                c["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap().to_string()).collect(),
+                c["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["field"].as_str().unwrap().to_string())
+                    .collect(),
             )
         })
         .collect()

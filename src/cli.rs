@@ -1,4 +1,4 @@
-//! Command-line interface: the contract in DEVELOPERS.md.
+//! Command-line interface: subcommands, global options and desired-state options.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

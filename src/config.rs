@@ -117,8 +117,18 @@ pub fn resolve(g: &GlobalOpts, o: &StackOpts, file: FileConfig) -> Result<Config
             .clone()
             .or(file.stack)
             .unwrap_or_else(|| DEFAULT_STACK.into()),
-        region: g.region.clone().or(file.region),
-        profile: g.profile.clone().or(file.profile),
+        // The SDK's own variables rank above the file, as every other option's do.
+        region: g
+            .region
+            .clone()
+            .or_else(|| env_var("AWS_REGION"))
+            .or_else(|| env_var("AWS_DEFAULT_REGION"))
+            .or(file.region),
+        profile: g
+            .profile
+            .clone()
+            .or_else(|| env_var("AWS_PROFILE"))
+            .or(file.profile),
         endpoint_url: g.endpoint_url.clone().or(file.endpoint_url),
         stage: o
             .stage
@@ -137,6 +147,10 @@ pub fn resolve(g: &GlobalOpts, o: &StackOpts, file: FileConfig) -> Result<Config
         tags,
     };
     validate(cfg)
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// `KEY=VALUE` → (KEY, VALUE).

@@ -250,6 +250,10 @@ pub async fn outputs(cx: &Cx) -> Result<Outputs> {
             }
         }
     )?;
+    // A same-named resource the stack does not own is not one of its outputs.
+    let owned = |tags: &Tags| tags.get(OWNER_TAG).map(String::as_str) == Some(cx.stack());
+    let table = table.filter(|t| owned(&t.tags));
+    let function = function.filter(|f| owned(&f.tags));
     let env = &cx.aws.env;
     let stage = stage.map(|_| cx.cfg.stage.clone());
     Ok(Outputs {

@@ -114,6 +114,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 .map(|c| c.resource.as_str())
                 .collect();
             if !risky.is_empty() {
+                if json && !g.yes && std::io::stdin().is_terminal() {
+                    eprint!("{}", plan::render_text(&plan, false));
+                }
                 consent(
                     g.yes,
                     &format!(

@@ -1340,3 +1340,48 @@ fn unreachable_endpoint_missing_credentials_and_bad_options_are_one_line_errors(
         );
     }
 }
+
+#[tokio::test]
+async fn changing_the_stage_replaces_the_old_one() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    let plan = emu
+        .wsconn(&["diff", "--output", "json", "--stage", "prod"])
+        .expect(2)
+        .json();
+    let ch = changes(&plan);
+    assert!(
+        ch.iter()
+            .any(|(r, a, _)| r == "stage prod" && a == "create"),
+        "{ch:?}"
+    );
+    assert!(
+        ch.iter().any(|(r, a, _)| r == "stage api" && a == "delete"),
+        "{ch:?}"
+    );
+    // Deleting the old stage needs consent.
+    emu.wsconn(&["deploy", "--stage", "prod"]).expect(1);
+    let out = emu
+        .wsconn(&["deploy", "--yes", "--stage", "prod"])
+        .expect(0);
+    let api_id = c.api_of("wsconn").await;
+    assert!(
+        out.stdout.contains(&format!(
+            "wss://{api_id}.execute-api.{REGION}.amazonaws.com/prod"
+        )),
+        "{}",
+        out.stdout
+    );
+    let stages = c.apigw.get_stages().api_id(&api_id).send().await.unwrap();
+    assert_eq!(
+        stages
+            .items()
+            .iter()
+            .map(|s| s.stage_name().unwrap())
+            .collect::<Vec<_>>(),
+        ["prod"]
+    );
+    emu.wsconn(&["diff", "--stage", "prod"]).expect(0);
+    assert_stack_complete(&c, "wsconn", "prod").await;
+}

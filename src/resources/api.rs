@@ -1,7 +1,7 @@
 //! The WebSocket API. Its name is not unique, so it is found by its `wsconn:stack` tag
 //! (see `engine::discover`); deleting it deletes its routes, integrations and stages.
 
-use super::{Resource, Step, TagDelta, Tags, tags_field, tags_value};
+use super::{Resource, Step, TagDelta, Tags, api_write, tags_field, tags_value};
 use crate::engine::{Cx, FoundApi};
 use crate::error::{self, Result};
 use crate::plan::{Action, ResourceChange, created_fields, field};
@@ -108,16 +108,19 @@ async fn create(cx: &Cx) -> Result<()> {
 }
 
 async fn delete(cx: &Cx, id: &str) -> Result<()> {
-    match cx.aws.apigw.delete_api().api_id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_not_found_exception()) =>
-        {
-            Ok(())
+    api_write(|| async {
+        match cx.aws.apigw.delete_api().api_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error::aws(format!("deleting WebSocket API {id}"), e)),
         }
-        Err(e) => Err(error::aws(format!("deleting WebSocket API {id}"), e)),
-    }
+    })
+    .await
 }
 
 impl Resource for Api {

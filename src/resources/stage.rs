@@ -81,6 +81,34 @@ pub async fn read_stage(cx: &Cx, api_id: &str) -> Result<Option<LiveStage>> {
     }
 }
 
+/// Names of the API's stages other than the stack's own.
+async fn read_other_stages(cx: &Cx, api_id: &str) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let out = cx
+            .aws
+            .apigw
+            .get_stages()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| error::aws(format!("listing stages of API {api_id}"), e))?;
+        names.extend(
+            out.items()
+                .iter()
+                .filter_map(|s| s.stage_name())
+                .filter(|n| *n != cx.cfg.stage)
+                .map(String::from),
+        );
+        token = out.next_token().map(String::from);
+        if token.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
 async fn read_deployments(cx: &Cx, api_id: &str) -> Result<Vec<Deployment>> {
     let mut all = Vec::new();
     let mut token = None;
@@ -107,6 +135,7 @@ pub enum Op {
     Deploy,
     CreateStage,
     UpdateStage { settings: bool, tags: TagDelta },
+    DeleteStage(String),
     DeleteDeployment(String),
 }
 
@@ -121,6 +150,7 @@ pub fn diff(
     stage: &str,
     want: &Desired,
     live: Option<&LiveStage>,
+    other_stages: &[String],
     deployments: &[Deployment],
 ) -> Vec<(ResourceChange, Op)> {
     let current = live
@@ -178,11 +208,20 @@ pub fn diff(
             }
         }
     }
+    // Stages the stack does not define (a previous --stage, one made by hand) go first,
+    // so that no stage still points at a deployment about to be deleted.
+    for name in other_stages {
+        let c = ResourceChange::new(format!("stage {name}"), Action::Delete, vec![])
+            .with_reason(format!("the stack defines stage {stage} only"));
+        out.push((c, Op::DeleteStage(name.clone())));
+    }
     for d in deployments {
         let id = d.deployment_id().unwrap_or_default();
         if Some(id) != keep {
-            let c = ResourceChange::new(format!("deployment {id}"), Action::Delete, vec![])
-                .with_reason("the stage no longer serves it");
+            let mut c = ResourceChange::new(format!("deployment {id}"), Action::Delete, vec![])
+                .with_reason("no stage serves it any more");
+            // Superseded snapshots are housekeeping, not a destructive change to consent to.
+            c.risk = None;
             out.push((c, Op::DeleteDeployment(id.to_string())));
         }
     }
@@ -252,17 +291,27 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
 impl Resource for Stage {
     fn plan<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
         Box::pin(async move {
-            let (live, deployments) = match api::live_api(cx) {
-                Some(a) => futures::try_join!(read_stage(cx, &a.id), read_deployments(cx, &a.id))?,
-                None => (None, vec![]),
+            let (live, others, deployments) = match api::live_api(cx) {
+                Some(a) => futures::try_join!(
+                    read_stage(cx, &a.id),
+                    read_other_stages(cx, &a.id),
+                    read_deployments(cx, &a.id)
+                )?,
+                None => (None, vec![], vec![]),
             };
             if let Some(id) = live.as_ref().and_then(|l| l.deployment_id.clone()) {
                 cx.facts.lock().unwrap().deployment_id = Some(id);
             }
-            Ok(diff(&cx.cfg.stage, &want(cx), live.as_ref(), &deployments)
-                .into_iter()
-                .map(|(c, op)| Step::new(c, op))
-                .collect())
+            Ok(diff(
+                &cx.cfg.stage,
+                &want(cx),
+                live.as_ref(),
+                &others,
+                &deployments,
+            )
+            .into_iter()
+            .map(|(c, op)| Step::new(c, op))
+            .collect())
         })
     }
 
@@ -343,6 +392,30 @@ impl Resource for Stage {
                     }
                     Ok(())
                 }
+                Op::DeleteStage(name) => {
+                    api_write(|| async {
+                        match apigw
+                            .delete_stage()
+                            .api_id(&api_id)
+                            .stage_name(name)
+                            .send()
+                            .await
+                        {
+                            Ok(_) => Ok(()),
+                            Err(e)
+                                if e.as_service_error()
+                                    .is_some_and(|s| s.is_not_found_exception()) =>
+                            {
+                                Ok(())
+                            }
+                            Err(e) => Err(error::aws(
+                                format!("deleting extra stage {name} (api {api_id})"),
+                                e,
+                            )),
+                        }
+                    })
+                    .await
+                }
                 Op::DeleteDeployment(id) => {
                     api_write(|| async {
                         match apigw
@@ -401,12 +474,12 @@ mod tests {
 
     #[test]
     fn matching_hash_means_no_deployment() {
-        assert!(diff("api", &want(), Some(&live("a")), &[dep("a", "h1")]).is_empty());
+        assert!(diff("api", &want(), Some(&live("a")), &[], &[dep("a", "h1")]).is_empty());
     }
 
     #[test]
     fn changed_hash_deploys_moves_the_stage_and_removes_the_old_deployment() {
-        let steps = diff("api", &want(), Some(&live("a")), &[dep("a", "h0")]);
+        let steps = diff("api", &want(), Some(&live("a")), &[], &[dep("a", "h0")]);
         let kinds: Vec<_> = steps
             .iter()
             .map(|(c, _)| (c.resource.as_str(), c.action))
@@ -428,6 +501,7 @@ mod tests {
             "api",
             &want(),
             Some(&live("a")),
+            &[],
             &[dep("a", "h1"), dep("b", "h0")],
         );
         assert_eq!(steps.len(), 1);
@@ -440,13 +514,28 @@ mod tests {
             .deployment_id("m")
             .description("manual")
             .build();
-        let steps = diff("api", &want(), Some(&live("m")), &[d]);
+        let steps = diff("api", &want(), Some(&live("m")), &[], &[d]);
         assert_eq!(steps[0].0.action, Action::Create);
     }
 
     #[test]
+    fn other_stages_go_before_their_deployments_and_cleanup_needs_no_consent() {
+        let steps = diff(
+            "api",
+            &want(),
+            Some(&live("a")),
+            &["old".to_string()],
+            &[dep("a", "h1"), dep("b", "h0")],
+        );
+        assert!(matches!(steps[0].1, Op::DeleteStage(ref n) if n == "old"));
+        assert!(steps[0].0.risk.is_some());
+        assert!(matches!(steps[1].1, Op::DeleteDeployment(ref id) if id == "b"));
+        assert_eq!(steps[1].0.risk, None);
+    }
+
+    #[test]
     fn missing_stage_is_created_on_a_new_deployment() {
-        let steps = diff("api", &want(), None, &[]);
+        let steps = diff("api", &want(), None, &[], &[]);
         assert_eq!(steps.len(), 2);
         assert!(matches!(steps[1].1, Op::CreateStage));
     }

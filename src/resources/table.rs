@@ -61,7 +61,9 @@ pub enum Op {
         ttl: bool,
         tags: TagDelta,
     },
-    Replace,
+    Replace {
+        unprotect: bool,
+    },
     Delete {
         unprotect: bool,
     },
@@ -183,7 +185,12 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
                 "a table's key schema cannot change in place; replacing it deletes every item",
             )
             .with_risk(Some(Risk::LosesData));
-        return Some((change, Op::Replace));
+        return Some((
+            change,
+            Op::Replace {
+                unprotect: live.deletion_protection,
+            },
+        ));
     }
     let billing = field(
         "billing_mode",
@@ -459,8 +466,8 @@ impl Resource for Table {
             match step.op::<Op>() {
                 Op::Create => create(cx).await,
                 Op::Update { billing, ttl, tags } => update(cx, *billing, *ttl, tags).await,
-                Op::Replace => {
-                    delete(cx, false).await?;
+                Op::Replace { unprotect } => {
+                    delete(cx, *unprotect).await?;
                     create(cx).await
                 }
                 Op::Delete { unprotect } => delete(cx, *unprotect).await,

@@ -1385,3 +1385,58 @@ async fn changing_the_stage_replaces_the_old_one() {
     emu.wsconn(&["diff", "--stage", "prod"]).expect(0);
     assert_stack_complete(&c, "wsconn", "prod").await;
 }
+
+/// Runs wsconn on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(emu: &Emulator, args: &str, answer: &str, no_color: bool) -> (i32, String) {
+    use std::io::Write as _;
+    let cmd = format!(
+        "{} --endpoint-url {} {args}",
+        env!("CARGO_BIN_EXE_wsconn"),
+        emu.url
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let mut child = c
+        .spawn()
+        .expect("util-linux `script` runs wsconn on a terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn on_a_terminal_destroy_asks_and_plans_are_coloured_unless_no_color() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    let (code, out) = on_terminal(&emu, "destroy", "n\n", false);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Apply? [y/N]") && out.contains("nothing was changed"),
+        "{out}"
+    );
+    assert!(out.contains("\u{1b}["), "colour on a terminal: {out}");
+    assert_stack_complete(&c, "wsconn", "api").await;
+    let (_, out) = on_terminal(&emu, "destroy", "n\n", true);
+    assert!(!out.contains("\u{1b}["), "NO_COLOR turns colour off: {out}");
+    let (code, out) = on_terminal(&emu, "destroy", "y\n", false);
+    assert_eq!(code, 0, "{out}");
+    assert_stack_gone(&c, "wsconn").await;
+}

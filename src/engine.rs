@@ -106,37 +106,34 @@ pub async fn load(cfg: Config) -> Result<Cx> {
 /// API names are not unique, so the stack's API is the one tagged with the stack.
 /// Two such APIs is an error to report, not a choice to make.
 async fn discover(aws: &Aws, stack: &str) -> Result<Found> {
-    let mut mine = Vec::new();
-    let mut token = None;
-    loop {
-        let page = aws
+    let apis = resources::all_pages(|token| async move {
+        let out = aws
             .apigw
             .get_apis()
             .set_next_token(token)
             .send()
             .await
             .map_err(|e| error::aws("listing WebSocket APIs (apigateway:GetApis)", e))?;
-        for a in page.items() {
-            let tags: Tags = a.tags().cloned().unwrap_or_default().into_iter().collect();
-            if tags.get(OWNER_TAG).map(String::as_str) == Some(stack) {
-                mine.push(FoundApi {
-                    id: a.api_id().unwrap_or_default().to_string(),
-                    name: a.name().unwrap_or_default().to_string(),
-                    protocol: a
-                        .protocol_type()
-                        .map(|p| p.as_str().to_string())
-                        .unwrap_or_default(),
-                    route_selection_expression: a
-                        .route_selection_expression()
-                        .unwrap_or_default()
-                        .to_string(),
-                    tags,
-                });
-            }
-        }
-        token = page.next_token().map(String::from);
-        if token.is_none() {
-            break;
+        Ok((out.items().to_vec(), out.next_token().map(String::from)))
+    })
+    .await?;
+    let mut mine = Vec::new();
+    for a in &apis {
+        let tags: Tags = a.tags().cloned().unwrap_or_default().into_iter().collect();
+        if tags.get(OWNER_TAG).map(String::as_str) == Some(stack) {
+            mine.push(FoundApi {
+                id: a.api_id().unwrap_or_default().to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                protocol: a
+                    .protocol_type()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                route_selection_expression: a
+                    .route_selection_expression()
+                    .unwrap_or_default()
+                    .to_string(),
+                tags,
+            });
         }
     }
     if mine.len() > 1 {

@@ -1,7 +1,7 @@
 //! The WebSocket API. Its name is not unique, so it is found by its `wsconn:stack` tag
 //! (see `engine::discover`); deleting it deletes its routes, integrations and stages.
 
-use super::{Resource, Step, TagDelta, Tags, api_write, tags_field, tags_value};
+use super::{Resource, Step, TagDelta, Tags, api_write, apply_apigw_tags, tags_field, tags_value};
 use crate::engine::{Cx, FoundApi};
 use crate::error::{self, Result};
 use crate::plan::{Action, ResourceChange, created_fields, field};
@@ -170,27 +170,7 @@ impl Resource for Api {
                             .map_err(|e| error::aws(format!("updating WebSocket API {id}"), e))?;
                     }
                     let arn = cx.aws.env.api_arn(&id);
-                    if !tags.remove.is_empty() {
-                        apigw
-                            .untag_resource()
-                            .resource_arn(&arn)
-                            .set_tag_keys(Some(tags.remove.clone()))
-                            .send()
-                            .await
-                            .map_err(|e| {
-                                error::aws(format!("removing tags from WebSocket API {id}"), e)
-                            })?;
-                    }
-                    if !tags.set.is_empty() {
-                        apigw
-                            .tag_resource()
-                            .resource_arn(&arn)
-                            .set_tags(Some(tags.set.clone().into_iter().collect()))
-                            .send()
-                            .await
-                            .map_err(|e| error::aws(format!("tagging WebSocket API {id}"), e))?;
-                    }
-                    Ok(())
+                    apply_apigw_tags(cx, &arn, &format!("WebSocket API {id}"), tags).await
                 }
             }
         })

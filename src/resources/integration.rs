@@ -30,9 +30,7 @@ pub fn key_of(i: &Integration) -> Option<&str> {
 }
 
 pub async fn list(aws: &Aws, api_id: &str) -> Result<Vec<Integration>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
+    super::all_pages(|token| async move {
         let out = aws
             .apigw
             .get_integrations()
@@ -41,12 +39,9 @@ pub async fn list(aws: &Aws, api_id: &str) -> Result<Vec<Integration>> {
             .send()
             .await
             .map_err(|e| error::aws(format!("listing integrations of API {api_id}"), e))?;
-        all.extend(out.items().iter().cloned());
-        token = out.next_token().map(String::from);
-        if token.is_none() {
-            return Ok(all);
-        }
-    }
+        Ok((out.items().to_vec(), out.next_token().map(String::from)))
+    })
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq)]

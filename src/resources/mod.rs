@@ -240,6 +240,23 @@ mod tests {
         assert_eq!(parse_policy(&plain.to_string(), false), plain);
     }
 
+    #[tokio::test]
+    async fn all_pages_follows_next_tokens_to_the_end() {
+        let pages = all_pages(|token: Option<String>| async move {
+            Ok(match token.as_deref() {
+                None => (vec![1, 2], Some("a".to_string())),
+                Some("a") => (vec![3], Some("b".to_string())),
+                _ => (vec![4], None),
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(pages, [1, 2, 3, 4]);
+        let failed: Result<Vec<u8>> =
+            all_pages(|_| async { Err(Error::Conflict("no".into())) }).await;
+        assert!(failed.is_err());
+    }
+
     #[test]
     fn widening_means_a_new_statement() {
         let a = json!({"Statement":[{"Effect":"Allow","Action":"a","Resource":"*"}]});
@@ -264,4 +281,48 @@ where
         op,
     )
     .await
+}
+
+/// Applies a tag delta to an API Gateway resource (an API or a stage); `what` names it in
+/// errors.
+pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -> Result<()> {
+    let apigw = &cx.aws.apigw;
+    if !tags.remove.is_empty() {
+        apigw
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(tags.remove.clone()))
+            .send()
+            .await
+            .map_err(|e| crate::error::aws(format!("removing tags from {what}"), e))?;
+    }
+    if !tags.set.is_empty() {
+        apigw
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.set.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| crate::error::aws(format!("tagging {what}"), e))?;
+    }
+    Ok(())
+}
+
+/// Collects every page of an API Gateway list call: `page(token)` returns one page's
+/// items and the next token (API Gateway v2 has no SDK paginators).
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = page(token).await?;
+        all.extend(items);
+        match next {
+            Some(t) => token = Some(t),
+            None => return Ok(all),
+        }
+    }
 }

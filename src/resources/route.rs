@@ -16,9 +16,7 @@ use std::collections::BTreeMap;
 pub const RESPONSE_KEY: &str = "$default";
 
 pub async fn list(aws: &Aws, api_id: &str) -> Result<Vec<Route>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
+    super::all_pages(|token| async move {
         let out = aws
             .apigw
             .get_routes()
@@ -27,12 +25,9 @@ pub async fn list(aws: &Aws, api_id: &str) -> Result<Vec<Route>> {
             .send()
             .await
             .map_err(|e| error::aws(format!("listing routes of API {api_id}"), e))?;
-        all.extend(out.items().iter().cloned());
-        token = out.next_token().map(String::from);
-        if token.is_none() {
-            return Ok(all);
-        }
-    }
+        Ok((out.items().to_vec(), out.next_token().map(String::from)))
+    })
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,8 @@
 //! (or there is no stage). Deployments the stage no longer uses are deleted.
 
 use super::{
-    Resource, Step, TagDelta, Tags, api, api_write, integration, route, tags_field, tags_value,
+    Resource, Step, TagDelta, Tags, all_pages, api, api_write, apply_apigw_tags, integration,
+    route, tags_field, tags_value,
 };
 use crate::assets::sha256_hex;
 use crate::engine::Cx;
@@ -83,9 +84,7 @@ pub async fn read_stage(cx: &Cx, api_id: &str) -> Result<Option<LiveStage>> {
 
 /// Names of the API's stages other than the stack's own.
 async fn read_other_stages(cx: &Cx, api_id: &str) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
+    let stages = all_pages(|token| async move {
         let out = cx
             .aws
             .apigw
@@ -95,24 +94,19 @@ async fn read_other_stages(cx: &Cx, api_id: &str) -> Result<Vec<String>> {
             .send()
             .await
             .map_err(|e| error::aws(format!("listing stages of API {api_id}"), e))?;
-        names.extend(
-            out.items()
-                .iter()
-                .filter_map(|s| s.stage_name())
-                .filter(|n| *n != cx.cfg.stage)
-                .map(String::from),
-        );
-        token = out.next_token().map(String::from);
-        if token.is_none() {
-            return Ok(names);
-        }
-    }
+        Ok((out.items().to_vec(), out.next_token().map(String::from)))
+    })
+    .await?;
+    Ok(stages
+        .iter()
+        .filter_map(|s| s.stage_name())
+        .filter(|n| *n != cx.cfg.stage)
+        .map(String::from)
+        .collect())
 }
 
 async fn read_deployments(cx: &Cx, api_id: &str) -> Result<Vec<Deployment>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
+    all_pages(|token| async move {
         let out = cx
             .aws
             .apigw
@@ -122,12 +116,9 @@ async fn read_deployments(cx: &Cx, api_id: &str) -> Result<Vec<Deployment>> {
             .send()
             .await
             .map_err(|e| error::aws(format!("listing deployments of API {api_id}"), e))?;
-        all.extend(out.items().iter().cloned());
-        token = out.next_token().map(String::from);
-        if token.is_none() {
-            return Ok(all);
-        }
-    }
+        Ok((out.items().to_vec(), out.next_token().map(String::from)))
+    })
+    .await
 }
 
 #[derive(Debug)]
@@ -365,32 +356,7 @@ impl Resource for Stage {
                         .await?;
                     }
                     let arn = cx.aws.env.stage_arn(&api_id, stage);
-                    if !tags.remove.is_empty() {
-                        apigw
-                            .untag_resource()
-                            .resource_arn(&arn)
-                            .set_tag_keys(Some(tags.remove.clone()))
-                            .send()
-                            .await
-                            .map_err(|e| {
-                                error::aws(
-                                    format!("removing tags from stage {stage} (api {api_id})"),
-                                    e,
-                                )
-                            })?;
-                    }
-                    if !tags.set.is_empty() {
-                        apigw
-                            .tag_resource()
-                            .resource_arn(&arn)
-                            .set_tags(Some(tags.set.clone().into_iter().collect()))
-                            .send()
-                            .await
-                            .map_err(|e| {
-                                error::aws(format!("tagging stage {stage} (api {api_id})"), e)
-                            })?;
-                    }
-                    Ok(())
+                    apply_apigw_tags(cx, &arn, &format!("stage {stage} (api {api_id})"), tags).await
                 }
                 Op::DeleteStage(name) => {
                     api_write(|| async {

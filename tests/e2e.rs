@@ -1325,6 +1325,11 @@ fn unreachable_endpoint_missing_credentials_and_bad_options_are_one_line_errors(
         err.contains("no AWS credentials found") && err.contains("AWS_PROFILE"),
         "{err}"
     );
+    // Usage errors are errors (1), never "changes pending" (2); help succeeds.
+    let (code, err) = run(&["diff", "--no-such-flag"], true);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--no-such-flag"), "{err}");
+    assert_eq!(run(&["--help"], true).0, 0);
     for (args, needle) in [
         (vec!["--stack", "9lives", "diff"], "stack name"),
         (vec!["diff", "--tag", "novalue"], "KEY=VALUE"),

@@ -284,26 +284,32 @@ where
 }
 
 /// Applies a tag delta to an API Gateway resource (an API or a stage); `what` names it in
-/// errors.
+/// errors. Tag writes are API writes too, so they share the concurrent-modification retry.
 pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -> Result<()> {
     let apigw = &cx.aws.apigw;
     if !tags.remove.is_empty() {
-        apigw
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(tags.remove.clone()))
-            .send()
-            .await
-            .map_err(|e| crate::error::aws(format!("removing tags from {what}"), e))?;
+        api_write(|| async {
+            apigw
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(tags.remove.clone()))
+                .send()
+                .await
+                .map_err(|e| crate::error::aws(format!("removing tags from {what}"), e))
+        })
+        .await?;
     }
     if !tags.set.is_empty() {
-        apigw
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(tags.set.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| crate::error::aws(format!("tagging {what}"), e))?;
+        api_write(|| async {
+            apigw
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags.set.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| crate::error::aws(format!("tagging {what}"), e))
+        })
+        .await?;
     }
     Ok(())
 }

@@ -1445,3 +1445,58 @@ async fn on_a_terminal_destroy_asks_and_plans_are_coloured_unless_no_color() {
     assert_eq!(code, 0, "{out}");
     assert_stack_gone(&c, "wsconn").await;
 }
+
+/// Real AWS answers these while IAM propagates, a table is created, or writes race
+/// (shared/aws-notes.md); moto never does, so the emulator injects them.
+#[tokio::test]
+async fn real_aws_delays_are_retried_and_real_errors_are_reported() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    emu.inject(json!([
+        {"operation": "CreateFunction", "code": "InvalidParameterValueException",
+         "message": "The role defined for the function cannot be assumed by Lambda.", "count": 2},
+        {"operation": "CreateRoute", "code": "ConflictException", "status": 409,
+         "message": "Unable to complete operation due to concurrent modification. Please try again later.", "count": 1},
+        {"operation": "AddPermission", "code": "ResourceNotFoundException", "status": 404,
+         "message": "Function not found: arn:aws:lambda:us-east-1:123456789012:function:wsconn-default", "count": 1},
+        {"operation": "CreateDeployment", "code": "TooManyRequestsException", "status": 429,
+         "message": "Too Many Requests", "count": 1},
+        {"operation": "UpdateTimeToLive", "code": "ResourceInUseException",
+         "message": "Attempt to change a resource which is still in use: Table is being created", "count": 1},
+    ]));
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    assert_eq!(
+        emu.count("CreateFunction"),
+        3,
+        "retried while the role propagates"
+    );
+    assert_eq!(emu.count("CreateRoute"), 4, "three routes, one retried");
+    assert_eq!(emu.count("AddPermission"), 2);
+    assert_eq!(
+        emu.count("CreateDeployment"),
+        2,
+        "throttling retried by the SDK"
+    );
+    assert_eq!(emu.count("UpdateTimeToLive"), 2);
+    assert_stack_complete(&c, "wsconn", "api").await;
+    emu.wsconn(&["diff"]).expect(0);
+
+    // An error that is not a propagation delay is reported at once, in one line.
+    emu.wsconn(&["destroy", "--yes"]).expect(0);
+    emu.reset_calls();
+    emu.inject(json!([{"operation": "CreateFunction", "code": "InvalidParameterValueException",
+                       "message": "The runtime parameter of nodejs24.x is not supported.", "count": 5}]));
+    let out = emu.wsconn(&["deploy", "--yes"]).expect(1);
+    assert_eq!(emu.count("CreateFunction"), 1, "not retried");
+    assert!(
+        out.stderr
+            .contains("error: creating function wsconn-default: The runtime parameter"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("(InvalidParameterValueException)"),
+        "{}",
+        out.stderr
+    );
+}

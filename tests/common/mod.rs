@@ -110,10 +110,15 @@ impl Emulator {
     }
 
     fn try_http(&self, method: &str, path: &str) -> Option<String> {
+        self.try_http_body(method, path, "")
+    }
+
+    fn try_http_body(&self, method: &str, path: &str, body: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         write!(
             s,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         )
         .ok()?;
         let mut resp = String::new();
@@ -129,6 +134,13 @@ impl Emulator {
     pub fn reset_calls(&self) {
         self.try_http("POST", "/_wsconn/calls/reset")
             .expect("recorder reset");
+    }
+
+    /// Queues failures the emulator answers instead of moto (see the launcher's
+    /// /_wsconn/faults): stand-ins for real-AWS delays moto does not reproduce.
+    pub fn inject(&self, faults: Value) {
+        self.try_http_body("POST", "/_wsconn/faults", &faults.to_string())
+            .expect("fault injection");
     }
 
     pub fn mutating_calls(&self) -> Vec<String> {

@@ -26,6 +26,14 @@ Extra endpoints (everything else is moto):
     GET  /_wsconn/calls         -> 200 JSON array of recorded calls, in arrival order:
                                    {"service", "operation", "method", "path", "mutating"}
     POST /_wsconn/calls/reset   -> 200, clears the recording
+    POST /_wsconn/faults        -> 200, queues injected failures; body is a JSON list of
+                                   {"operation", "code", "message", "status", "count"}:
+                                   the next `count` calls of `operation` get that error
+                                   instead of reaching moto (recorded with "fault": code).
+                                   This stands in for the real-AWS timing behaviours moto
+                                   does not reproduce (IAM propagation, concurrent
+                                   modification, throttling; see shared/aws-notes.md).
+    POST /_wsconn/faults/reset  -> 200, drops every queued fault
 
 Gap fillers (API Gateway v2, all on the real AWS URIs / camelCase JSON keys):
     * CreateDeployment / GetDeployments / GetDeployment / DeleteDeployment (absent in moto)
@@ -569,6 +577,7 @@ class CallRecorder:
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
         self._rest = _RestOperationMatcher()
+        self._faults: list[dict[str, Any]] = []
 
     # -- control endpoints --
     def _control(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -580,6 +589,15 @@ class CallRecorder:
             with self._lock:
                 body = json.dumps(self._calls).encode()
             return self._reply(start_response, "200 OK", body, "application/json")
+        if path == "/_wsconn/faults" and method == "POST":
+            faults = json.loads(self._buffer_body(environ) or b"[]")
+            with self._lock:
+                self._faults.extend(dict(f) for f in faults)
+            return self._reply(start_response, "200 OK", b"{}", "application/json")
+        if path == "/_wsconn/faults/reset" and method == "POST":
+            with self._lock:
+                self._faults.clear()
+            return self._reply(start_response, "200 OK", b"{}", "application/json")
         if path == "/_wsconn/calls/reset" and method == "POST":
             with self._lock:
                 self._calls.clear()
@@ -671,8 +689,36 @@ class CallRecorder:
                           "path": path, "operation": f"UNKNOWN recorder error: {exc}",
                           "mutating": True}
             with self._lock:
+                fault = self._take_fault(record["operation"])
+                if fault:
+                    record = {**record, "fault": fault["code"]}
                 self._calls.append(record)
+            if fault:
+                return self._fail(start_response, fault)
         return self.app(environ, start_response)
+
+    def _take_fault(self, operation: str) -> dict[str, Any] | None:
+        """Pops one use of the first queued fault for `operation` (lock held)."""
+        for f in self._faults:
+            if f["operation"] == operation and f.get("count", 1) > 0:
+                f["count"] = f.get("count", 1) - 1
+                return f
+        return None
+
+    @staticmethod
+    def _fail(start_response: Any, fault: dict[str, Any]) -> Iterable[bytes]:
+        """An AWS error in a shape every protocol the SDK speaks here can parse: the code
+        in x-amzn-ErrorType (REST-JSON) and __type (JSON 1.0/1.1), the message under both
+        spellings."""
+        status = int(fault.get("status", 400))
+        body = json.dumps({"__type": fault["code"], "message": fault["message"],
+                           "Message": fault["message"]}).encode()
+        start_response(f"{status} Injected", [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-ErrorType", fault["code"]),
+            ("Content-Length", str(len(body))),
+        ])
+        return [body]
 
 
 # ---------------------------------------------------------------------------

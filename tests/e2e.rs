@@ -940,6 +940,18 @@ async fn drift(
                 .unwrap();
             ("integration $disconnect", "update", "uri")
         }
+        "proxy integration given credentials" => {
+            let id = integration_id(c, api_id, "$default").await;
+            c.apigw
+                .update_integration()
+                .api_id(api_id)
+                .integration_id(id)
+                .credentials_arn(format!("arn:aws:iam::{ACCOUNT}:role/wsconn-apigw-dynamodb"))
+                .send()
+                .await
+                .unwrap();
+            ("integration $default", "update", "credentials")
+        }
         "deleted integration response" => {
             let id = integration_id(c, api_id, "$disconnect").await;
             let rs = c
@@ -1092,6 +1104,7 @@ const DRIFT_CASES: &[&str] = &[
     "api tag",
     "integration template",
     "integration uri",
+    "proxy integration given credentials",
     "deleted integration response",
     "deleted route",
     "retargeted route",

@@ -145,17 +145,33 @@ pub async fn read(cx: &Cx, i: &Integration, key: &'static str) -> Result<Live> {
                 .unwrap_or_default(),
             method: i.integration_method().unwrap_or_default().to_string(),
             uri: i.integration_uri().unwrap_or_default().to_string(),
-            credentials: i.credentials_arn().map(String::from),
+            // An emptied field reads back as "" or not at all: both mean unset.
+            credentials: i
+                .credentials_arn()
+                .filter(|c| !c.is_empty())
+                .map(String::from),
             templates: i
                 .request_templates()
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
-            template_selection_expression: i.template_selection_expression().map(String::from),
+            template_selection_expression: i
+                .template_selection_expression()
+                .filter(|t| !t.is_empty())
+                .map(String::from),
             responses,
         },
     })
+}
+
+/// Optional settings set live but absent from the spec: UpdateIntegration leaves an
+/// omitted field as it is, so only these are sent as empty values to clear them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Clear {
+    pub credentials: bool,
+    pub templates: bool,
+    pub template_selection_expression: bool,
 }
 
 #[derive(Debug)]
@@ -165,6 +181,7 @@ pub enum Op {
         key: &'static str,
         id: String,
         settings: bool,
+        clear: Clear,
         add_responses: Vec<String>,
         remove_responses: Vec<String>,
     },
@@ -204,6 +221,12 @@ pub fn diff(spec: &Spec, live: Option<&Live>) -> Option<(ResourceChange, Op)> {
         key: spec.key,
         id: live.id.clone(),
         settings,
+        clear: Clear {
+            credentials: spec.credentials.is_none() && live.spec.credentials.is_some(),
+            templates: spec.templates.is_empty() && !live.spec.templates.is_empty(),
+            template_selection_expression: spec.template_selection_expression.is_none()
+                && live.spec.template_selection_expression.is_some(),
+        },
         add_responses: spec
             .responses
             .iter()
@@ -280,7 +303,7 @@ impl Resource for Integrations {
             let api_id = cx.api_id()?;
             let apigw = &cx.aws.apigw;
             let specs = desired(cx);
-            let (key, id, settings, add, remove) = match step.op::<Op>() {
+            let (key, id, settings, clear, add, remove) = match step.op::<Op>() {
                 Op::Create(key) => {
                     let s = specs
                         .iter()
@@ -315,18 +338,27 @@ impl Resource for Integrations {
                         .unwrap()
                         .integration_ids
                         .insert(key.to_string(), id.clone());
-                    (*key, id, false, s.responses.clone(), vec![])
+                    (
+                        *key,
+                        id,
+                        false,
+                        Clear::default(),
+                        s.responses.clone(),
+                        vec![],
+                    )
                 }
                 Op::Update {
                     key,
                     id,
                     settings,
+                    clear,
                     add_responses,
                     remove_responses,
                 } => (
                     *key,
                     id.clone(),
                     *settings,
+                    *clear,
                     add_responses.clone(),
                     remove_responses.clone(),
                 ),
@@ -345,10 +377,19 @@ impl Resource for Integrations {
                         .integration_type(IntegrationType::from(s.integration_type.as_str()))
                         .integration_method(&s.method)
                         .integration_uri(&s.uri)
-                        .credentials_arn(s.credentials.clone().unwrap_or_default())
-                        .set_request_templates(Some(s.templates.clone().into_iter().collect()))
-                        .template_selection_expression(
-                            s.template_selection_expression.clone().unwrap_or_default(),
+                        .set_credentials_arn(
+                            s.credentials
+                                .clone()
+                                .or(clear.credentials.then(String::new)),
+                        )
+                        .set_request_templates(
+                            (!s.templates.is_empty() || clear.templates)
+                                .then(|| s.templates.clone().into_iter().collect()),
+                        )
+                        .set_template_selection_expression(
+                            s.template_selection_expression
+                                .clone()
+                                .or(clear.template_selection_expression.then(String::new)),
                         )
                         .send()
                         .await
@@ -565,6 +606,47 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn only_settings_set_live_but_not_wanted_are_cleared() {
+        let proxy = Spec {
+            key: "$default",
+            integration_type: "AWS_PROXY".into(),
+            method: "POST".into(),
+            uri: "arn:fn".into(),
+            credentials: None,
+            templates: BTreeMap::new(),
+            template_selection_expression: None,
+            responses: vec![],
+        };
+        let mut live = proxy.clone();
+        live.uri = "arn:other".into();
+        let (_, op) = diff(
+            &proxy,
+            Some(&Live {
+                id: "i".into(),
+                spec: live.clone(),
+            }),
+        )
+        .unwrap();
+        assert!(matches!(op, Op::Update { clear, .. } if clear == Clear::default()));
+        live.credentials = Some("arn:role".into());
+        live.template_selection_expression = Some("x".into());
+        let (_, op) = diff(
+            &proxy,
+            Some(&Live {
+                id: "i".into(),
+                spec: live,
+            }),
+        )
+        .unwrap();
+        let want = Clear {
+            credentials: true,
+            templates: false,
+            template_selection_expression: true,
+        };
+        assert!(matches!(op, Op::Update { clear, .. } if clear == want));
     }
 
     #[test]

@@ -11,6 +11,10 @@ const CONNECT: &str = include_str!("../mapping-templates/connect.vtl");
 const DISCONNECT: &str = include_str!("../mapping-templates/disconnect.vtl");
 const HANDLER: &str = include_str!("../lambda/index.mjs");
 
+pub const CONNECT_FILE: &str = "mapping-templates/connect.vtl";
+pub const DISCONNECT_FILE: &str = "mapping-templates/disconnect.vtl";
+pub const HANDLER_FILE: &str = "lambda/index.mjs";
+
 pub const TABLE_PLACEHOLDER: &str = "@@TABLE_NAME@@";
 pub const TTL_PLACEHOLDER: &str = "@@CONNECTION_TTL_SECONDS@@";
 /// API Gateway's quota for one mapping template.
@@ -19,6 +23,8 @@ const MAX_TEMPLATE_BYTES: usize = 300 * 1024;
 #[derive(Debug, Clone)]
 pub struct Assets {
     pub connect_template: String,
+    /// The handler's source (`lambda/index.mjs`).
+    pub handler: String,
     pub disconnect_template: String,
     pub lambda_zip: Vec<u8>,
     /// base64 SHA-256 of the zip, as Lambda reports `CodeSha256`.
@@ -35,24 +41,17 @@ pub fn load(dir: Option<&Path>, table: &str, ttl_seconds: u64) -> Result<Assets>
                 .map_err(|e| Error::Config(format!("reading {}: {e}", d.join(rel).display()))),
         }
     };
-    let connect = fill(
-        &read("mapping-templates/connect.vtl", CONNECT)?,
-        table,
-        ttl_seconds,
-    )
-    .map_err(|e| Error::Config(format!("mapping-templates/connect.vtl: {e}")))?;
-    let disconnect = fill(
-        &read("mapping-templates/disconnect.vtl", DISCONNECT)?,
-        table,
-        ttl_seconds,
-    )
-    .map_err(|e| Error::Config(format!("mapping-templates/disconnect.vtl: {e}")))?;
-    let handler = read("lambda/index.mjs", HANDLER)?;
+    let connect = fill(&read(CONNECT_FILE, CONNECT)?, table, ttl_seconds)
+        .map_err(|e| Error::Config(format!("{CONNECT_FILE}: {e}")))?;
+    let disconnect = fill(&read(DISCONNECT_FILE, DISCONNECT)?, table, ttl_seconds)
+        .map_err(|e| Error::Config(format!("{DISCONNECT_FILE}: {e}")))?;
+    let handler = read(HANDLER_FILE, HANDLER)?;
     let lambda_zip = zip_files(&[("index.mjs", handler.as_bytes())])
-        .map_err(|e| Error::Config(format!("packaging lambda/index.mjs: {e}")))?;
+        .map_err(|e| Error::Config(format!("packaging {HANDLER_FILE}: {e}")))?;
     let lambda_sha256 = sha256_base64(&lambda_zip);
     Ok(Assets {
         connect_template: connect,
+        handler,
         disconnect_template: disconnect,
         lambda_zip,
         lambda_sha256,

@@ -1,11 +1,26 @@
 //! SDK clients and the facts every resource needs: region, account and partition.
+//!
+//! Building the clients makes no network call; the credential check
+//! (`sts:GetCallerIdentity`) is [`Aws::identity`], which the engine runs beside its first
+//! reads rather than before them, so it costs no round trip of its own.
 
 use crate::config::Config;
 use crate::error::{self, Error, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 pub struct Aws {
     pub ddb: aws_sdk_dynamodb::Client,
@@ -13,7 +28,11 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub env: AwsEnv,
+    sts: aws_sdk_sts::Client,
+    pub region: String,
+    pub calls: Arc<CallCounter>,
+    /// Bounds how many reads are in flight at once (`--parallelism`).
+    gate: Arc<Semaphore>,
 }
 
 /// Where the stack lives. ARNs are derived from these, never hard-coded to "aws".
@@ -64,6 +83,13 @@ impl AwsEnv {
             self.partition, self.region, self.account
         )
     }
+    /// The ARN that `execute-api:ManageConnections` is granted on.
+    pub fn connections_arn(&self, api_id: &str, stage: &str) -> String {
+        format!(
+            "arn:{}:execute-api:{}:{}:{api_id}/{stage}/POST/@connections/*",
+            self.partition, self.region, self.account
+        )
+    }
     pub fn dynamodb_action_uri(&self, action: &str) -> String {
         format!(
             "arn:{}:apigateway:{}:dynamodb:action/{action}",
@@ -76,15 +102,26 @@ impl AwsEnv {
             self.partition, self.region
         )
     }
-    pub fn websocket_url(&self, api_id: &str, stage: &str) -> String {
-        let suffix = if self.partition == "aws-cn" {
+    fn dns_suffix(&self) -> &'static str {
+        if self.partition == "aws-cn" {
             "amazonaws.com.cn"
         } else {
             "amazonaws.com"
-        };
+        }
+    }
+    pub fn websocket_url(&self, api_id: &str, stage: &str) -> String {
         format!(
-            "wss://{api_id}.execute-api.{}.{suffix}/{stage}",
-            self.region
+            "wss://{api_id}.execute-api.{}.{}/{stage}",
+            self.region,
+            self.dns_suffix()
+        )
+    }
+    /// The @connections management endpoint of a stage.
+    pub fn connections_url(&self, api_id: &str, stage: &str) -> String {
+        format!(
+            "https://{api_id}.execute-api.{}.{}/{stage}",
+            self.region,
+            self.dns_suffix()
         )
     }
 }
@@ -94,17 +131,67 @@ pub fn partition_of(arn: &str) -> Option<&str> {
     arn.split(':').nth(1).filter(|p| !p.is_empty())
 }
 
+/// Counts every HTTP request the SDK sends (retries included), for the summary line.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    all: AtomicUsize,
+    mutating: AtomicUsize,
+}
+
+impl CallCounter {
+    /// (all calls, mutating calls) so far.
+    pub fn get(&self) -> (usize, usize) {
+        (
+            self.all.load(Ordering::Relaxed),
+            self.mutating.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Read-only operations by name: everything else changes something.
+pub fn is_read_only(operation: &str) -> bool {
+    ["Get", "List", "Describe", "Head"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+#[derive(Debug, Clone)]
+struct Counting(Arc<CallCounter>);
+
+impl Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "wsconn call counter"
+    }
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.all.fetch_add(1, Ordering::Relaxed);
+        if cfg
+            .load::<Metadata>()
+            .is_some_and(|m| !is_read_only(m.name()))
+        {
+            self.0.mutating.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
 impl Aws {
-    /// Loads the SDK configuration, then checks credentials and the endpoint once, so a
-    /// missing credential or an unreachable endpoint is one clear line, before any plan.
-    pub async fn connect(cfg: &Config) -> Result<Aws> {
-        // Throttling (TooManyRequestsException, 429) is retried by the SDK's standard
-        // mode; API Gateway's control plane allows ~10 requests/s per account, so give
-        // it enough attempts and backoff.
+    /// Loads the SDK configuration and builds the clients. Makes no AWS call: the only
+    /// check is that a region and credentials can be found, so a missing one is one
+    /// clear line before anything else.
+    pub async fn connect(cfg: &Config, parallelism: usize) -> Result<Aws> {
+        // Throttling (TooManyRequestsException, 429) and 5xx are retried by the SDK's
+        // standard mode; API Gateway's control plane allows ~10 requests/s per account,
+        // so give it enough attempts. Creates that are not idempotent switch this off
+        // per call (see `deploy::resources::create_once`).
         let retry = RetryConfig::standard()
-            .with_max_attempts(8)
-            .with_initial_backoff(Duration::from_millis(500))
-            .with_max_backoff(Duration::from_secs(20));
+            .with_max_attempts(10)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(5));
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
         if let Some(r) = &cfg.region {
             loader = loader.region(Region::new(r.clone()));
@@ -129,11 +216,44 @@ impl Aws {
             .provide_credentials()
             .await
             .map_err(|_| Error::Access(error::no_credentials_message()))?;
-        let sts = aws_sdk_sts::Client::new(&sdk);
-        let who = sts
+        // The standard retry's token bucket stops retrying after a burst of failures;
+        // a deploy under heavy throttling must keep retrying (each call is bounded by
+        // max_attempts), so this client set gets its own, unlimited bucket.
+        let partition = RetryPartition::custom("wsconn")
+            .token_bucket(TokenBucket::unlimited())
+            .build();
+        let calls = Arc::new(CallCounter::default());
+        let counting = Counting(calls.clone());
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&sdk)
+                        .retry_partition(partition.clone())
+                        .interceptor(counting.clone())
+                        .build(),
+                )
+            };
+        }
+        Ok(Aws {
+            ddb: client!(aws_sdk_dynamodb),
+            iam: client!(aws_sdk_iam),
+            lambda: client!(aws_sdk_lambda),
+            apigw: client!(aws_sdk_apigatewayv2),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            sts: client!(aws_sdk_sts),
+            region,
+            calls,
+            gate: Arc::new(Semaphore::new(parallelism.max(1))),
+        })
+    }
+
+    /// Checks the credentials and learns the account and partition. One retry only: an
+    /// unreachable endpoint should fail in seconds, not minutes.
+    pub async fn identity(&self) -> Result<AwsEnv> {
+        let who = self
+            .sts
             .get_caller_identity()
             .customize()
-            // One retry only: an unreachable endpoint should fail in seconds, not minutes.
             .config_override(
                 aws_sdk_sts::config::Builder::default()
                     .retry_config(RetryConfig::standard().with_max_attempts(2)),
@@ -141,25 +261,29 @@ impl Aws {
             .send()
             .await
             .map_err(|e| error::aws("checking credentials (sts:GetCallerIdentity)", e))?;
-        let account = who.account().unwrap_or_default().to_string();
-        let partition = who
-            .arn()
-            .and_then(partition_of)
-            .unwrap_or("aws")
-            .to_string();
-        Ok(Aws {
-            ddb: aws_sdk_dynamodb::Client::new(&sdk),
-            iam: aws_sdk_iam::Client::new(&sdk),
-            lambda: aws_sdk_lambda::Client::new(&sdk),
-            apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-            env: AwsEnv {
-                region,
-                account,
-                partition,
-            },
+        Ok(AwsEnv {
+            region: self.region.clone(),
+            account: who.account().unwrap_or_default().to_string(),
+            partition: who
+                .arn()
+                .and_then(partition_of)
+                .unwrap_or("aws")
+                .to_string(),
         })
     }
+
+    /// Runs one read with a permit from the `--parallelism` gate.
+    pub async fn gated<T>(&self, call: impl Future<Output = T>) -> T {
+        let _permit = self.gate.acquire().await;
+        call.await
+    }
+}
+
+/// Per-call override for API Gateway creates that AWS does not make idempotent: no
+/// automatic retry, because a retried CreateIntegration after a lost answer makes a
+/// second integration. `create_once` classifies the failure itself.
+pub fn apigw_no_retry() -> aws_sdk_apigatewayv2::config::Builder {
+    aws_sdk_apigatewayv2::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
 #[cfg(test)]
@@ -194,6 +318,14 @@ mod tests {
             e.websocket_url("abc", "api"),
             "wss://abc.execute-api.eu-west-1.amazonaws.com.cn/api"
         );
+        assert_eq!(
+            e.connections_url("abc", "api"),
+            "https://abc.execute-api.eu-west-1.amazonaws.com.cn/api"
+        );
+        assert_eq!(
+            e.connections_arn("abc", "api"),
+            "arn:aws-cn:execute-api:eu-west-1:111122223333:abc/api/POST/@connections/*"
+        );
     }
 
     #[test]
@@ -220,5 +352,14 @@ mod tests {
             Some("aws-us-gov")
         );
         assert_eq!(partition_of("garbage"), None);
+    }
+
+    #[test]
+    fn read_only_operations_are_recognised_by_name() {
+        assert!(is_read_only("GetIntegrations"));
+        assert!(is_read_only("DescribeTable"));
+        assert!(is_read_only("ListRoleTags"));
+        assert!(!is_read_only("CreateIntegration"));
+        assert!(!is_read_only("TagResource"));
     }
 }

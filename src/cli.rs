@@ -66,6 +66,22 @@ pub struct StackOpts {
     pub assets_dir: Option<PathBuf>,
 }
 
+/// How the engine runs (deploy, diff, destroy, outputs).
+#[derive(Debug, Args, Clone)]
+pub struct EngineOpts {
+    /// How many steps (and reads) run at once; 1 runs everything in sequence.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+}
+
+/// Options of the commands that change AWS.
+#[derive(Debug, Args, Clone)]
+pub struct LockOpts {
+    /// Seconds to wait for another wsconn run that holds the stack's lock (0: fail at once).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -74,13 +90,23 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Reconcile live AWS to the desired stack: read, plan, show, apply, print outputs.
+    /// Reconcile live AWS to the desired stack: read, plan, show, apply, prove, print outputs.
     ///
-    /// Idempotent: when nothing differs it says so and makes no mutating call. Deletes,
+    /// Reads everything at once, prints the plan, and when something differs takes the
+    /// stack's lock, applies the changes as a dependency graph (independent resources in
+    /// parallel), then reads again and repeats until the stack is in sync (at most 3
+    /// rounds). When nothing differs it says so and makes no mutating call. Deletes,
     /// replacements and IAM widening need confirmation (a terminal prompt, or --yes).
+    #[command(
+        after_help = "Examples:\n  wsconn deploy --yes\n  wsconn deploy --stack chat --stage prod --tag team=rt\n  wsconn deploy --parallelism 1        # one step at a time"
+    )]
     Deploy {
         #[command(flatten)]
         opts: StackOpts,
+        #[command(flatten)]
+        engine: EngineOpts,
+        #[command(flatten)]
+        lock: LockOpts,
         /// Allow replacing resources that hold data (the DynamoDB table).
         #[arg(long)]
         allow_replace: bool,
@@ -89,16 +115,24 @@ pub enum Command {
     Diff {
         #[command(flatten)]
         opts: StackOpts,
+        #[command(flatten)]
+        engine: EngineOpts,
     },
     /// Delete every resource the stack owns (and nothing it does not). Idempotent.
     Destroy {
         #[command(flatten)]
         opts: StackOpts,
+        #[command(flatten)]
+        engine: EngineOpts,
+        #[command(flatten)]
+        lock: LockOpts,
     },
     /// Print the endpoint and resource names (null for what does not exist yet).
     Outputs {
         #[command(flatten)]
         opts: StackOpts,
+        #[command(flatten)]
+        engine: EngineOpts,
     },
 }
 
@@ -106,9 +140,9 @@ impl Command {
     pub fn stack_opts(&self) -> &StackOpts {
         match self {
             Command::Deploy { opts, .. }
-            | Command::Diff { opts }
-            | Command::Destroy { opts }
-            | Command::Outputs { opts } => opts,
+            | Command::Diff { opts, .. }
+            | Command::Destroy { opts, .. }
+            | Command::Outputs { opts, .. } => opts,
         }
     }
 }

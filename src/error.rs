@@ -38,6 +38,19 @@ pub enum Error {
     /// The user (or the lack of a terminal) declined a risky change.
     #[error("{0}")]
     Declined(String),
+    /// A resource disappeared between reading it and writing it (someone deleted it, or
+    /// a listing lagged a delete). Not fatal: the next round reads again and plans it
+    /// as absent.
+    #[error("{0} disappeared while wsconn was changing it")]
+    Vanished(String),
+    /// Another wsconn run holds the stack's lock.
+    #[error("{0}")]
+    Locked(String),
+    /// SIGINT or SIGTERM arrived while changing the stack.
+    #[error(
+        "interrupted by {0}: the stack may be partly changed; run the command again to converge"
+    )]
+    Interrupted(&'static str),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -120,6 +133,72 @@ pub fn code_of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str>
     }
 }
 
+/// What a failed call says about whether it took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// AWS refused it: nothing happened.
+    Refused,
+    /// Throttled (429, Throttling…): the call did not happen; send it again.
+    Throttled,
+    /// A 5xx, a timeout, a dropped connection or an unreadable answer: the call may or
+    /// may not have taken effect.
+    Unknown,
+}
+
+/// Error codes AWS uses for throttling (the SDK's standard retry list).
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+];
+
+/// Classifies a failed call: did it happen, not happen, or is that unknown?
+pub fn outcome<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Outcome
+where
+    R: HttpStatus,
+{
+    match err {
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status_code();
+            if status == 429
+                || s.err()
+                    .code()
+                    .is_some_and(|c| THROTTLING_CODES.contains(&c))
+            {
+                Outcome::Throttled
+            } else if status >= 500 {
+                Outcome::Unknown
+            } else {
+                Outcome::Refused
+            }
+        }
+        SdkError::ConstructionFailure(_) => Outcome::Refused,
+        // Timeouts, connection failures after sending, unparseable answers.
+        _ => Outcome::Unknown,
+    }
+}
+
+/// The HTTP status of a raw response (implemented for the SDK's response type).
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
 /// IAM → Lambda propagation (aws-notes): a fresh role "cannot be assumed by Lambda" or
 /// "does not have permissions" for seconds to minutes; Terraform retries both, and any
 /// ResourceConflictException (function update in progress).
@@ -150,12 +229,31 @@ pub fn is_concurrent_modification(e: &Error) -> bool {
 }
 
 /// DynamoDB answers ResourceInUseException while a table is CREATING/UPDATING, and
-/// LimitExceededException when too many tables change at once.
+/// LimitExceededException when too many tables change at once. (On CreateTable the same
+/// ResourceInUseException means "already exists": see [`is_already_exists`].)
 pub fn is_table_busy(e: &Error) -> bool {
     matches!(
         e.code(),
         Some("ResourceInUseException") | Some("LimitExceededException")
     )
+}
+
+/// "Someone (another run, or this call's own first attempt whose answer was lost) has
+/// just created it": CreateTable's ResourceInUseException, CreateRole's
+/// EntityAlreadyExists, CreateFunction's ResourceConflictException "already exist",
+/// CreateLogGroup's ResourceAlreadyExistsException, CreateStage's ConflictException.
+/// Never a reason to wait: re-read, check ownership, and continue.
+pub fn is_already_exists(e: &Error) -> bool {
+    let m = e.message();
+    match e.code() {
+        Some("ResourceInUseException") => {
+            m.contains("already exists") || m.contains("Table already")
+        }
+        Some("EntityAlreadyExists" | "ResourceAlreadyExistsException") => true,
+        Some("ResourceConflictException") => m.contains("already exist"),
+        Some("ConflictException") => m.contains("already exists"),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +294,57 @@ mod tests {
             "ConflictException",
             "Route with key $connect already exists for this API"
         )));
+    }
+
+    #[test]
+    fn already_exists_is_told_apart_from_busy() {
+        assert!(is_already_exists(&aws_err(
+            "ResourceInUseException",
+            "Table already exists: t"
+        )));
+        assert!(!is_already_exists(&aws_err(
+            "ResourceInUseException",
+            "Attempt to change a resource which is still in use: Table is being created: t"
+        )));
+        assert!(is_already_exists(&aws_err(
+            "ResourceConflictException",
+            "Function already exist: f"
+        )));
+        assert!(!is_already_exists(&aws_err(
+            "ResourceConflictException",
+            "The operation cannot be performed at this time. An update is in progress for resource: f"
+        )));
+        assert!(is_already_exists(&aws_err(
+            "EntityAlreadyExists",
+            "Role with name r already exists."
+        )));
+        assert!(is_already_exists(&aws_err(
+            "ConflictException",
+            "Stage already exists: api"
+        )));
+    }
+
+    #[test]
+    fn outcomes_separate_refused_throttled_and_unknown() {
+        use aws_smithy_runtime_api::client::result::ServiceError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let err = |status: u16, code: &str| -> SdkError<ErrorMetadata, Response> {
+            let raw = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+            let meta = ErrorMetadata::builder().code(code).build();
+            SdkError::ServiceError(ServiceError::builder().source(meta).raw(raw).build())
+        };
+        assert_eq!(outcome(&err(400, "ValidationException")), Outcome::Refused);
+        assert_eq!(outcome(&err(429, "Whatever")), Outcome::Throttled);
+        assert_eq!(
+            outcome(&err(400, "ThrottlingException")),
+            Outcome::Throttled
+        );
+        assert_eq!(outcome(&err(500, "InternalFailure")), Outcome::Unknown);
+        assert_eq!(outcome(&err(503, "ServiceUnavailable")), Outcome::Unknown);
+        let timeout: SdkError<ErrorMetadata, Response> = SdkError::timeout_error("read timed out");
+        assert_eq!(outcome(&timeout), Outcome::Unknown);
     }
 
     #[test]

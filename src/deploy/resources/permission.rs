@@ -5,12 +5,18 @@
 //! AWS behaviours handled (aws-notes): GetPolicy on a function without a policy answers
 //! ResourceNotFoundException, meaning "no statements"; AddPermission right after
 //! CreateFunction can answer ResourceNotFoundException, so it is retried; a statement
-//! cannot be changed in place, so a change is RemovePermission then AddPermission.
+//! cannot be changed in place, so a change is RemovePermission then AddPermission; a
+//! statement id that exists answers ResourceConflictException, so after a lost answer
+//! the statement is read back and compared. Writes to one function's policy are
+//! serialised by the engine (parallel AddPermission calls conflict).
 
-use super::{Resource, Step, api};
-use crate::engine::Cx;
-use crate::error::{self, Result};
-use crate::plan::{Action, ResourceChange, Risk, created_fields, field};
+use crate::aws::{Aws, AwsEnv};
+use crate::deploy::context::Cx;
+use crate::deploy::graph::{Kind, Node};
+use crate::deploy::plan::{Action, ResourceChange, Risk, created_fields, field};
+use crate::deploy::step::{Op, Step};
+use crate::error::{self, Error, Result};
+use crate::stack::Stack;
 use crate::wait;
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -21,8 +27,6 @@ pub const ACTION: &str = "lambda:InvokeFunction";
 /// Shown while the API (and so its id) does not exist yet.
 pub const UNKNOWN_API: &str = "(API id known after apply)";
 
-pub struct Permission;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub principal: Value,
@@ -30,9 +34,10 @@ pub struct Statement {
     pub source_arn: Value,
 }
 
-pub fn desired(cx: &Cx) -> Statement {
-    let source = match api::live_api(cx) {
-        Some(a) => cx.aws.env.execute_api_arn(&a.id),
+/// The statement wanted; `api_id` is `None` while the API is still to be created.
+pub fn desired(env: &AwsEnv, api_id: Option<&str>) -> Statement {
+    let source = match api_id {
+        Some(id) => env.execute_api_arn(id),
         None => UNKNOWN_API.into(),
     };
     Statement {
@@ -68,28 +73,23 @@ pub fn parse_statement(policy: &str, sid: &str) -> Option<Statement> {
     })
 }
 
-pub async fn read(cx: &Cx) -> Result<Option<Statement>> {
-    let name = &cx.names.function;
-    match cx.aws.lambda.get_policy().function_name(name).send().await {
-        Ok(o) => Ok(o
-            .policy()
-            .and_then(|p| parse_statement(p, &cx.names.permission_sid))),
+pub async fn read(aws: &Aws, function: &str, sid: &str) -> Result<Option<Statement>> {
+    match aws
+        .gated(aws.lambda.get_policy().function_name(function).send())
+        .await
+    {
+        Ok(o) => Ok(o.policy().and_then(|p| parse_statement(p, sid))),
         // No policy (or no function yet) means no statements.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
+        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(error::aws(
-            format!("reading the resource policy of function {name}"),
+            format!("reading the resource policy of function {function}"),
             e,
         )),
     }
 }
 
 #[derive(Debug)]
-pub enum Op {
+pub enum PermissionOp {
     Add,
     RemoveThenAdd,
 }
@@ -98,7 +98,7 @@ pub fn diff(
     resource: &str,
     want: &Statement,
     live: Option<&Statement>,
-) -> Option<(ResourceChange, Op)> {
+) -> Option<(ResourceChange, PermissionOp)> {
     let Some(live) = live else {
         let fields = created_fields(vec![
             ("principal", want.principal.clone()),
@@ -107,7 +107,7 @@ pub fn diff(
         ]);
         let c = ResourceChange::new(resource, Action::Create, fields)
             .with_risk(Some(Risk::WidensPermissions));
-        return Some((c, Op::Add));
+        return Some((c, PermissionOp::Add));
     };
     let fields: Vec<_> = [
         field("principal", live.principal.clone(), want.principal.clone()),
@@ -125,79 +125,116 @@ pub fn diff(
         let c = ResourceChange::new(resource, Action::Update, fields)
             .with_reason("a statement cannot change in place: it is removed, then added")
             .with_risk(Some(Risk::WidensPermissions));
-        (c, Op::RemoveThenAdd)
+        (c, PermissionOp::RemoveThenAdd)
     })
 }
 
-fn label(cx: &Cx) -> String {
+pub fn label(stack: &Stack) -> String {
     format!(
         "permission {} on function {}",
-        cx.names.permission_sid, cx.names.function
+        stack.names.permission_sid, stack.function.name
     )
 }
 
-impl Resource for Permission {
-    fn plan<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
-        Box::pin(async move {
-            let live = read(cx).await?;
-            Ok(diff(&label(cx), &desired(cx), live.as_ref())
-                .map(|(c, op)| Step::new(c, op))
-                .into_iter()
-                .collect())
-        })
-    }
+/// `api_id`: the live API the plan keeps, `None` when the plan creates it.
+pub fn plan(
+    stack: &Stack,
+    env: &AwsEnv,
+    live: Option<&Statement>,
+    api_id: Option<&str>,
+) -> Vec<Step> {
+    diff(&label(stack), &desired(env, api_id), live)
+        .map(|(c, op)| Step::new(Node::one(Kind::Permission), c, op))
+        .into_iter()
+        .collect()
+}
 
-    /// Deleting the function deletes its policy.
-    fn plan_destroy<'a>(&'a self, _cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
-        Box::pin(async { Ok(vec![]) })
-    }
+fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool {
+    error::code_of(e) == Some("ResourceNotFoundException")
+}
 
-    fn apply<'a>(&'a self, cx: &'a Cx, step: &'a Step) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let name = &cx.names.function;
-            let sid = &cx.names.permission_sid;
-            let lambda = &cx.aws.lambda;
-            if matches!(step.op::<Op>(), Op::RemoveThenAdd) {
-                match lambda
-                    .remove_permission()
-                    .function_name(name)
-                    .statement_id(sid)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                    Err(e) => {
-                        return Err(error::aws(
-                            format!("removing permission {sid} from function {name}"),
-                            e,
-                        ));
-                    }
-                }
-            }
-            let source = cx.aws.env.execute_api_arn(&cx.api_id()?);
-            wait::retrying(
-                Duration::from_secs(60),
-                error::is_function_not_visible_yet,
-                || async {
-                    lambda
-                        .add_permission()
-                        .function_name(name)
-                        .statement_id(sid)
-                        .principal(PRINCIPAL)
-                        .action(ACTION)
-                        .source_arn(&source)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            error::aws(format!("adding permission {sid} to function {name}"), e)
-                        })
-                },
+async fn remove(cx: &Cx) -> Result<()> {
+    let name = &cx.stack.function.name;
+    let sid = &cx.stack.names.permission_sid;
+    match cx
+        .aws
+        .lambda
+        .remove_permission()
+        .function_name(name)
+        .statement_id(sid)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if not_found(&e) => Ok(()),
+        Err(e) => Err(error::aws(
+            format!("removing permission {sid} from function {name}"),
+            e,
+        )),
+    }
+}
+
+/// AddPermission answers ResourceNotFoundException until a new function is visible,
+/// and ResourceConflictException while an update is in progress.
+fn is_add_retryable(e: &Error) -> bool {
+    error::is_function_not_visible_yet(e) || error::is_lambda_retryable(e)
+}
+
+async fn send_add(cx: &Cx, source: &str) -> Result<()> {
+    let name = &cx.stack.function.name;
+    let sid = &cx.stack.names.permission_sid;
+    wait::retrying(Duration::from_secs(60), is_add_retryable, || async {
+        cx.aws
+            .lambda
+            .add_permission()
+            .function_name(name)
+            .statement_id(sid)
+            .principal(PRINCIPAL)
+            .action(ACTION)
+            .source_arn(source)
+            .send()
+            .await
+            .map_err(|e| error::aws(format!("adding permission {sid} to function {name}"), e))
+    })
+    .await
+    .map(|_| ())
+}
+
+async fn add(cx: &Cx) -> Result<()> {
+    let want = desired(&cx.env, Some(&cx.api_id()?));
+    let source = want.source_arn.as_str().unwrap_or_default().to_string();
+    match send_add(cx, &source).await {
+        // "The statement id (…) provided already exists": a lost answer, or another
+        // writer. Compare what is there; replace it only if it differs.
+        Err(e)
+            if e.code() == Some("ResourceConflictException")
+                && e.message().contains("already exists") =>
+        {
+            let live = read(
+                &cx.aws,
+                &cx.stack.function.name,
+                &cx.stack.names.permission_sid,
             )
             .await?;
-            Ok(())
+            if live.as_ref() == Some(&want) {
+                return Ok(());
+            }
+            remove(cx).await?;
+            send_add(cx, &source).await
+        }
+        other => other,
+    }
+}
+
+impl Op for PermissionOp {
+    fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if matches!(self, PermissionOp::RemoveThenAdd) {
+                remove(cx).await?;
+            }
+            add(cx).await
         })
     }
 }
@@ -228,7 +265,7 @@ mod tests {
         let (c, op) = diff("p", &want, Some(&live)).unwrap();
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "source_arn");
-        assert!(matches!(op, Op::RemoveThenAdd));
+        assert!(matches!(op, PermissionOp::RemoveThenAdd));
         let unscoped = Statement {
             source_arn: Value::Null,
             ..live

@@ -1,6 +1,9 @@
-//! One file per resource kind. Each has `read` (not-found resolved there), a pure `diff`,
-//! and `create` / `update` / `delete`; the [`Resource`] impl glues them to the engine.
-//! Adding a kind means adding a file and listing it in [`kinds`], in dependency order.
+//! One file per resource kind. Each has `read` (not-found resolved there, reads at the
+//! least depth), a pure `diff`, `plan` (the steps that make live match desired, with
+//! their graph nodes) and operations implementing [`Op`](super::step::Op): create,
+//! update, delete. The snapshot (`super::snapshot`) calls every `read` at once; the
+//! engine (`super::engine`) composes the `plan`s. Adding a kind means a file here, a
+//! field in the snapshot and, where it waits for others, a rule in `super::graph`.
 
 pub mod api;
 pub mod function;
@@ -12,65 +15,18 @@ pub mod route;
 pub mod stage;
 pub mod table;
 
+use super::context::Cx;
+use super::plan::FieldChange;
 use crate::config::OWNER_TAG;
-use crate::engine::Cx;
-use crate::error::{Error, Result};
-use crate::plan::{FieldChange, ResourceChange};
-use futures::future::BoxFuture;
+use crate::error::{self, Error, Outcome, Result};
+use crate::wait::Schedule;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::Value;
-use std::any::Any;
-use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
-pub type Tags = BTreeMap<String, String>;
-
-/// One planned change plus the typed operation that applies it.
-pub struct Step {
-    pub change: ResourceChange,
-    pub op: Box<dyn Any + Send + Sync>,
-}
-
-impl Step {
-    pub fn new<O: Any + Send + Sync>(change: ResourceChange, op: O) -> Step {
-        Step {
-            change,
-            op: Box::new(op),
-        }
-    }
-    /// The kind's own operation type; a mismatch is a programming error in the engine.
-    pub fn op<O: Any>(&self) -> &O {
-        self.op
-            .downcast_ref::<O>()
-            .expect("step applied by the kind that planned it")
-    }
-}
-
-/// A resource kind as the engine sees it.
-pub trait Resource: Send + Sync {
-    /// Reads live state and returns the steps that make it match the desired state.
-    /// Never mutates anything.
-    fn plan<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>>;
-    /// Steps that delete what this kind owns (empty when a parent's delete covers it).
-    fn plan_destroy<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>>;
-    /// Applies one step this kind planned.
-    fn apply<'a>(&'a self, cx: &'a Cx, step: &'a Step) -> BoxFuture<'a, Result<()>>;
-}
-
-/// Every kind, in dependency order. Deploy applies in this order; destroy in reverse.
-pub fn kinds() -> Vec<Box<dyn Resource>> {
-    vec![
-        Box::new(table::Table),
-        Box::new(role::Role::ApiGateway),
-        Box::new(role::Role::Function),
-        Box::new(log_group::LogGroup),
-        Box::new(function::Function),
-        Box::new(api::Api),
-        Box::new(integration::Integrations),
-        Box::new(route::Routes),
-        Box::new(integration::Orphans),
-        Box::new(permission::Permission),
-        Box::new(stage::Stage),
-    ]
-}
+pub use crate::stack::Tags;
 
 /// Refuses to touch a resource found by name that lacks the stack's tag.
 pub fn check_owned(resource: &str, tags: &Tags, stack: &str) -> Result<()> {
@@ -102,7 +58,7 @@ pub fn tags_value(tags: &Tags) -> Value {
 }
 
 pub fn tags_field(live: &Tags, desired: &Tags) -> Option<FieldChange> {
-    crate::plan::field("tags", tags_value(&user_visible(live)), tags_value(desired))
+    super::plan::field("tags", tags_value(&user_visible(live)), tags_value(desired))
 }
 
 /// What to send to make `live` tags equal `desired`.
@@ -273,14 +229,83 @@ mod tests {
 pub async fn api_write<T, F, Fut>(op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
+    Fut: Future<Output = Result<T>>,
 {
     crate::wait::retrying(
-        std::time::Duration::from_secs(120),
-        crate::error::is_concurrent_modification,
+        Duration::from_secs(120),
+        error::is_concurrent_modification,
         op,
     )
     .await
+}
+
+/// A NotFoundException on a write under the stack's API: the API (or the child) was
+/// deleted after it was read. Not fatal: the next round reads again.
+pub fn vanished_or<E, R>(what: String, doing: String, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if error::code_of(&e) == Some("NotFoundException") {
+        Error::Vanished(what)
+    } else {
+        error::aws(doing, e)
+    }
+}
+
+/// Runs a create that AWS does not make idempotent (CreateApi, CreateIntegration,
+/// CreateRoute, their responses, CreateDeployment: no name, no client token), with the
+/// SDK's automatic retry off for it (`aws::apigw_no_retry`), classifying each failure:
+/// - refused (4xx): reported, except "concurrent modification", which is retried;
+/// - throttled: the call did not happen, so it is sent again after a pause;
+/// - unknown (5xx, timeout, dropped connection): it may have taken effect, so `find`
+///   reads by the natural key (the stack tag, the description, the route key…) and the
+///   create is sent again only if nothing was created.
+///
+/// `send` and `find` return the created resource's id.
+pub async fn create_once<E, R, S, SFut, F, FFut>(
+    doing: &str,
+    mut send: S,
+    mut find: F,
+) -> Result<String>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static + error::HttpStatus,
+    S: FnMut() -> SFut,
+    SFut: Future<Output = std::result::Result<String, SdkError<E, R>>>,
+    F: FnMut() -> FFut,
+    FFut: Future<Output = Result<Option<String>>>,
+{
+    let mut schedule = Schedule::new(Duration::from_secs(120));
+    let mut unknown = 0;
+    loop {
+        let e = match send().await {
+            Ok(id) => return Ok(id),
+            Err(e) => e,
+        };
+        let outcome = error::outcome(&e);
+        let err = error::aws(doing, e);
+        match outcome {
+            Outcome::Throttled => {}
+            Outcome::Unknown => {
+                unknown += 1;
+                if let Some(id) = find().await? {
+                    return Ok(id);
+                }
+                if unknown >= 6 {
+                    return Err(err);
+                }
+            }
+            Outcome::Refused => {
+                if !error::is_concurrent_modification(&err) {
+                    return Err(err);
+                }
+            }
+        }
+        if !schedule.sleep().await {
+            return Err(err);
+        }
+    }
 }
 
 /// Applies a tag delta to an API Gateway resource (an API or a stage); `what` names it in
@@ -295,7 +320,7 @@ pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -
                 .set_tag_keys(Some(tags.remove.clone()))
                 .send()
                 .await
-                .map_err(|e| crate::error::aws(format!("removing tags from {what}"), e))
+                .map_err(|e| vanished_or(what.into(), format!("removing tags from {what}"), e))
         })
         .await?;
     }
@@ -307,7 +332,7 @@ pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -
                 .set_tags(Some(tags.set.clone().into_iter().collect()))
                 .send()
                 .await
-                .map_err(|e| crate::error::aws(format!("tagging {what}"), e))
+                .map_err(|e| vanished_or(what.into(), format!("tagging {what}"), e))
         })
         .await?;
     }
@@ -319,7 +344,7 @@ pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -
 pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>>
 where
     F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>)>>,
 {
     let mut all = Vec::new();
     let mut token = None;

@@ -1,15 +1,24 @@
 //! The DynamoDB table holding one item per live connection.
 //!
 //! Desired: hash key `connectionid` (S), on-demand billing, TTL enabled on `ttl`, tags.
-//! AWS behaviours handled (aws-notes): CreateTable returns CREATING, so tags go in
-//! CreateTable and TTL is set only once the table is ACTIVE; UpdateTimeToLive is called
-//! only on a real difference (a second change within an hour fails); DeleteTable fails
-//! while the table is busy or deletion-protected.
+//! AWS behaviours handled (aws-notes):
+//! - CreateTable returns CREATING, so tags go in CreateTable and TTL is set only once the
+//!   table is ACTIVE.
+//! - CreateTable's ResourceInUseException means "already exists" (another run, or this
+//!   run's own first attempt whose answer was lost): the table is re-read and its
+//!   ownership checked, never waited on. On every other call the same code means "busy".
+//! - UpdateTimeToLive is called only on a real difference (a second change within an
+//!   hour fails, and enabling TTL that is enabled is an error).
+//! - DeleteTable fails while the table is busy or deletion-protected.
 
-use super::{Resource, Step, TagDelta, Tags, check_owned, tags_field, tags_value};
-use crate::engine::Cx;
+use super::{TagDelta, Tags, check_owned, tags_field, tags_value};
+use crate::aws::Aws;
+use crate::deploy::context::Cx;
+use crate::deploy::graph::{Kind, Node};
+use crate::deploy::plan::{Action, FieldChange, ResourceChange, Risk, created_fields, field};
+use crate::deploy::step::{Op, Step};
 use crate::error::{self, Error, Result, built};
-use crate::plan::{Action, FieldChange, ResourceChange, Risk, created_fields, field};
+use crate::stack::Stack;
 use crate::wait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
@@ -19,11 +28,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-pub const HASH_KEY: &str = "connectionid";
-pub const TTL_ATTRIBUTE: &str = "ttl";
 const WAIT: Duration = Duration::from_secs(600);
-
-pub struct Table;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveTable {
@@ -44,17 +49,18 @@ pub struct Spec {
     pub tags: Tags,
 }
 
-pub fn desired(cx: &Cx) -> Spec {
+pub fn desired(stack: &Stack) -> Spec {
+    let t = &stack.table;
     Spec {
-        key_schema: json!([{"attribute": HASH_KEY, "key_type": "HASH", "type": "S"}]),
-        billing_mode: "PAY_PER_REQUEST".into(),
-        ttl: json!({"enabled": true, "attribute": TTL_ATTRIBUTE}),
-        tags: cx.desired_tags(),
+        key_schema: json!([{"attribute": t.hash_key, "key_type": "HASH", "type": "S"}]),
+        billing_mode: t.billing_mode.into(),
+        ttl: json!({"enabled": true, "attribute": t.ttl_attribute}),
+        tags: stack.tags.clone(),
     }
 }
 
 #[derive(Debug)]
-pub enum Op {
+pub enum TableOp {
     Create,
     Update {
         billing: bool,
@@ -69,28 +75,60 @@ pub enum Op {
     },
 }
 
-fn label(cx: &Cx) -> String {
-    format!("table {}", cx.names.table)
+pub fn label(stack: &Stack) -> String {
+    format!("table {}", stack.table.name)
 }
 
-/// DescribeTable + tags + TTL; `None` when the table does not exist.
-pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
-    let name = &cx.names.table;
-    let ddb = &cx.aws.ddb;
-    let t = match ddb.describe_table().table_name(name).send().await {
+fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool {
+    error::code_of(e) == Some("ResourceNotFoundException")
+}
+
+fn ttl_value(d: Option<&aws_sdk_dynamodb::types::TimeToLiveDescription>) -> Value {
+    let enabled = matches!(
+        d.and_then(|d| d.time_to_live_status()),
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    );
+    let attribute = d.and_then(|d| d.attribute_name()).filter(|_| enabled);
+    json!({"enabled": enabled, "attribute": attribute})
+}
+
+/// DescribeTable and DescribeTimeToLive at once, then the tags (they need the ARN):
+/// two round-trip levels. `None` when the table does not exist.
+pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveTable>> {
+    let ddb = &aws.ddb;
+    let (desc, ttl) = futures::join!(
+        aws.gated(ddb.describe_table().table_name(name).send()),
+        aws.gated(ddb.describe_time_to_live().table_name(name).send())
+    );
+    let t = match desc {
         Ok(o) => match o.table {
             Some(t) => t,
             None => return Ok(None),
         },
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
+        Err(e) if not_found(&e) => return Ok(None),
         Err(e) => return Err(error::aws(format!("reading table {name}"), e)),
     };
+    let ttl = match ttl {
+        Ok(o) => ttl_value(o.time_to_live_description()),
+        // Deleted between the two calls.
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(error::aws(format!("reading TTL of table {name}"), e)),
+    };
     let arn = t.table_arn().unwrap_or_default().to_string();
+    let tags = match aws
+        .gated(ddb.list_tags_of_resource().resource_arn(&arn).send())
+        .await
+    {
+        Ok(out) => out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect::<Tags>(),
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(error::aws(format!("reading tags of table {name}"), e)),
+    };
     let types: std::collections::BTreeMap<_, _> = t
         .attribute_definitions()
         .iter()
@@ -110,42 +148,6 @@ pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
             })
             .collect(),
     );
-    let billing_mode = t
-        .billing_mode_summary()
-        .and_then(|b| b.billing_mode())
-        .map(|b| b.as_str().to_string())
-        .unwrap_or_else(|| "PROVISIONED".into());
-    let (tags, ttl) = futures::try_join!(
-        async {
-            let out = ddb
-                .list_tags_of_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| error::aws(format!("reading tags of table {name}"), e))?;
-            Ok::<_, Error>(
-                out.tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect::<Tags>(),
-            )
-        },
-        async {
-            let out = ddb
-                .describe_time_to_live()
-                .table_name(name)
-                .send()
-                .await
-                .map_err(|e| error::aws(format!("reading TTL of table {name}"), e))?;
-            let d = out.time_to_live_description();
-            let enabled = matches!(
-                d.and_then(|d| d.time_to_live_status()),
-                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-            );
-            let attribute = d.and_then(|d| d.attribute_name()).filter(|_| enabled);
-            Ok::<_, Error>(json!({"enabled": enabled, "attribute": attribute}))
-        }
-    )?;
     Ok(Some(LiveTable {
         arn,
         status: t
@@ -153,7 +155,11 @@ pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
         key_schema,
-        billing_mode,
+        billing_mode: t
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|b| b.as_str().to_string())
+            .unwrap_or_else(|| "PROVISIONED".into()),
         ttl,
         tags,
         deletion_protection: t.deletion_protection_enabled().unwrap_or(false),
@@ -161,7 +167,11 @@ pub async fn read(cx: &Cx) -> Result<Option<LiveTable>> {
 }
 
 /// Pure comparison of desired and live.
-pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(ResourceChange, Op)> {
+pub fn diff(
+    resource: &str,
+    spec: &Spec,
+    live: Option<&LiveTable>,
+) -> Option<(ResourceChange, TableOp)> {
     let Some(live) = live else {
         let fields = created_fields(vec![
             ("key_schema", spec.key_schema.clone()),
@@ -171,7 +181,7 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
         ]);
         return Some((
             ResourceChange::new(resource, Action::Create, fields),
-            Op::Create,
+            TableOp::Create,
         ));
     };
     if live.key_schema != spec.key_schema {
@@ -187,7 +197,7 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
             .with_risk(Some(Risk::LosesData));
         return Some((
             change,
-            Op::Replace {
+            TableOp::Replace {
                 unprotect: live.deletion_protection,
             },
         ));
@@ -199,7 +209,7 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
     );
     let ttl = field("ttl", live.ttl.clone(), spec.ttl.clone());
     let tags = tags_field(&live.tags, &spec.tags);
-    let op = Op::Update {
+    let op = TableOp::Update {
         billing: billing.is_some(),
         ttl: ttl.is_some(),
         tags: TagDelta::between(&live.tags, &spec.tags),
@@ -208,8 +218,35 @@ pub fn diff(resource: &str, spec: &Spec, live: Option<&LiveTable>) -> Option<(Re
     (!fields.is_empty()).then(|| (ResourceChange::new(resource, Action::Update, fields), op))
 }
 
-async fn wait_active(cx: &Cx) -> Result<String> {
-    let name = &cx.names.table;
+/// The table's step, after refusing a table the stack does not own.
+pub fn plan(stack: &Stack, live: Option<&LiveTable>) -> Result<Vec<Step>> {
+    if let Some(l) = live {
+        check_owned(&label(stack), &l.tags, &stack.name)?;
+    }
+    Ok(diff(&label(stack), &desired(stack), live)
+        .map(|(c, op)| Step::new(Node::one(Kind::Table), c, op))
+        .into_iter()
+        .collect())
+}
+
+pub fn plan_destroy(stack: &Stack, live: Option<&LiveTable>) -> Result<Vec<Step>> {
+    let Some(live) = live else { return Ok(vec![]) };
+    check_owned(&label(stack), &live.tags, &stack.name)?;
+    let fields = field("deletion_protection", live.deletion_protection, false)
+        .into_iter()
+        .collect();
+    let change = ResourceChange::new(label(stack), Action::Delete, fields);
+    Ok(vec![Step::new(
+        Node::one(Kind::Table),
+        change,
+        TableOp::Delete {
+            unprotect: live.deletion_protection,
+        },
+    )])
+}
+
+async fn wait_active(cx: &Cx) -> Result<()> {
+    let name = &cx.stack.table.name;
     wait::until(
         &format!("waiting for table {name} to become ACTIVE"),
         WAIT,
@@ -223,15 +260,19 @@ async fn wait_active(cx: &Cx) -> Result<String> {
                 .await
                 .map_err(|e| error::aws(format!("reading table {name}"), e))?;
             let Some(t) = out.table else { return Ok(None) };
-            Ok((t.table_status() == Some(&TableStatus::Active))
-                .then(|| t.table_arn().unwrap_or_default().to_string()))
+            Ok((t.table_status() == Some(&TableStatus::Active)).then_some(()))
         },
     )
     .await
 }
 
+fn is_limit_exceeded(e: &Error) -> bool {
+    e.code() == Some("LimitExceededException")
+}
+
 async fn create(cx: &Cx) -> Result<()> {
-    let name = &cx.names.table;
+    let name = &cx.stack.table.name;
+    let key = cx.stack.table.hash_key;
     let mut req = cx
         .aws
         .ddb
@@ -241,14 +282,14 @@ async fn create(cx: &Cx) -> Result<()> {
         .attribute_definitions(built(
             "CreateTable",
             AttributeDefinition::builder()
-                .attribute_name(HASH_KEY)
+                .attribute_name(key)
                 .attribute_type(ScalarAttributeType::S)
                 .build(),
         )?)
         .key_schema(built(
             "CreateTable",
             KeySchemaElement::builder()
-                .attribute_name(HASH_KEY)
+                .attribute_name(key)
                 .key_type(KeyType::Hash)
                 .build(),
         )?);
@@ -258,22 +299,58 @@ async fn create(cx: &Cx) -> Result<()> {
             Tag::builder().key(k).value(v).build(),
         )?);
     }
-    wait::retrying(WAIT, error::is_table_busy, || async {
+    // Too many tables changing at once is worth waiting for; "already exists" is not.
+    let created = wait::retrying(WAIT, is_limit_exceeded, || async {
         req.clone()
             .send()
             .await
             .map_err(|e| error::aws(format!("creating table {name}"), e))
     })
-    .await?;
-    wait_active(cx).await?;
-    enable_ttl(cx).await
+    .await;
+    match created {
+        Ok(_) => {
+            wait_active(cx).await?;
+            enable_ttl(cx).await
+        }
+        Err(e) if error::is_already_exists(&e) => adopt(cx).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// CreateTable said the table exists: someone (another run, or this run's own first
+/// attempt) just created it. Check that it is the stack's and what the stack wants,
+/// then finish the job as an update.
+async fn adopt(cx: &Cx) -> Result<()> {
+    let stack = &cx.stack;
+    let live = read(&cx.aws, &stack.table.name)
+        .await?
+        .ok_or_else(|| Error::Vanished(label(stack)))?;
+    check_owned(&label(stack), &live.tags, &stack.name)?;
+    match diff(&label(stack), &desired(stack), Some(&live)) {
+        None => wait_active(cx).await,
+        Some((_, TableOp::Update { billing, ttl, tags })) => {
+            wait_active(cx).await?;
+            update(cx, billing, ttl, &tags).await
+        }
+        Some((c, _)) => Err(Error::Conflict(format!(
+            "{} was just created by someone else with a different key schema; wsconn will not replace it during this run: {}",
+            c.resource,
+            c.fields
+                .iter()
+                .map(|f| format!("{} is {}", f.field, f.current))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 /// DescribeTimeToLive first: enabling TTL that is already enabled is an error.
 async fn enable_ttl(cx: &Cx) -> Result<()> {
-    let name = &cx.names.table;
-    let ddb = &cx.aws.ddb;
-    let d = ddb
+    let name = &cx.stack.table.name;
+    let want = cx.stack.table.ttl_attribute;
+    let d = cx
+        .aws
+        .ddb
         .describe_time_to_live()
         .table_name(name)
         .send()
@@ -284,28 +361,28 @@ async fn enable_ttl(cx: &Cx) -> Result<()> {
     let attr = d.and_then(|d| d.attribute_name()).map(String::from);
     match status {
         Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-            if attr.as_deref() == Some(TTL_ATTRIBUTE) =>
+            if attr.as_deref() == Some(want) =>
         {
             Ok(())
         }
         Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) => {
             // Changing the attribute while enabled fails, and a disable followed by an
             // enable within the hour fails too: disable now, the next run enables.
-            set_ttl(cx, false, attr.as_deref().unwrap_or(TTL_ATTRIBUTE)).await?;
+            set_ttl(cx, false, attr.as_deref().unwrap_or(want)).await?;
             Err(Error::Conflict(format!(
-                "table {name} had TTL on attribute {:?}; wsconn disabled it. AWS allows one TTL change per hour: run deploy again after that to enable TTL on {TTL_ATTRIBUTE:?}",
+                "table {name} had TTL on attribute {:?}; wsconn disabled it. AWS allows one TTL change per hour: run deploy again after that to enable TTL on {want:?}",
                 attr.unwrap_or_default()
             )))
         }
         Some(TimeToLiveStatus::Disabling) => Err(Error::Conflict(format!(
             "table {name}: TTL is being disabled; AWS allows one TTL change per hour, run deploy again later"
         ))),
-        _ => set_ttl(cx, true, TTL_ATTRIBUTE).await,
+        _ => set_ttl(cx, true, want).await,
     }
 }
 
 async fn set_ttl(cx: &Cx, enabled: bool, attribute: &str) -> Result<()> {
-    let name = &cx.names.table;
+    let name = &cx.stack.table.name;
     let spec = built(
         "UpdateTimeToLive",
         TimeToLiveSpecification::builder()
@@ -313,7 +390,7 @@ async fn set_ttl(cx: &Cx, enabled: bool, attribute: &str) -> Result<()> {
             .attribute_name(attribute)
             .build(),
     )?;
-    wait::retrying(WAIT, error::is_table_busy, || async {
+    let r = wait::retrying(WAIT, error::is_table_busy, || async {
         cx.aws
             .ddb
             .update_time_to_live()
@@ -323,12 +400,33 @@ async fn set_ttl(cx: &Cx, enabled: bool, attribute: &str) -> Result<()> {
             .await
             .map_err(|e| error::aws(format!("setting TTL on table {name}"), e))
     })
-    .await
-    .map(|_| ())
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        // The SDK resent a call whose first answer was lost, and the first one took
+        // effect: "TimeToLive is already enabled". Believe the table, not the error.
+        Err(e) if e.code() == Some("ValidationException") => {
+            let now = cx
+                .aws
+                .ddb
+                .describe_time_to_live()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| error::aws(format!("reading TTL of table {name}"), e))?;
+            let want = json!({"enabled": enabled, "attribute": enabled.then_some(attribute)});
+            if ttl_value(now.time_to_live_description()) == want {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn update(cx: &Cx, billing: bool, ttl: bool, tags: &TagDelta) -> Result<()> {
-    let name = &cx.names.table;
+    let name = &cx.stack.table.name;
     let ddb = &cx.aws.ddb;
     if billing {
         wait::retrying(WAIT, error::is_table_busy, || async {
@@ -343,17 +441,22 @@ async fn update(cx: &Cx, billing: bool, ttl: bool, tags: &TagDelta) -> Result<()
         wait_active(cx).await?;
     }
     if ttl {
+        // A run killed right after CreateTable leaves the table CREATING.
+        wait_active(cx).await?;
         enable_ttl(cx).await?;
     }
     if !tags.is_empty() {
-        let arn = cx.aws.env.table_arn(name);
+        let arn = cx.env.table_arn(name);
         if !tags.remove.is_empty() {
-            ddb.untag_resource()
-                .resource_arn(&arn)
-                .set_tag_keys(Some(tags.remove.clone()))
-                .send()
-                .await
-                .map_err(|e| error::aws(format!("removing tags from table {name}"), e))?;
+            wait::retrying(WAIT, error::is_table_busy, || async {
+                ddb.untag_resource()
+                    .resource_arn(&arn)
+                    .set_tag_keys(Some(tags.remove.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| error::aws(format!("removing tags from table {name}"), e))
+            })
+            .await?;
         }
         if !tags.set.is_empty() {
             let mut req = ddb.tag_resource().resource_arn(&arn);
@@ -363,114 +466,76 @@ async fn update(cx: &Cx, billing: bool, ttl: bool, tags: &TagDelta) -> Result<()
                     Tag::builder().key(k).value(v).build(),
                 )?);
             }
-            req.send()
-                .await
-                .map_err(|e| error::aws(format!("tagging table {name}"), e))?;
+            wait::retrying(WAIT, error::is_table_busy, || async {
+                req.clone()
+                    .send()
+                    .await
+                    .map_err(|e| error::aws(format!("tagging table {name}"), e))
+            })
+            .await?;
         }
     }
     Ok(())
 }
 
 async fn delete(cx: &Cx, unprotect: bool) -> Result<()> {
-    let name = &cx.names.table;
+    let name = &cx.stack.table.name;
     let ddb = &cx.aws.ddb;
     if unprotect {
-        ddb.update_table()
-            .table_name(name)
-            .deletion_protection_enabled(false)
-            .send()
-            .await
-            .map_err(|e| {
-                error::aws(
-                    format!("turning off deletion protection of table {name}"),
-                    e,
-                )
-            })?;
+        wait::retrying(WAIT, error::is_table_busy, || async {
+            ddb.update_table()
+                .table_name(name)
+                .deletion_protection_enabled(false)
+                .send()
+                .await
+                .map_err(|e| {
+                    error::aws(
+                        format!("turning off deletion protection of table {name}"),
+                        e,
+                    )
+                })
+        })
+        .await?;
         wait_active(cx).await?;
     }
     let deleted = wait::retrying(WAIT, error::is_table_busy, || async {
         match ddb.delete_table().table_name(name).send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(error::aws(format!("deleting table {name}"), e)),
         }
     })
     .await?;
     if deleted {
+        // A table being deleted still exists (DELETING); a CreateTable of the same name
+        // would fail until it is gone.
         wait::until(
             &format!("waiting for table {name} to be deleted"),
             WAIT,
-            || async { Ok(read_exists(cx).await?.not().then_some(())) },
+            || async {
+                match ddb.describe_table().table_name(name).send().await {
+                    Ok(_) => Ok(None),
+                    Err(e) if not_found(&e) => Ok(Some(())),
+                    Err(e) => Err(error::aws(format!("reading table {name}"), e)),
+                }
+            },
         )
         .await?;
     }
     Ok(())
 }
 
-async fn read_exists(cx: &Cx) -> Result<bool> {
-    let name = &cx.names.table;
-    match cx.aws.ddb.describe_table().table_name(name).send().await {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(error::aws(format!("reading table {name}"), e)),
-    }
-}
-
-use std::ops::Not;
-
-impl Resource for Table {
-    fn plan<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
+impl Op for TableOp {
+    fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let live = read(cx).await?;
-            if let Some(l) = &live {
-                check_owned(&label(cx), &l.tags, cx.stack())?;
-            }
-            Ok(diff(&label(cx), &desired(cx), live.as_ref())
-                .map(|(c, op)| Step::new(c, op))
-                .into_iter()
-                .collect())
-        })
-    }
-
-    fn plan_destroy<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<Vec<Step>>> {
-        Box::pin(async move {
-            let Some(live) = read(cx).await? else {
-                return Ok(vec![]);
-            };
-            check_owned(&label(cx), &live.tags, cx.stack())?;
-            let fields = field("deletion_protection", live.deletion_protection, false)
-                .into_iter()
-                .collect();
-            let change = ResourceChange::new(label(cx), Action::Delete, fields);
-            Ok(vec![Step::new(
-                change,
-                Op::Delete {
-                    unprotect: live.deletion_protection,
-                },
-            )])
-        })
-    }
-
-    fn apply<'a>(&'a self, cx: &'a Cx, step: &'a Step) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            match step.op::<Op>() {
-                Op::Create => create(cx).await,
-                Op::Update { billing, ttl, tags } => update(cx, *billing, *ttl, tags).await,
-                Op::Replace { unprotect } => {
+            match self {
+                TableOp::Create => create(cx).await,
+                TableOp::Update { billing, ttl, tags } => update(cx, *billing, *ttl, tags).await,
+                TableOp::Replace { unprotect } => {
                     delete(cx, *unprotect).await?;
                     create(cx).await
                 }
-                Op::Delete { unprotect } => delete(cx, *unprotect).await,
+                TableOp::Delete { unprotect } => delete(cx, *unprotect).await,
             }
         })
     }
@@ -482,7 +547,7 @@ mod tests {
 
     fn spec() -> Spec {
         Spec {
-            key_schema: json!([{"attribute": HASH_KEY, "key_type": "HASH", "type": "S"}]),
+            key_schema: json!([{"attribute": "connectionid", "key_type": "HASH", "type": "S"}]),
             billing_mode: "PAY_PER_REQUEST".into(),
             ttl: json!({"enabled": true, "attribute": "ttl"}),
             tags: [("wsconn:stack".to_string(), "s".to_string())].into(),
@@ -511,7 +576,7 @@ mod tests {
     fn missing_table_is_created_with_every_field() {
         let (c, op) = diff("table t", &spec(), None).unwrap();
         assert_eq!(c.action, Action::Create);
-        assert!(matches!(op, Op::Create));
+        assert!(matches!(op, TableOp::Create));
         let names: Vec<_> = c.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["key_schema", "billing_mode", "ttl", "tags"]);
     }
@@ -526,7 +591,7 @@ mod tests {
         assert_eq!(c.fields.len(), 2);
         assert!(matches!(
             op,
-            Op::Update {
+            TableOp::Update {
                 billing: true,
                 ttl: true,
                 ..
@@ -542,5 +607,13 @@ mod tests {
         assert_eq!(c.action, Action::Replace);
         assert_eq!(c.risk, Some(Risk::LosesData));
         assert!(c.reason.unwrap().contains("key schema"));
+    }
+
+    #[test]
+    fn ttl_of_a_missing_description_is_disabled() {
+        assert_eq!(
+            ttl_value(None),
+            json!({"enabled": false, "attribute": null})
+        );
     }
 }

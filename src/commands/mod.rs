@@ -1,0 +1,115 @@
+//! One file per subcommand, each a thin layer over its capability; this module holds
+//! what they share: the terminal prompt and the consent rules.
+
+pub mod deploy;
+pub mod destroy;
+pub mod diff;
+pub mod outputs;
+
+use crate::deploy::plan::{Plan, ResourceChange, Risk};
+use crate::error::{Error, Result};
+use std::io::{BufRead, IsTerminal, Write};
+
+/// `diff` exit codes, as `terraform plan -detailed-exitcode`.
+pub const EXIT_CHANGES: u8 = 2;
+
+pub fn color_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Asks on the terminal; anything but y/yes is no.
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Gate for changes that need consent: `--yes`, or a "yes" on a terminal.
+pub fn consent(yes: bool, what: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if std::io::stdin().is_terminal() {
+        if confirm(&format!("{what}. Apply?")) {
+            return Ok(());
+        }
+        return Err(Error::Declined("nothing was changed".into()));
+    }
+    Err(Error::Declined(format!(
+        "{what}; stdin is not a terminal, so pass --yes to apply it"
+    )))
+}
+
+/// The consent rules of deploy: replacing the table needs `--allow-replace`; deletes,
+/// replacements and widened permissions need `--yes` or a "y". Changes already agreed
+/// to (`agreed`) are not asked about again.
+pub fn approve(
+    changes: &[&ResourceChange],
+    agreed: &[&ResourceChange],
+    yes: bool,
+    allow_replace: bool,
+    plan_for_prompt: Option<&Plan>,
+) -> Result<()> {
+    let new: Vec<&&ResourceChange> = changes
+        .iter()
+        .filter(|c| c.risk.is_some())
+        .filter(|c| {
+            !agreed
+                .iter()
+                .any(|a| a.resource == c.resource && a.action == c.action)
+        })
+        .collect();
+    if let Some(c) = new.iter().find(|c| c.risk == Some(Risk::LosesData)) {
+        if !allow_replace {
+            return Err(Error::Declined(format!(
+                "{} would be replaced ({}); pass --allow-replace to accept losing its data",
+                c.resource,
+                c.reason.as_deref().unwrap_or("it cannot change in place")
+            )));
+        }
+    }
+    if new.is_empty() {
+        return Ok(());
+    }
+    if let Some(plan) = plan_for_prompt {
+        if !yes && std::io::stdin().is_terminal() {
+            eprint!("{}", crate::deploy::plan::render_text(plan, false));
+        }
+    }
+    let names: Vec<&str> = new.iter().map(|c| c.resource.as_str()).collect();
+    consent(
+        yes,
+        &format!(
+            "the plan deletes, replaces or widens permissions of: {}",
+            names.join(", ")
+        ),
+    )
+}
+
+/// Resolves on SIGINT or SIGTERM, with the signal's name.
+pub async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return "SIGINT";
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}

@@ -1,0 +1,648 @@
+//! The dependency graph, as data, and the executor that runs it.
+//!
+//! Every step of a plan is a [`Node`] (a kind plus a key: a route key, a role, a
+//! resource id). Which steps wait for which is not written into the steps: it comes from
+//! the rule tables below, each rule naming the AWS behaviour that forces it. A rule
+//! whose prerequisite is not in the plan (already in sync) is simply satisfied.
+//!
+//! Destroy runs the reverse graph: every deploy rule turned around, plus the few rules
+//! only deletion has.
+//!
+//! The executor starts every step whose needs are done, at most `parallelism` at once,
+//! and never two steps with the same [`Serial`] key at once: API Gateway answers
+//! concurrent writes to one API with ConflictException "concurrent modification", and
+//! parallel AddPermission calls on one function conflict the same way.
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::BTreeSet;
+use std::future::Future;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Table,
+    /// Deleting a role's inline policies and detaching its managed ones (destroy only).
+    RolePolicies,
+    Role,
+    LogGroup,
+    Function,
+    /// Waiting until the function is Active with no update in progress.
+    FunctionReady,
+    Api,
+    Integration,
+    Route,
+    /// Deleting an orphan or duplicate integration.
+    IntegrationCleanup,
+    /// Deleting an extra or duplicate route.
+    RouteCleanup,
+    Permission,
+    Deployment,
+    Stage,
+    /// Deleting a stage the stack does not define.
+    StageCleanup,
+    /// Deleting a deployment no stage serves.
+    DeploymentCleanup,
+}
+
+/// One step's identity in the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Node {
+    pub kind: Kind,
+    /// A route key, a role ("api" / "function"), a resource id; "" for singletons.
+    pub key: String,
+}
+
+impl Node {
+    pub fn new(kind: Kind, key: impl Into<String>) -> Node {
+        Node {
+            kind,
+            key: key.into(),
+        }
+    }
+    pub fn one(kind: Kind) -> Node {
+        Node::new(kind, "")
+    }
+}
+
+/// Steps with the same key never run at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Serial {
+    /// Writes to the stack's API Gateway API.
+    Api,
+    /// Writes to the function's resource policy.
+    FunctionPolicy,
+}
+
+/// Which serial key a kind's steps take.
+pub fn serial_of(kind: Kind) -> Option<Serial> {
+    match kind {
+        Kind::Api
+        | Kind::Integration
+        | Kind::Route
+        | Kind::IntegrationCleanup
+        | Kind::RouteCleanup
+        | Kind::Deployment
+        | Kind::Stage
+        | Kind::StageCleanup
+        | Kind::DeploymentCleanup => Some(Serial::Api),
+        Kind::Permission => Some(Serial::FunctionPolicy),
+        _ => None,
+    }
+}
+
+/// `step` waits for every planned step matching `needs`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub step: (Kind, Option<&'static str>),
+    pub needs: (Kind, Option<&'static str>),
+    /// Only a prerequisite with the same key (a route's own integration).
+    pub same_key: bool,
+    /// The AWS rule that forces the edge.
+    pub why: &'static str,
+}
+
+const fn rule(
+    step: (Kind, Option<&'static str>),
+    needs: (Kind, Option<&'static str>),
+    same_key: bool,
+    why: &'static str,
+) -> Rule {
+    Rule {
+        step,
+        needs,
+        same_key,
+        why,
+    }
+}
+
+use Kind::*;
+
+/// The deploy graph. The table, both roles, the log group, the function and the API
+/// have no prerequisite: ARNs are derived from names, so nothing waits for IAM or Lambda
+/// unless AWS itself requires it.
+pub const DEPLOY_RULES: &[Rule] = &[
+    rule(
+        (Function, None),
+        (Role, Some("function")),
+        false,
+        "CreateFunction answers InvalidParameterValueException until its execution role exists and Lambda can assume it",
+    ),
+    rule(
+        (FunctionReady, None),
+        (Function, None),
+        false,
+        "a function becomes Active only after it is created or updated",
+    ),
+    rule(
+        (Permission, None),
+        (Function, None),
+        false,
+        "AddPermission answers ResourceNotFoundException until the function exists",
+    ),
+    rule(
+        (Permission, None),
+        (Api, None),
+        false,
+        "the statement's SourceArn names the API's id",
+    ),
+    rule(
+        (Integration, None),
+        (Api, None),
+        false,
+        "an integration is created inside the API and needs its id",
+    ),
+    rule(
+        (Route, None),
+        (Api, None),
+        false,
+        "a route is created inside the API and needs its id",
+    ),
+    rule(
+        (Route, None),
+        (Integration, None),
+        true,
+        "a route's target is its integration's id",
+    ),
+    rule(
+        (IntegrationCleanup, None),
+        (Route, None),
+        false,
+        "API Gateway refuses to delete an integration that a route still targets",
+    ),
+    rule(
+        (Deployment, None),
+        (Api, None),
+        false,
+        "a deployment is made inside the API",
+    ),
+    rule(
+        (Deployment, None),
+        (Integration, None),
+        false,
+        "a deployment snapshots the integrations as they are when it is made",
+    ),
+    rule(
+        (Deployment, None),
+        (Route, None),
+        false,
+        "a deployment snapshots the routes and their responses as they are when it is made",
+    ),
+    rule(
+        (Deployment, None),
+        (RouteCleanup, None),
+        false,
+        "a route deleted after the deployment is made would stay live in it",
+    ),
+    rule(
+        (Stage, None),
+        (Deployment, None),
+        false,
+        "the stage points at the new deployment's id",
+    ),
+    rule(
+        (Stage, None),
+        (Api, None),
+        false,
+        "a stage is created inside the API",
+    ),
+    rule(
+        (DeploymentCleanup, None),
+        (Stage, None),
+        false,
+        "a deployment a stage still points at cannot be deleted (BadRequestException)",
+    ),
+    rule(
+        (DeploymentCleanup, None),
+        (StageCleanup, None),
+        false,
+        "a deployment a stage still points at cannot be deleted (BadRequestException)",
+    ),
+];
+
+/// Rules only deletion has (on top of the reversed deploy rules).
+pub const DESTROY_ONLY_RULES: &[Rule] = &[
+    rule(
+        (LogGroup, None),
+        (Function, None),
+        false,
+        "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
+    ),
+    rule(
+        (Role, None),
+        (RolePolicies, None),
+        true,
+        "DeleteRole answers DeleteConflict until inline policies are deleted and managed ones detached",
+    ),
+];
+
+/// The destroy graph: every deploy rule reversed, plus [`DESTROY_ONLY_RULES`].
+pub fn destroy_rules() -> Vec<Rule> {
+    DEPLOY_RULES
+        .iter()
+        .map(|r| Rule {
+            step: r.needs,
+            needs: r.step,
+            ..*r
+        })
+        .chain(DESTROY_ONLY_RULES.iter().copied())
+        .collect()
+}
+
+fn matches(pattern: (Kind, Option<&str>), node: &Node) -> bool {
+    pattern.0 == node.kind && pattern.1.is_none_or(|k| k == node.key)
+}
+
+/// Each step's prerequisites, as indices with the rule's reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    pub needs: Vec<Vec<(usize, &'static str)>>,
+}
+
+/// Builds the edges for `nodes` from `rules`, and refuses a cycle.
+pub fn build(nodes: &[Node], rules: &[Rule]) -> Result<Graph, String> {
+    let needs: Vec<Vec<(usize, &'static str)>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut v: Vec<(usize, &'static str)> = Vec::new();
+            for r in rules.iter().filter(|r| matches(r.step, n)) {
+                for (j, m) in nodes.iter().enumerate() {
+                    if j != i
+                        && matches(r.needs, m)
+                        && (!r.same_key || m.key == n.key)
+                        && !v.iter().any(|(k, _)| *k == j)
+                    {
+                        v.push((j, r.why));
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    let g = Graph { needs };
+    if let Some(i) = g.cycle() {
+        return Err(format!(
+            "the step graph has a cycle through {:?} {:?}",
+            nodes[i].kind, nodes[i].key
+        ));
+    }
+    Ok(g)
+}
+
+impl Graph {
+    pub fn len(&self) -> usize {
+        self.needs.len()
+    }
+
+    /// A step on a cycle, if there is one (Kahn's algorithm).
+    fn cycle(&self) -> Option<usize> {
+        let n = self.len();
+        let mut indegree: Vec<usize> = self.needs.iter().map(Vec::len).collect();
+        let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+        let mut seen = 0;
+        while let Some(j) = ready.pop() {
+            seen += 1;
+            for (i, needs) in self.needs.iter().enumerate() {
+                if needs.iter().any(|(k, _)| *k == j) {
+                    indegree[i] -= 1;
+                    if indegree[i] == 0 {
+                        ready.push(i);
+                    }
+                }
+            }
+        }
+        (seen < n).then(|| (0..n).find(|&i| indegree[i] > 0).unwrap_or(0))
+    }
+
+    /// The number of steps on the longest chain (1 for independent steps).
+    #[cfg(test)]
+    pub fn depth(&self) -> usize {
+        let n = self.len();
+        let mut memo = vec![0usize; n];
+        fn go(g: &Graph, i: usize, memo: &mut [usize]) -> usize {
+            if memo[i] == 0 {
+                memo[i] = 1 + g.needs[i]
+                    .iter()
+                    .map(|(j, _)| go(g, *j, memo))
+                    .max()
+                    .unwrap_or(0);
+            }
+            memo[i]
+        }
+        (0..n).map(|i| go(self, i, &mut memo)).max().unwrap_or(0)
+    }
+}
+
+/// What the executor reports as steps start and end.
+pub trait Events: Sync {
+    fn started(&self, step: usize);
+    fn finished(&self, step: usize, ok: bool);
+}
+
+/// No reporting (tests).
+#[cfg(test)]
+pub struct Silent;
+#[cfg(test)]
+impl Events for Silent {
+    fn started(&self, _: usize) {}
+    fn finished(&self, _: usize, _: bool) {}
+}
+
+/// Runs the graph: every step whose needs are done starts, in plan order, while fewer
+/// than `parallelism` run and its serial key is free. After the first failure no new
+/// step starts; running ones finish. Returns every failure, by step.
+pub async fn execute<E, F, Fut>(
+    graph: &Graph,
+    serial: &[Option<Serial>],
+    parallelism: usize,
+    events: &dyn Events,
+    run: F,
+) -> Result<(), Vec<(usize, E)>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Waiting,
+        Running,
+        Done,
+        Failed,
+    }
+    let n = graph.len();
+    let parallelism = parallelism.max(1);
+    let mut state = vec![State::Waiting; n];
+    let mut busy: BTreeSet<Serial> = BTreeSet::new();
+    let mut running = FuturesUnordered::new();
+    let mut errors = Vec::new();
+    loop {
+        if errors.is_empty() {
+            for i in 0..n {
+                if running.len() >= parallelism {
+                    break;
+                }
+                let ready = state[i] == State::Waiting
+                    && graph.needs[i].iter().all(|(j, _)| state[*j] == State::Done)
+                    && serial[i].is_none_or(|s| !busy.contains(&s));
+                if ready {
+                    state[i] = State::Running;
+                    if let Some(s) = serial[i] {
+                        busy.insert(s);
+                    }
+                    events.started(i);
+                    let fut = run(i);
+                    running.push(async move { (i, fut.await) });
+                }
+            }
+        }
+        let Some((i, result)) = running.next().await else {
+            break;
+        };
+        if let Some(s) = serial[i] {
+            busy.remove(&s);
+        }
+        events.finished(i, result.is_ok());
+        match result {
+            Ok(()) => state[i] = State::Done,
+            Err(e) => {
+                state[i] = State::Failed;
+                errors.push((i, e));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Every kind a deploy can plan, with the keys a fresh stack and a repair use.
+    fn deploy_nodes() -> Vec<Node> {
+        let mut v = vec![
+            Node::one(Table),
+            Node::new(Role, "api"),
+            Node::new(Role, "function"),
+            Node::one(LogGroup),
+            Node::one(Function),
+            Node::one(FunctionReady),
+            Node::one(Api),
+        ];
+        for k in ["$connect", "$disconnect", "$default"] {
+            v.push(Node::new(Integration, k));
+        }
+        for k in ["$connect", "$disconnect", "$default"] {
+            v.push(Node::new(Route, k));
+        }
+        v.push(Node::new(IntegrationCleanup, "orphan1"));
+        v.push(Node::new(RouteCleanup, "route9"));
+        v.push(Node::one(Permission));
+        v.push(Node::one(Deployment));
+        v.push(Node::one(Stage));
+        v.push(Node::new(StageCleanup, "old"));
+        v.push(Node::new(DeploymentCleanup, "d1"));
+        v
+    }
+
+    fn destroy_nodes() -> Vec<Node> {
+        vec![
+            Node::one(Api),
+            Node::one(Function),
+            Node::one(LogGroup),
+            Node::new(RolePolicies, "api"),
+            Node::new(RolePolicies, "function"),
+            Node::new(Role, "api"),
+            Node::new(Role, "function"),
+            Node::one(Table),
+        ]
+    }
+
+    fn needs_of(nodes: &[Node], g: &Graph, node: &Node) -> Vec<Node> {
+        let i = nodes.iter().position(|n| n == node).unwrap();
+        let mut v: Vec<Node> = g.needs[i].iter().map(|(j, _)| nodes[*j].clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_rule_tables_have_no_cycle_for_any_plan() {
+        let nodes = deploy_nodes();
+        let g = build(&nodes, DEPLOY_RULES).expect("deploy graph is acyclic");
+        // Every subset of kinds is a possible plan (in-sync kinds drop out): check a
+        // sliding family of subsets as well as the whole.
+        for skip in 0..nodes.len() {
+            let sub: Vec<Node> = nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % (skip + 2) != 0)
+                .map(|(_, n)| n.clone())
+                .collect();
+            build(&sub, DEPLOY_RULES).expect("subset acyclic");
+        }
+        build(&destroy_nodes(), &destroy_rules()).expect("destroy graph is acyclic");
+        assert!(g.depth() >= 5, "the API chain is deep: {}", g.depth());
+    }
+
+    #[test]
+    fn a_cycle_is_refused() {
+        let nodes = vec![Node::one(Api), Node::one(Deployment)];
+        let rules = [
+            rule((Api, None), (Deployment, None), false, "a"),
+            rule((Deployment, None), (Api, None), false, "b"),
+        ];
+        let e = build(&nodes, &rules).unwrap_err();
+        assert!(e.contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn edges_follow_the_aws_rules() {
+        let nodes = deploy_nodes();
+        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        // Independent roots: nothing waits for IAM unless Lambda requires it.
+        for root in [
+            Node::one(Table),
+            Node::new(Role, "api"),
+            Node::new(Role, "function"),
+            Node::one(LogGroup),
+            Node::one(Api),
+        ] {
+            assert!(needs_of(&nodes, &g, &root).is_empty(), "{root:?}");
+        }
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::one(Function)),
+            [Node::new(Role, "function")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(Route, "$connect")),
+            [Node::one(Api), Node::new(Integration, "$connect")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::one(Permission)),
+            [Node::one(Function), Node::one(Api)]
+        );
+        let dep = needs_of(&nodes, &g, &Node::one(Deployment));
+        assert!(dep.contains(&Node::new(RouteCleanup, "route9")));
+        assert_eq!(dep.iter().filter(|n| n.kind == Route).count(), 3);
+        // The reasons are the AWS rules, one line each.
+        for needs in &g.needs {
+            for (_, why) in needs {
+                assert!(!why.is_empty() && !why.contains('\n'));
+            }
+        }
+    }
+
+    #[test]
+    fn destroy_reverses_the_deploy_graph() {
+        let nodes = destroy_nodes();
+        let g = build(&nodes, &destroy_rules()).unwrap();
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(Role, "function")),
+            [Node::new(RolePolicies, "function"), Node::one(Function)]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(Role, "api")),
+            [Node::new(RolePolicies, "api")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::one(LogGroup)),
+            [Node::one(Function)]
+        );
+        assert!(needs_of(&nodes, &g, &Node::one(Api)).is_empty());
+        assert!(needs_of(&nodes, &g, &Node::one(Table)).is_empty());
+        // Three deletes deep: policies → role, function → role / log group.
+        assert_eq!(g.depth(), 2);
+    }
+
+    /// Runs `nodes` with fake steps that take `ms` each and records (start, end) times.
+    async fn run_fake(nodes: &[Node], rules: &[Rule], parallelism: usize) -> Vec<(u128, u128)> {
+        let g = build(nodes, rules).unwrap();
+        let serial: Vec<_> = nodes.iter().map(|n| serial_of(n.kind)).collect();
+        let t0 = std::time::Instant::now();
+        let log = Mutex::new(vec![(0u128, 0u128); nodes.len()]);
+        execute::<(), _, _>(&g, &serial, parallelism, &Silent, |i| {
+            let log = &log;
+            async move {
+                let start = t0.elapsed().as_micros();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                log.lock().unwrap()[i] = (start, t0.elapsed().as_micros());
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        log.into_inner().unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_need_is_done_before_a_step_starts_and_api_writes_never_overlap() {
+        let nodes = deploy_nodes();
+        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        for parallelism in [1, 2, 8] {
+            let times = run_fake(&nodes, DEPLOY_RULES, parallelism).await;
+            for (i, needs) in g.needs.iter().enumerate() {
+                for (j, _) in needs {
+                    assert!(
+                        times[*j].1 <= times[i].0,
+                        "{:?} started before {:?} ended",
+                        nodes[i],
+                        nodes[*j]
+                    );
+                }
+            }
+            let api: Vec<(u128, u128)> = nodes
+                .iter()
+                .zip(&times)
+                .filter(|(n, _)| serial_of(n.kind) == Some(Serial::Api))
+                .map(|(_, t)| *t)
+                .collect();
+            for (a, x) in api.iter().enumerate() {
+                for y in &api[a + 1..] {
+                    assert!(x.1 <= y.0 || y.1 <= x.0, "API writes overlap: {x:?} {y:?}");
+                }
+            }
+            // Never more than `parallelism` at once.
+            for t in &times {
+                let at_once = times.iter().filter(|u| u.0 <= t.0 && t.0 < u.1).count();
+                assert!(at_once <= parallelism, "{at_once} > {parallelism}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn independent_roots_start_together() {
+        let nodes = deploy_nodes();
+        let times = run_fake(&nodes, DEPLOY_RULES, 8).await;
+        let roots = [0, 1, 2, 3, 6]; // table, roles, log group, API
+        let latest_start = roots.iter().map(|&i| times[i].0).max().unwrap();
+        let earliest_end = roots.iter().map(|&i| times[i].1).min().unwrap();
+        assert!(latest_start < earliest_end, "roots ran one after another");
+    }
+
+    #[tokio::test]
+    async fn a_failure_stops_new_steps_and_dependents_never_start() {
+        let nodes = deploy_nodes();
+        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        let serial: Vec<_> = nodes.iter().map(|n| serial_of(n.kind)).collect();
+        let started = Mutex::new(Vec::new());
+        let api = nodes.iter().position(|n| n.kind == Api).unwrap();
+        let r = execute(&g, &serial, 1, &Silent, |i| {
+            started.lock().unwrap().push(i);
+            async move { if i == api { Err("boom") } else { Ok(()) } }
+        })
+        .await;
+        let errors = r.unwrap_err();
+        assert_eq!(errors, vec![(api, "boom")]);
+        let started = started.into_inner().unwrap();
+        assert!(!started.iter().any(|&i| nodes[i].kind == Integration));
+        assert_eq!(
+            *started.last().unwrap(),
+            api,
+            "nothing started after the failure"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The function's log group, managed explicitly with a retention so that destroy leaves
+//! nothing behind (DeleteFunction leaves `/aws/lambda/<name>` in place). Destroy deletes
+//! it after the function: an invocation still in flight would recreate it.
+//! CreateLogGroup's ResourceAlreadyExistsException means someone just created it:
+//! re-read, check ownership, continue.
+
+use super::{TagDelta, Tags, check_owned, tags_field, tags_value};
+use crate::aws::Aws;
+use crate::deploy::context::Cx;
+use crate::deploy::graph::{Kind, Node};
+use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
+use crate::deploy::step::{Op, Step};
+use crate::error::{self, Error, Result};
+use crate::stack::Stack;
+use futures::future::BoxFuture;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveLogGroup {
+    pub arn: String,
+    pub retention_days: Option<i32>,
+    pub tags: Tags,
+    /// Epoch milliseconds.
+    pub creation_time: Option<i64>,
+}
+
+pub struct Spec {
+    pub retention_days: i32,
+    pub tags: Tags,
+}
+
+#[derive(Debug)]
+pub enum LogGroupOp {
+    Create,
+    Update { retention: bool, tags: TagDelta },
+    Delete,
+}
+
+pub fn label(stack: &Stack) -> String {
+    format!("log group {}", stack.names.log_group)
+}
+
+fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool {
+    error::code_of(e) == Some("ResourceNotFoundException")
+}
+
+/// DescribeLogGroups by prefix, then the tags by the ARN it returns: two levels.
+pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
+    let out = aws
+        .gated(
+            aws.logs
+                .describe_log_groups()
+                .log_group_name_prefix(name)
+                .send(),
+        )
+        .await
+        .map_err(|e| error::aws(format!("reading log group {name}"), e))?;
+    let Some(g) = out
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+    else {
+        return Ok(None);
+    };
+    let arn = g
+        .log_group_arn()
+        .map(String::from)
+        .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
+        .unwrap_or_default();
+    let tags = match aws
+        .gated(aws.logs.list_tags_for_resource().resource_arn(&arn).send())
+        .await
+    {
+        Ok(o) => o.tags.unwrap_or_default().into_iter().collect(),
+        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) => return Err(error::aws(format!("reading tags of log group {name}"), e)),
+    };
+    Ok(Some(LiveLogGroup {
+        arn,
+        retention_days: g.retention_in_days(),
+        tags,
+        creation_time: g.creation_time(),
+    }))
+}
+
+pub fn diff(
+    resource: &str,
+    spec: &Spec,
+    live: Option<&LiveLogGroup>,
+) -> Option<(ResourceChange, LogGroupOp)> {
+    let Some(live) = live else {
+        let fields = created_fields(vec![
+            ("retention_days", spec.retention_days.into()),
+            ("tags", tags_value(&spec.tags)),
+        ]);
+        return Some((
+            ResourceChange::new(resource, Action::Create, fields),
+            LogGroupOp::Create,
+        ));
+    };
+    let retention = field("retention_days", live.retention_days, spec.retention_days);
+    let tags = tags_field(&live.tags, &spec.tags);
+    let op = LogGroupOp::Update {
+        retention: retention.is_some(),
+        tags: TagDelta::between(&live.tags, &spec.tags),
+    };
+    let fields: Vec<_> = [retention, tags].into_iter().flatten().collect();
+    (!fields.is_empty()).then(|| (ResourceChange::new(resource, Action::Update, fields), op))
+}
+
+fn spec(stack: &Stack) -> Spec {
+    Spec {
+        retention_days: stack.log_retention_days,
+        tags: stack.tags.clone(),
+    }
+}
+
+pub fn plan(stack: &Stack, live: Option<&LiveLogGroup>) -> Result<Vec<Step>> {
+    if let Some(l) = live {
+        check_owned(&label(stack), &l.tags, &stack.name)?;
+    }
+    Ok(diff(&label(stack), &spec(stack), live)
+        .map(|(c, op)| Step::new(Node::one(Kind::LogGroup), c, op))
+        .into_iter()
+        .collect())
+}
+
+pub fn plan_destroy(stack: &Stack, live: Option<&LiveLogGroup>) -> Result<Vec<Step>> {
+    let Some(live) = live else { return Ok(vec![]) };
+    check_owned(&label(stack), &live.tags, &stack.name)?;
+    Ok(vec![Step::new(
+        Node::one(Kind::LogGroup),
+        ResourceChange::new(label(stack), Action::Delete, vec![]),
+        LogGroupOp::Delete,
+    )])
+}
+
+async fn put_retention(cx: &Cx) -> Result<()> {
+    let name = &cx.stack.names.log_group;
+    cx.aws
+        .logs
+        .put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(cx.stack.log_retention_days)
+        .send()
+        .await
+        .map_err(|e| error::aws(format!("setting retention of log group {name}"), e))?;
+    Ok(())
+}
+
+async fn update(cx: &Cx, retention: bool, tags: &TagDelta) -> Result<()> {
+    let name = &cx.stack.names.log_group;
+    let logs = &cx.aws.logs;
+    let arn = cx.env.log_group_arn(name);
+    if retention {
+        put_retention(cx).await?;
+    }
+    if !tags.remove.is_empty() {
+        logs.untag_resource()
+            .resource_arn(&arn)
+            .set_tag_keys(Some(tags.remove.clone()))
+            .send()
+            .await
+            .map_err(|e| error::aws(format!("removing tags from log group {name}"), e))?;
+    }
+    if !tags.set.is_empty() {
+        logs.tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(tags.set.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| error::aws(format!("tagging log group {name}"), e))?;
+    }
+    Ok(())
+}
+
+async fn create(cx: &Cx) -> Result<()> {
+    let name = &cx.stack.names.log_group;
+    let created = cx
+        .aws
+        .logs
+        .create_log_group()
+        .log_group_name(name)
+        .set_tags(Some(cx.desired_tags().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| error::aws(format!("creating log group {name}"), e));
+    match created {
+        Ok(_) => put_retention(cx).await,
+        Err(e) if error::is_already_exists(&e) => {
+            let live = read(&cx.aws, name)
+                .await?
+                .ok_or_else(|| Error::Vanished(label(&cx.stack)))?;
+            check_owned(&label(&cx.stack), &live.tags, &cx.stack.name)?;
+            match diff(&label(&cx.stack), &spec(&cx.stack), Some(&live)) {
+                Some((_, LogGroupOp::Update { retention, tags })) => {
+                    update(cx, retention, &tags).await
+                }
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Op for LogGroupOp {
+    fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let name = &cx.stack.names.log_group;
+            match self {
+                LogGroupOp::Create => create(cx).await,
+                LogGroupOp::Update { retention, tags } => update(cx, *retention, tags).await,
+                LogGroupOp::Delete => {
+                    match cx
+                        .aws
+                        .logs
+                        .delete_log_group()
+                        .log_group_name(name)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) if not_found(&e) => Ok(()),
+                        Err(e) => Err(error::aws(format!("deleting log group {name}"), e)),
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(retention: Option<i32>, tags: Tags) -> LiveLogGroup {
+        LiveLogGroup {
+            arn: "arn".into(),
+            retention_days: retention,
+            tags,
+            creation_time: None,
+        }
+    }
+
+    #[test]
+    fn retention_drift_is_an_update() {
+        let tags: Tags = [("wsconn:stack".to_string(), "s".to_string())].into();
+        let spec = Spec {
+            retention_days: 14,
+            tags: tags.clone(),
+        };
+        assert!(diff("lg", &spec, Some(&live(Some(14), tags.clone()))).is_none());
+        let (c, op) = diff("lg", &spec, Some(&live(None, tags))).unwrap();
+        assert_eq!(c.fields[0].field, "retention_days");
+        assert_eq!(c.fields[0].current, serde_json::Value::Null);
+        assert!(matches!(
+            op,
+            LogGroupOp::Update {
+                retention: true,
+                ..
+            }
+        ));
+        assert_eq!(diff("lg", &spec, None).unwrap().0.action, Action::Create);
+    }
+}

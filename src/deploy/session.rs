@@ -1,0 +1,48 @@
+//! What a deploy-side command opens: the resolved configuration, the stack model and the
+//! SDK clients; then, once the account is known, the context steps run in.
+
+use super::context::Cx;
+use super::engine;
+use super::snapshot::{self, Scope, Snapshot};
+use crate::aws::{Aws, AwsEnv};
+use crate::config::Config;
+use crate::error::Result;
+use crate::stack::Stack;
+use std::sync::Mutex;
+
+pub struct Session {
+    pub cfg: Config,
+    pub stack: Stack,
+    pub aws: Aws,
+}
+
+impl Session {
+    /// Builds the stack model (assets included) and the clients; no AWS call.
+    pub async fn open(cfg: Config, parallelism: usize) -> Result<Session> {
+        let stack = Stack::build(&cfg)?;
+        let aws = Aws::connect(&cfg, parallelism).await?;
+        Ok(Session { cfg, stack, aws })
+    }
+
+    /// The first read: the credential check runs beside it (unless `env` is known).
+    pub async fn read(&self, scope: Scope, env: Option<AwsEnv>) -> Result<Snapshot> {
+        snapshot::read(&self.aws, &self.stack, scope, env).await
+    }
+
+    pub fn into_cx(self, snap: &Snapshot) -> Cx {
+        let facts = engine::facts(snap, &self.stack);
+        Cx {
+            stack: self.stack,
+            aws: self.aws,
+            env: snap.env.clone(),
+            facts: Mutex::new(facts),
+        }
+    }
+}
+
+/// Reads the stack again and makes its identifiers the ones steps start from.
+pub async fn refresh(cx: &Cx, scope: Scope) -> Result<Snapshot> {
+    let snap = snapshot::read(&cx.aws, &cx.stack, scope, Some(cx.env.clone())).await?;
+    *cx.facts() = engine::facts(&snap, &cx.stack);
+    Ok(snap)
+}

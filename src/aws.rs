@@ -31,8 +31,10 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     pub region: String,
     pub calls: Arc<CallCounter>,
-    /// Bounds how many reads are in flight at once (`--parallelism`).
-    gate: Arc<Semaphore>,
+    /// Bounds how many resources are read at once (`--parallelism`).
+    units: Arc<Semaphore>,
+    /// With `--parallelism 1`, one call at a time (the sequential order); else none.
+    one_call: Option<Arc<Semaphore>>,
 }
 
 /// Where the stack lives. ARNs are derived from these, never hard-coded to "aws".
@@ -243,7 +245,8 @@ impl Aws {
             sts: client!(aws_sdk_sts),
             region,
             calls,
-            gate: Arc::new(Semaphore::new(parallelism.max(1))),
+            units: Arc::new(Semaphore::new(parallelism.max(1))),
+            one_call: (parallelism <= 1).then(|| Arc::new(Semaphore::new(1))),
         })
     }
 
@@ -272,9 +275,19 @@ impl Aws {
         })
     }
 
-    /// Runs one read with a permit from the `--parallelism` gate.
+    /// Reads one resource (its calls may run side by side) with a permit from the
+    /// `--parallelism` gate. Never nest: a unit must not wait for another unit.
+    pub async fn unit<T>(&self, read: impl Future<Output = T>) -> T {
+        let _permit = self.units.acquire().await;
+        read.await
+    }
+
+    /// One read call; with `--parallelism 1` calls go one at a time.
     pub async fn gated<T>(&self, call: impl Future<Output = T>) -> T {
-        let _permit = self.gate.acquire().await;
+        let _permit = match &self.one_call {
+            Some(s) => Some(s.acquire().await),
+            None => None,
+        };
         call.await
     }
 }

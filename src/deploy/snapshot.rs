@@ -5,8 +5,9 @@
 //! group, the function and its policy. Only what needs an answer waits for it: the
 //! table's and log group's tags (they need the ARN), the API's children (they need its
 //! id), and the children's responses. A deploy or diff of a stack in sync therefore
-//! takes three sequential round-trip levels. Every read takes a permit from the
-//! `--parallelism` gate, so `--parallelism 1` reads one call at a time.
+//! takes three sequential round-trip levels. Each resource's read (six of them) takes a
+//! permit from the `--parallelism` gate, and `--parallelism 1` also makes the calls
+//! inside one resource's read go one at a time: the old sequential order.
 //!
 //! A child that answers NotFoundException under a listed API means the API was deleted
 //! after the listing (listings lag deletes): the API is then absent, not an error.
@@ -74,10 +75,10 @@ impl Snapshot {
 /// The API's children; `None` when the API vanished under the listing.
 async fn read_children(aws: &Aws, api_id: &str) -> Result<Option<Children>> {
     let (integrations, routes, stages, deployments) = futures::try_join!(
-        integration::read_all(aws, api_id),
-        route::read_all(aws, api_id),
-        stage::read_all(aws, api_id),
-        stage::read_deployments(aws, api_id),
+        Box::pin(integration::read_all(aws, api_id)),
+        Box::pin(route::read_all(aws, api_id)),
+        Box::pin(stage::read_all(aws, api_id)),
+        Box::pin(stage::read_deployments(aws, api_id)),
     )?;
     Ok(match (integrations, routes, stages, deployments) {
         (Some(integrations), Some(routes), Some(stages), Some(deployments)) => Some(Children {
@@ -121,11 +122,15 @@ pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -
     };
     let reads = async {
         futures::try_join!(
-            table::read(aws, &n.table),
-            role::read(aws, &n.api_role, &n.api_role_policy),
-            role::read(aws, &n.function_role, &n.function_role_policy),
-            log_group::read(aws, &n.log_group),
-            async {
+            aws.unit(Box::pin(table::read(aws, &n.table))),
+            aws.unit(Box::pin(role::read(aws, &n.api_role, &n.api_role_policy))),
+            aws.unit(Box::pin(role::read(
+                aws,
+                &n.function_role,
+                &n.function_role_policy
+            ))),
+            aws.unit(Box::pin(log_group::read(aws, &n.log_group))),
+            aws.unit(Box::pin(async {
                 if scope == Scope::Destroy {
                     return Ok((function::read(aws, &n.function).await?, None));
                 }
@@ -133,14 +138,14 @@ pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -
                     function::read(aws, &n.function),
                     permission::read(aws, &n.function, &n.permission_sid)
                 )
-            },
-            read_api(aws, stack, scope),
+            })),
+            aws.unit(Box::pin(read_api(aws, stack, scope))),
         )
     };
     // try_join: the first error ends the phase; the credential check retries least, so
     // when everything fails it fails first.
     let (env, (table, api_role, function_role, log_group, (function, permission), api)) =
-        futures::try_join!(identity, reads)?;
+        futures::try_join!(identity, Box::pin(reads))?;
     Ok(Snapshot {
         env,
         table,

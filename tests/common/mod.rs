@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
+pub const OWNER: &str = "wsconn:stack";
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -79,10 +80,16 @@ impl Run {
 
 impl Emulator {
     pub fn start() -> Emulator {
+        Emulator::start_with(&[])
+    }
+
+    /// Starts the launcher with extra flags (`--latency-ms 50`, `--realism`, `--strict`…).
+    pub fn start_with(flags: &[&str]) -> Emulator {
         let port = free_port();
         let child = Command::new(python())
             .arg(repo().join("tests/emulator/launcher.py"))
             .args(["--port", &port.to_string()])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -143,6 +150,20 @@ impl Emulator {
             .expect("fault injection");
     }
 
+    /// Merges settings into the emulator's (latency, realism, chaos…).
+    pub fn configure(&self, settings: Value) {
+        let r = self
+            .try_http_body("POST", "/_wsconn/config", &settings.to_string())
+            .expect("emulator config");
+        assert!(r.contains('{'), "config refused: {r}");
+    }
+
+    /// {"calls", "mutating", "levels", "faults"} since the last reset.
+    pub fn stats(&self) -> Value {
+        serde_json::from_str(&self.try_http("GET", "/_wsconn/stats").expect("stats"))
+            .expect("stats JSON")
+    }
+
     pub fn mutating_calls(&self) -> Vec<String> {
         self.calls()
             .into_iter()
@@ -163,7 +184,25 @@ impl Emulator {
         self.wsconn_in(None, args)
     }
 
+    /// Starts the real binary without waiting (for concurrent runs and kills).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(None, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wsconn")
+    }
+
     pub fn wsconn_in(&self, dir: Option<&Path>, args: &[&str]) -> Run {
+        let out = self.command(dir, args).output().expect("running wsconn");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn command(&self, dir: Option<&Path>, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsconn"));
         cmd.args(args)
             .env_clear()
@@ -180,12 +219,7 @@ impl Emulator {
             dir.map(Path::to_path_buf)
                 .unwrap_or_else(std::env::temp_dir),
         );
-        let out = cmd.output().expect("running wsconn");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 
     pub async fn sdk(&self) -> Clients {
@@ -244,6 +278,401 @@ impl Clients {
         assert_eq!(ids.len(), 1, "exactly one API tagged for {stack}: {ids:?}");
         ids[0].clone()
     }
+}
+
+/// Waits for a spawned run, killing it after `limit`.
+pub fn finish(child: Child, limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = child;
+    loop {
+        if child.try_wait().expect("polling wsconn").is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("collecting wsconn");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Reads the whole stack back with the SDK and checks every field wsconn manages.
+pub async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> String {
+    let table = format!("{stack}-connections");
+    let t = c
+        .ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(t.key_schema()[0].attribute_name(), "connectionid");
+    assert_eq!(t.key_schema()[0].key_type().as_str(), "HASH");
+    assert_eq!(t.attribute_definitions()[0].attribute_type().as_str(), "S");
+    assert_eq!(
+        t.billing_mode_summary()
+            .unwrap()
+            .billing_mode()
+            .unwrap()
+            .as_str(),
+        "PAY_PER_REQUEST"
+    );
+    let ttl = c
+        .ddb
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.time_to_live_status().unwrap().as_str(), "ENABLED");
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    let tags = c
+        .ddb
+        .list_tags_of_resource()
+        .resource_arn(t.table_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == OWNER && t.value() == stack)
+    );
+
+    // Roles: trust, exactly one inline policy, no managed policies, tagged.
+    for (role, service, policy, actions, resource) in [
+        (
+            format!("{stack}-apigw-dynamodb"),
+            "apigateway.amazonaws.com",
+            "connections-table-write",
+            json!(["dynamodb:PutItem", "dynamodb:DeleteItem"]),
+            json!(t.table_arn().unwrap()),
+        ),
+        (
+            format!("{stack}-default-fn"),
+            "lambda.amazonaws.com",
+            "write-own-logs",
+            json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
+            json!(format!(
+                "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{stack}-default:*"
+            )),
+        ),
+    ] {
+        let r = c
+            .iam
+            .get_role()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap();
+        let trust: Value = serde_json::from_str(
+            &urlencoding::decode(r.assume_role_policy_document().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"], service,
+            "{role}"
+        );
+        let names = c
+            .iam
+            .list_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(names.policy_names(), [policy.to_string()], "{role}");
+        let doc = c
+            .iam
+            .get_role_policy()
+            .role_name(&role)
+            .policy_name(policy)
+            .send()
+            .await
+            .unwrap();
+        let doc: Value =
+            serde_json::from_str(&urlencoding::decode(doc.policy_document()).unwrap()).unwrap();
+        assert_eq!(doc["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(doc["Statement"][0]["Action"], actions, "{role}");
+        assert_eq!(doc["Statement"][0]["Resource"], resource, "{role}");
+        let managed = c
+            .iam
+            .list_attached_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+        assert!(managed.attached_policies().is_empty(), "{role}");
+        let tags = c
+            .iam
+            .list_role_tags()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tags()
+                .iter()
+                .any(|t| t.key() == OWNER && t.value() == stack),
+            "{role}"
+        );
+    }
+
+    let group = format!("/aws/lambda/{stack}-default");
+    let lg = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    let lg = lg
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(group.as_str()))
+        .expect("log group");
+    assert_eq!(lg.retention_in_days(), Some(14));
+
+    let function = format!("{stack}-default");
+    let f = c
+        .lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let conf = f.configuration().unwrap();
+    assert_eq!(conf.runtime().unwrap().as_str(), "nodejs24.x");
+    assert_eq!(conf.handler(), Some("index.handler"));
+    assert_eq!(
+        conf.role(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/{stack}-default-fn").as_str())
+    );
+    assert!(!conf.code_sha256().unwrap_or_default().is_empty());
+    assert_eq!(
+        f.tags().unwrap().get(OWNER).map(String::as_str),
+        Some(stack)
+    );
+
+    // The API and its children.
+    let api_id = c.api_of(stack).await;
+    let api = c.apigw.get_api().api_id(&api_id).send().await.unwrap();
+    assert_eq!(api.protocol_type().unwrap().as_str(), "WEBSOCKET");
+    assert_eq!(
+        api.route_selection_expression(),
+        Some("$request.body.action")
+    );
+    let integrations = c
+        .apigw
+        .get_integrations()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap();
+    let integrations = integrations.items();
+    let routes = c.apigw.get_routes().api_id(&api_id).send().await.unwrap();
+    let routes = routes.items();
+    let mut keys: Vec<_> = routes.iter().map(|r| r.route_key().unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, ["$connect", "$default", "$disconnect"]);
+    let mut targeted = Vec::new();
+    for r in routes {
+        let target = r.target().unwrap().strip_prefix("integrations/").unwrap();
+        let i = integrations
+            .iter()
+            .find(|i| i.integration_id() == Some(target))
+            .unwrap_or_else(|| {
+                panic!(
+                    "route {} targets a missing integration",
+                    r.route_key().unwrap()
+                )
+            });
+        targeted.push(target.to_string());
+        let rr = c
+            .apigw
+            .get_route_responses()
+            .api_id(&api_id)
+            .route_id(r.route_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            rr.items()
+                .iter()
+                .map(|x| x.route_response_key().unwrap())
+                .collect::<Vec<_>>(),
+            ["$default"]
+        );
+        assert_eq!(r.route_response_selection_expression(), Some("$default"));
+        let key = r.route_key().unwrap();
+        match key {
+            "$default" => {
+                assert_eq!(i.integration_type().unwrap().as_str(), "AWS_PROXY");
+                assert_eq!(
+                    i.integration_uri().unwrap(),
+                    format!(
+                        "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-default/invocations"
+                    )
+                );
+            }
+            _ => {
+                let action = if key == "$connect" {
+                    "PutItem"
+                } else {
+                    "DeleteItem"
+                };
+                assert_eq!(i.integration_type().unwrap().as_str(), "AWS");
+                assert_eq!(i.integration_method(), Some("POST"));
+                assert_eq!(
+                    i.integration_uri().unwrap(),
+                    format!("arn:aws:apigateway:{REGION}:dynamodb:action/{action}")
+                );
+                assert_eq!(
+                    i.credentials_arn().unwrap(),
+                    format!("arn:aws:iam::{ACCOUNT}:role/{stack}-apigw-dynamodb")
+                );
+                assert_eq!(i.template_selection_expression(), Some("\\$default"));
+                let template = &i.request_templates().unwrap()["$default"];
+                assert!(
+                    template.contains(&format!("\"TableName\": \"{stack}-connections\"")),
+                    "{template}"
+                );
+                assert!(!template.contains("@@"));
+                let ir = c
+                    .apigw
+                    .get_integration_responses()
+                    .api_id(&api_id)
+                    .integration_id(target)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    ir.items()
+                        .iter()
+                        .map(|x| x.integration_response_key().unwrap())
+                        .collect::<Vec<_>>(),
+                    ["/200/"]
+                );
+            }
+        }
+    }
+    assert_eq!(integrations.len(), 3, "no orphan integrations");
+    targeted.sort();
+    targeted.dedup();
+    assert_eq!(targeted.len(), 3, "each route has its own integration");
+
+    let st = c
+        .apigw
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name(stage)
+        .send()
+        .await
+        .unwrap();
+    let deployment = st.deployment_id().expect("stage points at a deployment");
+    c.apigw
+        .get_deployment()
+        .api_id(&api_id)
+        .deployment_id(deployment)
+        .send()
+        .await
+        .expect("the stage's deployment exists");
+
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let st = &policy["Statement"][0];
+    assert_eq!(
+        st["Condition"]["ArnLike"]["AWS:SourceArn"],
+        format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*")
+    );
+    assert_eq!(st["Action"], "lambda:InvokeFunction");
+    api_id
+}
+
+pub async fn assert_stack_gone(c: &Clients, stack: &str) {
+    let table = format!("{stack}-connections");
+    assert!(
+        c.ddb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .is_err(),
+        "table left"
+    );
+    for role in [
+        format!("{stack}-apigw-dynamodb"),
+        format!("{stack}-default-fn"),
+    ] {
+        assert!(
+            c.iam.get_role().role_name(&role).send().await.is_err(),
+            "{role} left"
+        );
+    }
+    assert!(
+        c.lambda
+            .get_function()
+            .function_name(format!("{stack}-default"))
+            .send()
+            .await
+            .is_err(),
+        "function left"
+    );
+    let group = format!("/aws/lambda/{stack}-default");
+    let lg = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&group)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        lg.log_groups()
+            .iter()
+            .all(|g| g.log_group_name() != Some(group.as_str())),
+        "log group left"
+    );
+    assert!(c.apis_of(stack).await.is_empty(), "API left");
+    let lock = format!("/wsconn/{stack}/lock");
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&lock)
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.log_groups().is_empty(), "lock left");
+}
+
+/// The API's children, counted: (integrations, routes, deployments, stages).
+pub async fn shape(c: &Clients, api_id: &str) -> (usize, usize, usize, usize) {
+    let a = &c.apigw;
+    let i = a.get_integrations().api_id(api_id).send().await.unwrap();
+    let r = a.get_routes().api_id(api_id).send().await.unwrap();
+    let d = a.get_deployments().api_id(api_id).send().await.unwrap();
+    let s = a.get_stages().api_id(api_id).send().await.unwrap();
+    (
+        i.items().len(),
+        r.items().len(),
+        d.items().len(),
+        s.items().len(),
+    )
 }
 
 /// Copies mapping-templates/ and lambda/ into a fresh directory for editing.

@@ -213,6 +213,98 @@ mod tests {
         assert!(failed.is_err());
     }
 
+    type Sdk =
+        SdkError<aws_smithy_types::error::ErrorMetadata, aws_smithy_runtime_api::http::Response>;
+
+    fn sdk_err(status: u16, code: &str, message: &str) -> Sdk {
+        use aws_smithy_runtime_api::client::result::ServiceError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        let raw = Response::new(
+            StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .build();
+        SdkError::ServiceError(ServiceError::builder().source(meta).raw(raw).build())
+    }
+
+    /// Runs create_once with scripted answers; returns (result, sends, finds).
+    async fn scripted(
+        answers: Vec<std::result::Result<String, Sdk>>,
+        found: Option<String>,
+    ) -> (Result<String>, usize, usize) {
+        let answers = std::sync::Mutex::new(answers.into_iter());
+        let (sends, finds) = (
+            std::sync::atomic::AtomicUsize::new(0),
+            std::sync::atomic::AtomicUsize::new(0),
+        );
+        let r = create_once(
+            "creating x",
+            || {
+                sends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let next = answers.lock().unwrap().next().unwrap();
+                async move { next }
+            },
+            || {
+                finds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let f = found.clone();
+                async move { Ok(f) }
+            },
+        )
+        .await;
+        (r, sends.into_inner(), finds.into_inner())
+    }
+
+    #[tokio::test]
+    async fn create_once_reads_back_after_an_unknown_outcome_before_resending() {
+        // Lost answer, and the read finds what the first call made: no second create.
+        let (r, sends, finds) = scripted(
+            vec![Err(sdk_err(500, "InternalFailure", "x"))],
+            Some("made".into()),
+        )
+        .await;
+        assert_eq!((r.unwrap(), sends, finds), ("made".to_string(), 1, 1));
+        // A 503 before effect: nothing found, so it is sent again.
+        let (r, sends, finds) = scripted(
+            vec![
+                Err(sdk_err(503, "ServiceUnavailable", "x")),
+                Ok("new".into()),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!((r.unwrap(), sends, finds), ("new".to_string(), 2, 1));
+    }
+
+    #[tokio::test]
+    async fn create_once_resends_after_throttling_and_conflicts_without_reading() {
+        let (r, sends, finds) = scripted(
+            vec![
+                Err(sdk_err(429, "TooManyRequestsException", "slow down")),
+                Err(sdk_err(
+                    409,
+                    "ConflictException",
+                    "Unable to complete operation due to concurrent modification. Please try again later.",
+                )),
+                Ok("id".into()),
+            ],
+            Some("never".into()),
+        )
+        .await;
+        assert_eq!((r.unwrap(), sends, finds), ("id".to_string(), 3, 0));
+    }
+
+    #[tokio::test]
+    async fn create_once_reports_a_refusal_at_once() {
+        let (r, sends, finds) =
+            scripted(vec![Err(sdk_err(400, "BadRequestException", "no"))], None).await;
+        let e = r.unwrap_err();
+        assert_eq!(e.to_string(), "creating x: no (BadRequestException)");
+        assert_eq!((sends, finds), (1, 0));
+    }
+
     #[test]
     fn widening_means_a_new_statement() {
         let a = json!({"Statement":[{"Effect":"Allow","Action":"a","Resource":"*"}]});
@@ -262,19 +354,19 @@ where
 ///   reads by the natural key (the stack tag, the description, the route key…) and the
 ///   create is sent again only if nothing was created.
 ///
-/// `send` and `find` return the created resource's id.
-pub async fn create_once<E, R, S, SFut, F, FFut>(
+/// `send` and `find` return what the caller needs of the created resource (its id).
+pub async fn create_once<T, E, R, S, SFut, F, FFut>(
     doing: &str,
     mut send: S,
     mut find: F,
-) -> Result<String>
+) -> Result<T>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static + error::HttpStatus,
     S: FnMut() -> SFut,
-    SFut: Future<Output = std::result::Result<String, SdkError<E, R>>>,
+    SFut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
     F: FnMut() -> FFut,
-    FFut: Future<Output = Result<Option<String>>>,
+    FFut: Future<Output = Result<Option<T>>>,
 {
     let mut schedule = Schedule::new(Duration::from_secs(120));
     let mut unknown = 0;

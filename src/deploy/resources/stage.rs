@@ -283,7 +283,8 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
         config_hash(&cx.stack, &cx.env, &f.integration_ids, &f.route_ids)
     };
     let description = format!("{HASH_PREFIX}{hash}");
-    let id = create_once(
+    // (id, still PENDING?)
+    let (id, pending) = create_once(
         &format!("creating a deployment (api {api_id})"),
         || async {
             apigw
@@ -294,7 +295,12 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
                 .config_override(aws::apigw_no_retry())
                 .send()
                 .await
-                .map(|o| o.deployment_id().unwrap_or_default().to_string())
+                .map(|o| {
+                    (
+                        o.deployment_id().unwrap_or_default().to_string(),
+                        o.deployment_status() != Some(&DeploymentStatus::Deployed),
+                    )
+                })
         },
         || async {
             Ok(read_deployments(&cx.aws, api_id)
@@ -302,7 +308,7 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
                 .unwrap_or_default()
                 .iter()
                 .filter(|d| d.description() == Some(description.as_str()))
-                .filter_map(|d| d.deployment_id().map(String::from))
+                .filter_map(|d| d.deployment_id().map(|id| (id.to_string(), true)))
                 .min())
         },
     )
@@ -319,31 +325,34 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
         code: Some("FAILED".into()),
         message: msg.unwrap_or("deployment failed").to_string(),
     };
-    wait::until(
-        &format!("waiting for deployment {id} (api {api_id})"),
-        Duration::from_secs(120),
-        || async {
-            let d = apigw
-                .get_deployment()
-                .api_id(api_id)
-                .deployment_id(&id)
-                .send()
-                .await
-                .map_err(|e| {
-                    vanished_or(
-                        format!("deployment {id}"),
-                        format!("reading deployment {id} (api {api_id})"),
-                        e,
-                    )
-                })?;
-            match d.deployment_status() {
-                Some(DeploymentStatus::Failed) => Err(failed(d.deployment_status_message())),
-                Some(DeploymentStatus::Pending) => Ok(None),
-                _ => Ok(Some(())),
-            }
-        },
-    )
-    .await?;
+    // CreateDeployment answers PENDING, DEPLOYED or FAILED; only PENDING is polled.
+    if pending {
+        wait::until(
+            &format!("waiting for deployment {id} (api {api_id})"),
+            Duration::from_secs(120),
+            || async {
+                let d = apigw
+                    .get_deployment()
+                    .api_id(api_id)
+                    .deployment_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        vanished_or(
+                            format!("deployment {id}"),
+                            format!("reading deployment {id} (api {api_id})"),
+                            e,
+                        )
+                    })?;
+                match d.deployment_status() {
+                    Some(DeploymentStatus::Failed) => Err(failed(d.deployment_status_message())),
+                    Some(DeploymentStatus::Pending) => Ok(None),
+                    _ => Ok(Some(())),
+                }
+            },
+        )
+        .await?;
+    }
     cx.facts().deployment_id = Some(id);
     Ok(())
 }

@@ -12,6 +12,9 @@ speaks.  Nothing here is shipped with, or imported by, wsconn.
 
 Usage:
     python tests/emulator/launcher.py --port PORT [--host 127.0.0.1] [--verbose]
+        [--latency-ms MS] [--realism] [--table-creating-s S] [--role-propagation-s S]
+        [--function-pending-s S] [--function-update-s S] [--strict]
+        [--seed N] [--throttle-rate F] [--error-rate F] [--chaos-exclude Op1,Op2]
 
 Runs in the foreground until SIGTERM/SIGINT (then exits 0).  Nothing printed
 is meaningful; the client detects readiness by polling
@@ -24,16 +27,80 @@ never drains stdout/stderr cannot wedge the server; --verbose turns it on.
 Extra endpoints (everything else is moto):
     GET  /_wsconn/health        -> 200 "ok"
     GET  /_wsconn/calls         -> 200 JSON array of recorded calls, in arrival order:
-                                   {"service", "operation", "method", "path", "mutating"}
+                                   {"service", "operation", "method", "path", "mutating",
+                                    "start", "end" (time.monotonic() seconds; end = when
+                                    the response was handed back), "status" (HTTP status
+                                    sent), and for injected errors "fault" (the code) and
+                                    "fault_kind" (queued | lost | throttle | error |
+                                    realism | emulator)}
     POST /_wsconn/calls/reset   -> 200, clears the recording
+    GET  /_wsconn/stats         -> 200 {"calls": N, "mutating": M, "levels": L, "faults": F};
+                                   L = sequential round-trip levels: the longest chain of
+                                   calls each of which started after the previous ended
     POST /_wsconn/faults        -> 200, queues injected failures; body is a JSON list of
-                                   {"operation", "code", "message", "status", "count"}:
-                                   the next `count` calls of `operation` get that error
-                                   instead of reaching moto (recorded with "fault": code).
-                                   This stands in for the real-AWS timing behaviours moto
-                                   does not reproduce (IAM propagation, concurrent
-                                   modification, throttling; see shared/aws-notes.md).
+                                   {"operation", "code", "message", "status", "count", "lost"}:
+                                   the next `count` (default 1) calls of `operation` get that
+                                   error (status default 400) instead of reaching moto.  With
+                                   "lost": true the call IS forwarded to moto and takes
+                                   effect, and the client gets the error instead of moto's
+                                   answer (a lost response; status default 500).  With
+                                   "swallow": true the client gets 200 with a "{}" body and
+                                   moto never sees the call (a write that does not stick;
+                                   for JSON-protocol operations such as PutRetentionPolicy).
     POST /_wsconn/faults/reset  -> 200, drops every queued fault
+    GET  /_wsconn/config        -> 200, the settings below
+    POST /_wsconn/config        -> 200 + merged settings; body: a JSON object of settings
+                                   (merged into the current ones; 400 on unknown keys or
+                                   bad values).  The same settings are command-line flags.
+    POST /_wsconn/reset         -> 200, clears calls, queued faults and the realism clocks,
+                                   reseeds the fault generator; keeps the settings
+
+Settings (all off by default):
+    latency_ms      every AWS call sleeps this long in its request thread before it is
+                    processed (a network round trip); the server is threaded, so
+                    parallel calls overlap their waits.
+    realism         AWS's clocks (shared/aws-notes.md), imitated in the middleware:
+      table_creating_s (6)    after CreateTable the table is CREATING: CreateTable and
+                              DescribeTable show TableStatus CREATING; UpdateTable,
+                              UpdateTimeToLive, DeleteTable, Tag/UntagResource answer
+                              ResourceInUseException "Attempt to change a resource which is
+                              still in use: Table is being created: NAME"; item calls
+                              answer ResourceNotFoundException.
+      role_propagation_s (6)  after CreateRole, CreateFunction / UpdateFunctionConfiguration
+                              naming that role answer 400 InvalidParameterValueException
+                              "The role defined for the function cannot be assumed by Lambda."
+      function_pending_s (2)  a new function is Pending (StateReasonCode Creating);
+                              UpdateFunctionCode / UpdateFunctionConfiguration / Invoke
+                              answer 409 ResourceConflictException "... currently in the
+                              following state: Pending".
+      function_update_s (1)   after an update, LastUpdateStatus is InProgress and another
+                              update answers 409 ResourceConflictException "... An update is
+                              in progress for resource: ARN".
+      API Gateway v2: a mutating call on /v2/apis/{id}/... (or DeleteApi / UpdateApi /
+      tagging of that API) arriving while another one on the same API is being processed
+      (latency wait included) answers 409 ConflictException "Unable to complete operation
+      due to concurrent modification. Please try again later."
+    strict          refusals real AWS makes and moto 5.2.5 does not: CreateRoute with a
+                    route key the API already has (409 ConflictException), AddPermission
+                    with an existing StatementId (409 ResourceConflictException), CreateRole
+                    whose name differs from an existing one only in case (409
+                    EntityAlreadyExists), UpdateTimeToLive to the current state
+                    (ValidationException "TimeToLive is already enabled/disabled") or to
+                    another attribute while enabled, and Describe/UpdateTimeToLive of a
+                    missing table as ResourceNotFoundException (moto: "ResourceNotFound").
+    seed, throttle_rate, error_rate, chaos_exclude (["GetCallerIdentity"]):
+                    seeded random faults decided before the call takes effect: the
+                    service's throttling error (API Gateway / Lambda 429
+                    TooManyRequestsException, DynamoDB / Logs 400 ThrottlingException,
+                    IAM / STS 400 Throttling) or 500 InternalFailure / 503
+                    ServiceUnavailable.  Operations in chaos_exclude are never faulted.
+
+Injected errors use each protocol's wire format: REST-JSON (apigateway, lambda:
+x-amzn-ErrorType header + {"message"}), JSON 1.0/1.1 (dynamodb, logs: {"__type",
+"message"}), awsQuery XML (iam, sts: <ErrorResponse><Error><Type><Code><Message>).
+
+moto processes one call at a time (its backends are not thread-safe); latency
+waits run outside that lock, so calls still overlap in time.
 
 Gap fillers (API Gateway v2, all on the real AWS URIs / camelCase JSON keys):
     * CreateDeployment / GetDeployments / GetDeployment / DeleteDeployment (absent in moto)
@@ -50,19 +117,26 @@ Gap fillers (API Gateway v2, all on the real AWS URIs / camelCase JSON keys):
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import io
 import json
 import logging
 import os
+import random as random_module
 import re
 import signal
 import string
 import sys
 import threading
+import time
+import uuid
+import zlib
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 # ---------------------------------------------------------------------------
 # Part 1: API Gateway v2 gap fillers (monkeypatches on moto 5.2.5)
@@ -569,15 +643,247 @@ class _RestOperationMatcher:
         return None
 
 
-class CallRecorder:
-    """WSGI middleware: records each AWS call, serves /_wsconn/*, forwards to moto."""
+# --- Settings (POST /_wsconn/config, or the launcher's command-line flags) ----
 
-    def __init__(self, app: Callable[..., Iterable[bytes]]):
+DEFAULT_SETTINGS: dict[str, Any] = {
+    # Every AWS call sleeps this long (in its request thread) before it is
+    # processed: a stand-in for a network round trip.
+    "latency_ms": 0.0,
+    # AWS's clocks (see shared/aws-notes.md); the *_s values are seconds.
+    "realism": False,
+    "table_creating_s": 6.0,
+    "role_propagation_s": 6.0,
+    "function_pending_s": 2.0,
+    "function_update_s": 1.0,
+    # Refusals AWS makes and moto does not (duplicates, wrong error codes).
+    "strict": False,
+    # Seeded random faults, decided before the call takes effect.
+    "seed": None,
+    "throttle_rate": 0.0,
+    "error_rate": 0.0,
+    "chaos_exclude": ["GetCallerIdentity"],
+}
+
+_NON_NEGATIVE = ("latency_ms", "table_creating_s", "role_propagation_s",
+                 "function_pending_s", "function_update_s")
+_RATES = ("throttle_rate", "error_rate")
+
+
+def merge_settings(current: dict[str, Any], update: Any) -> dict[str, Any]:
+    """Returns current + update, validated; raises ValueError with a readable message."""
+    if not isinstance(update, dict):
+        raise ValueError("config must be a JSON object")
+    unknown = sorted(set(update) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
+    merged = dict(current)
+    for key, value in update.items():
+        if key in _NON_NEGATIVE or key in _RATES:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{key} must be a non-negative number, got {value!r}")
+            if key in _RATES and value > 1:
+                raise ValueError(f"{key} must be a fraction in [0, 1], got {value!r}")
+            value = float(value)
+        elif key in ("realism", "strict"):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false, got {value!r}")
+        elif key == "seed":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"seed must be an integer or null, got {value!r}")
+        elif key == "chaos_exclude":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("chaos_exclude must be a list of operation names")
+            value = list(value)
+        merged[key] = value
+    if merged["throttle_rate"] + merged["error_rate"] > 1:
+        raise ValueError("throttle_rate + error_rate must not exceed 1")
+    return merged
+
+
+# --- AWS errors in each protocol's wire format --------------------------------
+# The SDKs parse errors per protocol:
+#   REST-JSON (apigateway v2, lambda): code from the x-amzn-ErrorType header,
+#       message from the body's "message" (or "Message");
+#   JSON 1.0 / 1.1 (dynamodb, logs): code from the body's "__type" (the part
+#       after '#'), message from "message";
+#   awsQuery (iam, sts): XML <ErrorResponse><Error><Code>/<Message>.
+
+_JSON_PROTOCOLS = {"dynamodb": "application/x-amz-json-1.0",
+                   "logs": "application/x-amz-json-1.1"}
+_QUERY_NAMESPACES = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+                     "sts": "https://sts.amazonaws.com/doc/2011-06-15/"}
+_DDB_TYPE_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def aws_error(service: str, code: str, message: str, status: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of an AWS error as `service` sends it on the wire."""
+    request_id = str(uuid.uuid4())
+    if service in _QUERY_NAMESPACES:
+        kind = "Receiver" if status >= 500 else "Sender"
+        body = (
+            f'<ErrorResponse xmlns="{_QUERY_NAMESPACES[service]}">'
+            f"<Error><Type>{kind}</Type><Code>{xml_escape(code)}</Code>"
+            f"<Message>{xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    elif service in _JSON_PROTOCOLS:
+        type_ = _DDB_TYPE_PREFIX + code if service == "dynamodb" else code
+        body = json.dumps({"__type": type_, "message": message}).encode()
+        headers = [("Content-Type", _JSON_PROTOCOLS[service]),
+                   ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", code)]
+    else:  # REST-JSON, and the fallback for anything else
+        payload: dict[str, Any] = {"message": message, "Message": message}
+        if service == "lambda":
+            payload["Type"] = "Service" if status >= 500 else "User"
+        elif service not in ("apigateway", "execute-api"):
+            payload["__type"] = code
+        body = json.dumps(payload).encode()
+        headers = [("Content-Type", "application/json"),
+                   ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", code)]
+    headers.append(("Content-Length", str(len(body))))
+    return status, headers, body
+
+
+# Throttling as each service answers it (code, HTTP status, message).
+_THROTTLE = {
+    "apigateway": ("TooManyRequestsException", 429, "Too Many Requests"),
+    "lambda": ("TooManyRequestsException", 429, "Rate exceeded"),
+    "dynamodb": ("ThrottlingException", 400, "Rate of requests exceeds the allowed throughput."),
+    "logs": ("ThrottlingException", 400, "Rate exceeded"),
+    "iam": ("Throttling", 400, "Rate exceeded"),
+    "sts": ("Throttling", 400, "Rate exceeded"),
+}
+_SERVER_ERRORS = (
+    ("InternalFailure", 500, "The request processing has failed because of an unknown error, exception or failure."),
+    ("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."),
+)
+
+
+# --- Realism bookkeeping ---------------------------------------------------------
+
+_DDB_ITEM_OPS = ("PutItem", "GetItem", "DeleteItem", "UpdateItem", "Query", "Scan")
+_DDB_BUSY_OPS = ("UpdateTable", "UpdateTimeToLive", "DeleteTable", "TagResource", "UntagResource")
+_LAMBDA_UPDATES = ("UpdateFunctionCode", "UpdateFunctionConfiguration")
+_API_ID_IN_PATH = re.compile(r"^/v2/apis/([^/]+)")
+_API_ID_IN_ARN = re.compile(r"/apis/([^/]+)")
+_FUNCTION_IN_PATH = re.compile(r"^/[0-9-]+/functions/([^/]+)")
+_ACCOUNT_ID = "123456789012"
+
+
+def _function_name(ref: str) -> str:
+    """Function name from a name, a partial ARN or an ARN (qualifier dropped)."""
+    ref = unquote(ref)
+    if "function:" in ref:
+        ref = ref.split("function:", 1)[1]
+    return ref.split(":", 1)[0]
+
+
+class _Clocks:
+    """When realism-tracked resources were created / last updated (time.monotonic())."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[str, str], float] = {}       # (region, table) -> created
+        self.roles: dict[str, float] = {}                     # role name -> created
+        self.functions: dict[tuple[str, str], dict[str, Any]] = {}  # (region, fn) -> info
+        self.api_busy: dict[str, int] = {}                    # api id -> accepted writes in flight
+
+
+class _Call:
+    """One AWS request as the middleware sees it."""
+
+    def __init__(self, environ: dict[str, Any], body: bytes, record: dict[str, Any], region: str):
+        self.environ = environ
+        self.body = body
+        self.record = record
+        self.region = region
+        self._params: dict[str, Any] | None = None
+
+    @property
+    def service(self) -> str:
+        return self.record["service"]
+
+    @property
+    def operation(self) -> str:
+        return self.record["operation"]
+
+    @property
+    def path(self) -> str:
+        return self.record["path"]
+
+    def params(self) -> dict[str, Any]:
+        """The request's parameters: the JSON body, or the form of a query-protocol call."""
+        if self._params is None:
+            self._params = {}
+            body = self.body
+            if self.environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+                try:
+                    body = gzip.decompress(body)
+                except OSError:
+                    pass
+            try:
+                if self.service in _QUERY_NAMESPACES:
+                    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+                    form.update(parse_qs(self.environ.get("QUERY_STRING", ""), keep_blank_values=True))
+                    self._params = {k: v[0] for k, v in form.items()}
+                elif body:
+                    parsed = json.loads(body)
+                    if isinstance(parsed, dict):
+                        self._params = parsed
+            except ValueError:
+                pass
+        return self._params
+
+
+class _Response:
+    """A buffered response (status, headers, body), editable before it is sent."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def set_json(self, value: Any) -> None:
+        self.body = json.dumps(value).encode()
+        names = {k.lower() for k, _ in self.headers}
+        self.headers = [(k, v) for k, v in self.headers
+                        if k.lower() not in ("content-length", "x-amz-crc32", "transfer-encoding")]
+        self.headers.append(("Content-Length", str(len(self.body))))
+        if "x-amz-crc32" in names:  # DynamoDB's checksum (botocore verifies it)
+            self.headers.append(("x-amz-crc32", str(zlib.crc32(self.body))))
+
+
+class CallRecorder:
+    """WSGI middleware in front of moto: records each AWS call, serves /_wsconn/*,
+    injects queued and random faults, adds latency and imitates AWS's clocks."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]],
+                 settings: dict[str, Any] | None = None):
         self.app = app
         self._lock = threading.Lock()
+        # moto's backends are not written for concurrent requests (dicts iterated
+        # while another thread inserts); one call at a time goes through moto.
+        # Latency waits happen outside this lock, so calls still overlap.
+        self._backend_lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
         self._rest = _RestOperationMatcher()
         self._faults: list[dict[str, Any]] = []
+        self._settings = merge_settings(DEFAULT_SETTINGS, settings or {})
+        self._rng = random_module.Random(self._settings["seed"])
+        self._clocks = _Clocks()
 
     # -- control endpoints --
     def _control(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -588,6 +894,26 @@ class CallRecorder:
         if path == "/_wsconn/calls" and method == "GET":
             with self._lock:
                 body = json.dumps(self._calls).encode()
+            return self._reply(start_response, "200 OK", body, "application/json")
+        if path == "/_wsconn/stats" and method == "GET":
+            with self._lock:
+                body = json.dumps(self._stats()).encode()
+            return self._reply(start_response, "200 OK", body, "application/json")
+        if path == "/_wsconn/config" and method == "GET":
+            with self._lock:
+                body = json.dumps(self._settings).encode()
+            return self._reply(start_response, "200 OK", body, "application/json")
+        if path == "/_wsconn/config" and method == "POST":
+            try:
+                update = json.loads(self._buffer_body(environ) or b"{}")
+                with self._lock:
+                    self._settings = merge_settings(self._settings, update)
+                    if "seed" in update:
+                        self._rng.seed(self._settings["seed"])
+                    body = json.dumps(self._settings).encode()
+            except ValueError as exc:
+                return self._reply(start_response, "400 Bad Request",
+                                   json.dumps({"error": str(exc)}).encode(), "application/json")
             return self._reply(start_response, "200 OK", body, "application/json")
         if path == "/_wsconn/faults" and method == "POST":
             faults = json.loads(self._buffer_body(environ) or b"[]")
@@ -602,12 +928,31 @@ class CallRecorder:
             with self._lock:
                 self._calls.clear()
             return self._reply(start_response, "200 OK", b"{}", "application/json")
+        if path == "/_wsconn/reset" and method == "POST":
+            with self._lock:
+                self._calls.clear()
+                self._faults.clear()
+                busy = self._clocks.api_busy  # calls in flight still release their mark
+                self._clocks = _Clocks()
+                self._clocks.api_busy = busy
+                self._rng.seed(self._settings["seed"])
+            return self._reply(start_response, "200 OK", b"{}", "application/json")
         return self._reply(start_response, "404 Not Found", b"not found", "text/plain")
 
     @staticmethod
     def _reply(start_response: Any, status: str, body: bytes, ctype: str) -> Iterable[bytes]:
         start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
         return [body]
+
+    def _stats(self) -> dict[str, int]:
+        """Counts, and the number of sequential round-trip levels (lock held)."""
+        calls = self._calls
+        return {
+            "calls": len(calls),
+            "mutating": sum(1 for c in calls if c["mutating"]),
+            "levels": round_trip_levels(calls),
+            "faults": sum(1 for c in calls if "fault" in c),
+        }
 
     # -- recording --
     @staticmethod
@@ -638,16 +983,17 @@ class CallRecorder:
             return raw or "/"
         return quote(environ.get("PATH_INFO", "") or "/")
 
+    _SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
     def _describe(self, environ: dict[str, Any], body: bytes) -> dict[str, Any]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "") or "/"
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
 
         service = "unknown"
-        m = re.search(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request",
-                      environ.get("HTTP_AUTHORIZATION", ""))
+        m = self._SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if m:
-            service = m.group(1)
+            service = m.group(2)
 
         operation = None
         target = environ.get("HTTP_X_AMZ_TARGET")
@@ -681,21 +1027,131 @@ class CallRecorder:
         path = environ.get("PATH_INFO", "")
         if path == "/_wsconn" or path.startswith("/_wsconn/"):
             return self._control(environ, start_response)
-        if not path.startswith("/moto-api"):
-            try:
-                record = self._describe(environ, self._buffer_body(environ))
-            except Exception as exc:  # never let the recorder break a call
-                record = {"service": "unknown", "method": environ.get("REQUEST_METHOD", ""),
-                          "path": path, "operation": f"UNKNOWN recorder error: {exc}",
-                          "mutating": True}
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+
+        start = time.monotonic()
+        body = self._buffer_body(environ)
+        try:
+            record = self._describe(environ, body)
+        except Exception as exc:  # never let the recorder break a call
+            record = {"service": "unknown", "method": environ.get("REQUEST_METHOD", ""),
+                      "path": path, "operation": f"UNKNOWN recorder error: {exc}",
+                      "mutating": True}
+        record["start"] = start
+        m = self._SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        call = _Call(environ, body, record, m.group(1) if m else "us-east-1")
+
+        busy_api = None
+        with self._lock:
+            self._calls.append(record)
+            settings = self._settings
+            conflict = False
+            if settings["realism"]:
+                api_id = self._api_written(call)
+                if api_id is not None:
+                    if self._clocks.api_busy.get(api_id, 0) > 0:
+                        conflict = True
+                    else:
+                        busy_api = api_id
+                        self._clocks.api_busy[api_id] = 1
+            clocks = self._clocks
+        try:
+            if settings["latency_ms"] > 0:
+                time.sleep(settings["latency_ms"] / 1000.0)
+            if conflict:
+                resp = self._fault(call, "realism", "ConflictException", 409,
+                                   "Unable to complete operation due to concurrent modification. "
+                                   "Please try again later.")
+            else:
+                resp = self._process(call, settings, clocks)
+        except Exception as exc:  # a bug here must still answer like AWS would
+            resp = self._fault(call, "emulator", "InternalFailure", 500, f"emulator error: {exc!r}")
+        finally:
+            if busy_api is not None:
+                with self._lock:
+                    left = clocks.api_busy.get(busy_api, 1) - 1
+                    if left > 0:
+                        clocks.api_busy[busy_api] = left
+                    else:
+                        clocks.api_busy.pop(busy_api, None)
+        with self._lock:
+            record["status"] = resp.status
+            record["end"] = time.monotonic()
+        start_response(f"{resp.status} {_reason(resp.status)}", resp.headers)
+        return [resp.body]
+
+    def _fault(self, call: _Call, kind: str, code: str, status: int, message: str) -> _Response:
+        """An injected error; the record says so ("fault": code, "fault_kind": kind)."""
+        with self._lock:
+            call.record["fault"] = code
+            call.record["fault_kind"] = kind
+        return _Response(*aws_error(call.service, code, message, status))
+
+    def _process(self, call: _Call, settings: dict[str, Any], clocks: _Clocks) -> _Response:
+        """Faults first (queued, then random), then moto with AWS's clocks around it."""
+        with self._lock:
+            queued = self._take_fault(call.operation)
+            chaos = None
+            if queued is None and call.operation not in settings["chaos_exclude"]:
+                throttle, error = settings["throttle_rate"], settings["error_rate"]
+                if throttle > 0 or error > 0:
+                    draw = self._rng.random()
+                    if draw < throttle:
+                        chaos = ("throttle",) + _THROTTLE.get(
+                            call.service, ("ThrottlingException", 400, "Rate exceeded"))
+                    elif draw < throttle + error:
+                        code, status, message = self._rng.choice(_SERVER_ERRORS)
+                        chaos = ("error", code, status, message)
+        if queued is not None and queued.get("swallow"):
+            # A write AWS acknowledges but does not keep: 200 and "{}", moto untouched.
             with self._lock:
-                fault = self._take_fault(record["operation"])
-                if fault:
-                    record = {**record, "fault": fault["code"]}
-                self._calls.append(record)
-            if fault:
-                return self._fail(start_response, fault)
-        return self.app(environ, start_response)
+                call.record["fault"] = "Swallowed"
+                call.record["fault_kind"] = "swallow"
+            body = b"{}"
+            return _Response(200, [("Content-Type", "application/x-amz-json-1.1"),
+                                   ("Content-Length", str(len(body)))], body)
+        if queued is not None and not queued.get("lost"):
+            return self._fault(call, "queued", queued["code"], int(queued.get("status", 400)),
+                               queued.get("message", ""))
+        if chaos is not None:
+            kind, code, status, message = chaos
+            return self._fault(call, kind, code, status, message)
+
+        with self._backend_lock:
+            refusal = None
+            now = time.monotonic()
+            if settings["realism"]:
+                refusal = self._realism_refusal(call, settings, clocks, now)
+            if refusal is None and settings["strict"]:
+                refusal = self._strict_refusal(call)
+            if refusal is None:
+                resp = self._forward(call)
+                if settings["realism"] and resp.status < 300:
+                    self._realism_after(call, resp, settings, clocks, time.monotonic())
+        if refusal is not None:
+            return self._fault(call, *refusal)
+        if queued is not None:  # "lost": moto did it, the client hears an error
+            return self._fault(call, "lost", queued["code"], int(queued.get("status", 500)),
+                               queued.get("message", ""))
+        return resp
+
+    def _forward(self, call: _Call) -> _Response:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = list(headers)
+            return lambda data: captured.setdefault("written", []).append(data)
+
+        result = self.app(call.environ, capture)
+        try:
+            chunks = captured.get("written", []) + [bytes(c) for c in result]
+        finally:
+            close = getattr(result, "close", None)
+            if close:
+                close()
+        return _Response(captured["status"], captured["headers"], b"".join(chunks))
 
     def _take_fault(self, operation: str) -> dict[str, Any] | None:
         """Pops one use of the first queued fault for `operation` (lock held)."""
@@ -705,20 +1161,206 @@ class CallRecorder:
                 return f
         return None
 
+    # -- realism: AWS's clocks --
     @staticmethod
-    def _fail(start_response: Any, fault: dict[str, Any]) -> Iterable[bytes]:
-        """An AWS error in a shape every protocol the SDK speaks here can parse: the code
-        in x-amzn-ErrorType (REST-JSON) and __type (JSON 1.0/1.1), the message under both
-        spellings."""
-        status = int(fault.get("status", 400))
-        body = json.dumps({"__type": fault["code"], "message": fault["message"],
-                           "Message": fault["message"]}).encode()
-        start_response(f"{status} Injected", [
-            ("Content-Type", "application/x-amz-json-1.0"),
-            ("x-amzn-ErrorType", fault["code"]),
-            ("Content-Length", str(len(body))),
-        ])
-        return [body]
+    def _api_written(call: _Call) -> str | None:
+        """The API a mutating API Gateway v2 call changes (None for CreateApi etc.)."""
+        if call.service != "apigateway" or not call.record["mutating"]:
+            return None
+        m = _API_ID_IN_PATH.match(call.path)
+        if m:
+            return m.group(1)
+        if call.path.startswith("/v2/tags/"):
+            m = _API_ID_IN_ARN.search(call.path)
+            if m:
+                return m.group(1)
+        return None
+
+    @staticmethod
+    def _table_of(call: _Call) -> str | None:
+        params = call.params()
+        name = params.get("TableName")
+        if not name and isinstance(params.get("ResourceArn"), str) and ":table/" in params["ResourceArn"]:
+            name = params["ResourceArn"].split(":table/", 1)[1].split("/", 1)[0]
+        return name if isinstance(name, str) else None
+
+    @staticmethod
+    def _function_of(call: _Call) -> str | None:
+        if call.operation == "CreateFunction":
+            name = call.params().get("FunctionName")
+            return _function_name(name) if isinstance(name, str) else None
+        m = _FUNCTION_IN_PATH.match(call.path)
+        return _function_name(m.group(1)) if m else None
+
+    def _realism_refusal(self, call: _Call, s: dict[str, Any], clocks: _Clocks,
+                         now: float) -> tuple[str, str, int, str] | None:
+        """The error real AWS would answer at `now` instead of doing the call, if any."""
+        op = call.operation
+        if call.service == "dynamodb" and op in _DDB_BUSY_OPS + _DDB_ITEM_OPS:
+            table = self._table_of(call)
+            created = clocks.tables.get((call.region, table or ""))
+            if created is not None and now - created < s["table_creating_s"]:
+                if op in _DDB_BUSY_OPS:
+                    return ("realism", "ResourceInUseException", 400,
+                            f"Attempt to change a resource which is still in use: "
+                            f"Table is being created: {table}")
+                return ("realism", "ResourceNotFoundException", 400, "Requested resource not found")
+        if call.service == "lambda":
+            fn = self._function_of(call)
+            info = clocks.functions.get((call.region, fn or ""))
+            if info is not None and op in _LAMBDA_UPDATES + ("Invoke",):
+                if now - info["created"] < s["function_pending_s"]:
+                    return ("realism", "ResourceConflictException", 409,
+                            "The operation cannot be performed at this time. "
+                            "The function is currently in the following state: Pending")
+                updated = info.get("updated")
+                if op != "Invoke" and updated is not None and now - updated < s["function_update_s"]:
+                    return ("realism", "ResourceConflictException", 409,
+                            "The operation cannot be performed at this time. "
+                            f"An update is in progress for resource: {info['arn']}")
+            if op in ("CreateFunction", "UpdateFunctionConfiguration"):
+                role = call.params().get("Role")
+                if isinstance(role, str) and role:
+                    created = clocks.roles.get(role.rsplit("/", 1)[-1])
+                    if created is not None and now - created < s["role_propagation_s"]:
+                        return ("realism", "InvalidParameterValueException", 400,
+                                "The role defined for the function cannot be assumed by Lambda.")
+        return None
+
+    def _strict_refusal(self, call: _Call) -> tuple[str, str, int, str] | None:
+        """Refusals real AWS makes and moto 5.2.5 does not (setting "strict"); reads
+        moto's state, so it runs under the backend lock, right before moto would."""
+        from moto.apigatewayv2.models import apigatewayv2_backends
+        from moto.awslambda.models import lambda_backends
+        from moto.core import DEFAULT_ACCOUNT_ID as account
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.iam.models import iam_backends
+
+        op, params = call.operation, call.params()
+        if call.service == "apigateway" and op == "CreateRoute":
+            m = _API_ID_IN_PATH.match(call.path)
+            api = apigatewayv2_backends[account][call.region].apis.get(m.group(1)) if m else None
+            key = params.get("routeKey")
+            if api is not None and any(r.route_key == key for r in api.routes.values()):
+                # moto adds a second route with the same key.
+                return ("strict", "ConflictException", 409,
+                        f"Route with key {key} already exists for this API")
+        elif call.service == "lambda" and op == "AddPermission":
+            sid = params.get("StatementId")
+            try:
+                fn = lambda_backends[account][call.region].get_function(self._function_of(call) or "")
+            except Exception:  # moto answers the not-found itself
+                return None
+            if any(st.get("Sid") == sid for st in fn.policy.statements):
+                # moto appends a second statement with the same id.
+                return ("strict", "ResourceConflictException", 409,
+                        f"The statement id ({sid}) provided already exists. Please provide a "
+                        "new statement id, or remove the existing statement.")
+        elif call.service == "iam" and op == "CreateRole":
+            name = params.get("RoleName", "")
+            roles = iam_backends[account]["global"].roles.values()
+            if any(r.name.lower() == name.lower() and r.name != name for r in roles):
+                # Role names are unique case-insensitively; moto compares them exactly.
+                return ("strict", "EntityAlreadyExists", 409, f"Role with name {name} already exists.")
+        elif call.service == "dynamodb" and op in ("UpdateTimeToLive", "DescribeTimeToLive"):
+            table = dynamodb_backends[account][call.region].tables.get(params.get("TableName", ""))
+            if table is None:
+                # moto: __type "ResourceNotFound", "Table not found".
+                return ("strict", "ResourceNotFoundException", 400, "Requested resource not found")
+            spec = params.get("TimeToLiveSpecification") or {}
+            status = table.ttl.get("TimeToLiveStatus")
+            current = table.ttl.get("AttributeName")
+            if op == "UpdateTimeToLive" and spec.get("Enabled") is True and status == "ENABLED":
+                if current and current != spec.get("AttributeName"):
+                    return ("strict", "ValidationException", 400,
+                            "TimeToLive is active on a different AttributeName: "
+                            f"current AttributeName is {current}")
+                return ("strict", "ValidationException", 400, "TimeToLive is already enabled")
+            if op == "UpdateTimeToLive" and spec.get("Enabled") is False and status != "ENABLED":
+                return ("strict", "ValidationException", 400, "TimeToLive is already disabled")
+        return None
+
+    def _realism_after(self, call: _Call, resp: _Response, s: dict[str, Any],
+                       clocks: _Clocks, now: float) -> None:
+        """Starts clocks after a successful call, and shows states they imply."""
+        op = call.operation
+        if call.service == "dynamodb":
+            table = self._table_of(call)
+            key = (call.region, table or "")
+            if op == "CreateTable":
+                clocks.tables[key] = now
+            elif op == "DeleteTable":
+                clocks.tables.pop(key, None)
+            created = clocks.tables.get(key)
+            if op in ("CreateTable", "DescribeTable") and created is not None \
+                    and now - created < s["table_creating_s"]:
+                doc = resp.json()
+                member = "TableDescription" if op == "CreateTable" else "Table"
+                if isinstance(doc, dict) and isinstance(doc.get(member), dict):
+                    doc[member]["TableStatus"] = "CREATING"
+                    resp.set_json(doc)
+        elif call.service == "iam":
+            name = call.params().get("RoleName")
+            if op == "CreateRole" and name:
+                clocks.roles[name] = now
+            elif op == "DeleteRole" and name:
+                clocks.roles.pop(name, None)
+        elif call.service == "lambda":
+            fn = self._function_of(call)
+            key = (call.region, fn or "")
+            doc = resp.json()
+            if op == "CreateFunction":
+                arn = doc.get("FunctionArn") if isinstance(doc, dict) else None
+                clocks.functions[key] = {
+                    "created": now, "updated": None,
+                    "arn": arn or f"arn:aws:lambda:{call.region}:{_ACCOUNT_ID}:function:{fn}"}
+            elif op == "DeleteFunction":
+                clocks.functions.pop(key, None)
+            elif op in _LAMBDA_UPDATES and key in clocks.functions:
+                clocks.functions[key]["updated"] = now
+            info = clocks.functions.get(key)
+            if info is None or not isinstance(doc, dict):
+                return
+            conf = doc.get("Configuration") if op == "GetFunction" else doc
+            if op not in ("CreateFunction", "GetFunction", "GetFunctionConfiguration") + _LAMBDA_UPDATES \
+                    or not isinstance(conf, dict):
+                return
+            if now - info["created"] < s["function_pending_s"]:
+                conf.update(State="Pending", StateReason="The function is being created.",
+                            StateReasonCode="Creating")
+                resp.set_json(doc)
+            elif info["updated"] is not None and now - info["updated"] < s["function_update_s"]:
+                conf.update(LastUpdateStatus="InProgress",
+                            LastUpdateStatusReason="The function is being created.",
+                            LastUpdateStatusReasonCode="Creating")
+                resp.set_json(doc)
+
+
+def round_trip_levels(calls: list[dict[str, Any]]) -> int:
+    """Longest chain c1, c2, ... of calls in which each starts after the previous ended.
+
+    DP over the calls sorted by start: level(c) = 1 + max level of the calls that
+    ended before c started (those all started earlier, so they are already done);
+    a Fenwick tree over the end times keeps the prefix maximum.
+    """
+    done = [c for c in calls if "end" in c and "start" in c]
+    if not done:
+        return 0
+    ends = sorted({c["end"] for c in done})
+    tree = [0] * (len(ends) + 1)
+    best = 0
+    for c in sorted(done, key=lambda c: c["start"]):
+        i, level = bisect.bisect_left(ends, c["start"]), 0  # ends strictly before start
+        while i > 0:
+            level = max(level, tree[i])
+            i -= i & -i
+        level += 1
+        best = max(best, level)
+        i = bisect.bisect_left(ends, c["end"]) + 1
+        while i < len(tree):
+            tree[i] = max(tree[i], level)
+            i += i & -i
+    return best
 
 
 # ---------------------------------------------------------------------------
@@ -735,7 +1377,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    # The same settings as POST /_wsconn/config (defaults: DEFAULT_SETTINGS).
+    parser.add_argument("--latency-ms", type=float, help="sleep before each AWS call")
+    parser.add_argument("--realism", action="store_true", default=None,
+                        help="imitate AWS's clocks (CREATING tables, IAM propagation, ...)")
+    parser.add_argument("--table-creating-s", type=float)
+    parser.add_argument("--role-propagation-s", type=float)
+    parser.add_argument("--function-pending-s", type=float)
+    parser.add_argument("--function-update-s", type=float)
+    parser.add_argument("--strict", action="store_true", default=None,
+                        help="refuse what AWS refuses and moto accepts (duplicates, ...)")
+    parser.add_argument("--seed", type=int, help="seed of the random faults")
+    parser.add_argument("--throttle-rate", type=float, help="fraction of calls throttled")
+    parser.add_argument("--error-rate", type=float, help="fraction of calls answered 500/503")
+    parser.add_argument("--chaos-exclude", type=lambda v: [x for x in v.split(",") if x],
+                        help="comma-separated operations never faulted at random")
     args = parser.parse_args(argv)
+    try:
+        settings = merge_settings(DEFAULT_SETTINGS, {
+            k: v for k, v in vars(args).items()
+            if k in DEFAULT_SETTINGS and v is not None})
+    except ValueError as exc:
+        parser.error(str(exc))
 
     # moto builds some self-referencing URLs from MOTO_PORT (as moto.server does).
     os.environ.setdefault("MOTO_PORT", str(args.port))
@@ -778,7 +1441,7 @@ def main(argv: list[str] | None = None) -> None:
     run_simple(
         args.host,
         args.port,
-        CallRecorder(dispatcher),
+        CallRecorder(dispatcher, settings),
         threaded=True,
         use_reloader=False,
         request_handler=MotoRequestHandler,

@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Deploy benchmark helper for scripts/bench (run it through scripts/bench).
+
+Drives the real wsconn binary against a running emulator (tests/emulator/launcher.py,
+started by scripts/bench with --latency-ms), and writes a Markdown section:
+
+1. For parallelism P in 8 and 1, over RUNS fresh stacks: `deploy --yes` (creates the
+   stack), a no-op `deploy`, `diff` and `destroy --yes`, each with --parallelism P.
+   Per command: wall time (measured around the process) and, from /_wsconn/stats
+   (reset before each command), calls, mutating calls and round-trip levels.
+   Medians per command and P, side by side, with wall(P=1) / wall(P=8).
+2. Realism mode (POST /_wsconn/config {"realism": true}): a fresh deploy at P=8 and at
+   P=1 (RUNS each, new stacks), against the critical-path bound computed from the
+   emulator's own clocks; the target is wall(P=8) / bound <= 1.15.
+
+Usage: bench_deploy.py --bin BIN --endpoint URL [--runs 3] [--out target/bench/deploy.md]
+Progress goes to stderr, the Markdown to stdout and --out; each command's output is
+kept in target/bench/logs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+PARALLELISMS = (8, 1)
+COMMANDS = (  # (label, arguments after --stack NAME, expected exit code)
+    ("deploy (fresh)", ["deploy", "--yes"], 0),
+    ("deploy (no-op)", ["deploy"], 0),
+    ("diff (in sync)", ["diff"], 0),
+    ("destroy", ["destroy", "--yes"], 0),
+)
+TARGET_RATIO = 1.15
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BenchError(Exception):
+    pass
+
+
+class Emulator:
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint.rstrip("/")
+
+    def _call(self, method: str, path: str, body: object | None = None) -> object:
+        data = None if body is None else json.dumps(body).encode()
+        if method == "POST" and data is None:
+            data = b""
+        req = urllib.request.Request(self.endpoint + path, method=method, data=data,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def reset(self) -> None:
+        self._call("POST", "/_wsconn/reset")
+
+    def stats(self) -> dict:
+        return self._call("GET", "/_wsconn/stats")
+
+    def config(self, **settings) -> dict:
+        if settings:
+            return self._call("POST", "/_wsconn/config", settings)
+        return self._call("GET", "/_wsconn/config")
+
+
+class Runner:
+    """Runs wsconn commands with a clean environment, timing each one."""
+
+    def __init__(self, binary: str, emulator: Emulator, logs: Path):
+        self.binary = str(Path(binary).resolve())
+        self.emu = emulator
+        self.logs = logs
+        logs.mkdir(parents=True, exist_ok=True)
+        for old in logs.glob("*.log"):  # only this run's logs stay
+            old.unlink()
+        self.home = tempfile.mkdtemp(prefix="wsconn-bench-home-")
+        # No ./wsconn.toml, no ~/.aws profile: only what the bench sets.
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.home,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": emulator.endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_COLOR": "1",
+        }
+
+    def run(self, stack: str, argv: list[str], parallelism: int, expect: int, label: str) -> dict:
+        cmd = [self.binary, "--stack", stack, *argv, "--parallelism", str(parallelism)]
+        self.emu.reset()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=self.env, cwd=self.home, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        stats = self.emu.stats()
+        slug = "".join(ch if ch.isalnum() else "-" for ch in label).strip("-").replace("--", "-")
+        log = self.logs / f"{stack}-{slug}.log"
+        log.write_text(f"$ {' '.join(cmd)}\n# exit {proc.returncode}, {wall:.3f} s, {json.dumps(stats)}\n"
+                       f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        if proc.returncode != expect:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise BenchError(f"{label} (P={parallelism}, stack {stack}) exited {proc.returncode}, "
+                             f"expected {expect}; full output in {log}\n{tail}")
+        sys.stderr.write(f"  P={parallelism} {stack:<14} {label:<18} {wall:7.3f} s  "
+                         f"calls {stats['calls']:3d} (mutating {stats['mutating']:2d})  "
+                         f"levels {stats['levels']:3d}  faults {stats['faults']}\n")
+        return {"wall": wall, **stats}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt_count(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def machine() -> str:
+    try:
+        cpus = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        cpus = str(os.cpu_count())
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpus} CPUs, {platform.machine()}, {model}"
+
+
+def version(binary: str) -> str:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        out = ""
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True).stdout.strip()
+    except OSError:
+        rev = ""
+    return ", ".join(x for x in (out, f"commit {rev}" if rev else "") if x)
+
+
+def warm_up(runner: Runner, nonce: str) -> None:
+    """One unmeasured deploy + destroy: moto builds some state lazily on first use
+    (the first fresh deploy is ~0.7 s slower), which would bias whichever P runs first."""
+    stack = f"w{nonce}"
+    runner.run(stack, ["deploy", "--yes"], PARALLELISMS[0], 0, "warm-up deploy")
+    runner.run(stack, ["destroy", "--yes"], PARALLELISMS[0], 0, "warm-up destroy")
+
+
+def bench_commands(runner: Runner, runs: int, nonce: str) -> dict:
+    """results[label][P] = list of per-run dicts."""
+    results: dict[str, dict[int, list[dict]]] = {label: {p: [] for p in PARALLELISMS}
+                                                 for label, _, _ in COMMANDS}
+    for i in range(1, runs + 1):
+        for p in PARALLELISMS:
+            stack = f"b{nonce}p{p}r{i}"
+            for label, argv, expect in COMMANDS:
+                results[label][p].append(runner.run(stack, argv, p, expect, label))
+    return results
+
+
+def bench_realism(runner: Runner, runs: int, nonce: str) -> tuple[dict[int, list[dict]], dict]:
+    cfg = runner.emu.config(realism=True)
+    results: dict[int, list[dict]] = {p: [] for p in PARALLELISMS}
+    try:
+        for i in range(1, runs + 1):
+            for p in PARALLELISMS:
+                stack = f"r{nonce}p{p}r{i}"
+                results[p].append(runner.run(stack, ["deploy", "--yes"], p, 0, "deploy (realism)"))
+    finally:
+        runner.emu.config(realism=False)
+    return results, cfg
+
+
+def critical_path(cfg: dict) -> dict[str, float]:
+    """The deploy's critical path under the emulator's clocks (seconds)."""
+    lat = cfg["latency_ms"] / 1000.0
+    function_chain = (lat                           # first read
+                      + lat                         # CreateRole
+                      + cfg["role_propagation_s"]
+                      + lat                         # CreateFunction
+                      + cfg["function_pending_s"]
+                      + lat                         # GetFunction sees Active
+                      + lat)                        # final verification read
+    table_chain = (lat                              # first read
+                   + lat                            # CreateTable
+                   + cfg["table_creating_s"]
+                   + lat                            # DescribeTable sees ACTIVE
+                   + lat                            # UpdateTimeToLive
+                   + lat)                           # final verification read
+    api_chain = lat + 15 * lat + lat                # first read, 15 writes to one API, final read
+    return {"function": function_chain, "table": table_chain, "api": api_chain,
+            "bound": max(function_chain, table_chain, api_chain)}
+
+
+def render(results: dict, realism: dict[int, list[dict]], cfg: dict, runs: int,
+           binary: str, latency_ms: float) -> str:
+    p_hi, p_lo = PARALLELISMS
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "## Deploy benchmark (emulator with latency)",
+        "",
+        f"- Date: {now}; machine: {machine()}",
+        f"- wsconn: {version(binary)}",
+        f"- Emulator: moto 5.2.5 through tests/emulator/launcher.py, {latency_ms:g} ms latency "
+        f"per AWS call; median of {runs} run{'s' if runs != 1 else ''} per row; levels = sequential round-trip levels "
+        "(longest chain of calls each starting after the previous ended).",
+        "",
+        f"| command | wall P={p_hi} (s) | wall P={p_lo} (s) | P={p_lo}/P={p_hi} "
+        f"| calls P={p_hi} | calls P={p_lo} | mutating P={p_hi} | mutating P={p_lo} "
+        f"| levels P={p_hi} | levels P={p_lo} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, _, _ in COMMANDS:
+        by_p = {p: results[label][p] for p in PARALLELISMS}
+        wall = {p: median([r["wall"] for r in by_p[p]]) for p in PARALLELISMS}
+        col = lambda key, p: fmt_count(median([r[key] for r in by_p[p]]))  # noqa: E731
+        out.append(
+            f"| {label} | {wall[p_hi]:.2f} | {wall[p_lo]:.2f} | {wall[p_lo] / wall[p_hi]:.2f}x "
+            f"| {col('calls', p_hi)} | {col('calls', p_lo)} | {col('mutating', p_hi)} "
+            f"| {col('mutating', p_lo)} | {col('levels', p_hi)} | {col('levels', p_lo)} |")
+
+    cp = critical_path(cfg)
+    wall = {p: median([r["wall"] for r in realism[p]]) for p in PARALLELISMS}
+    col = lambda key, p: fmt_count(median([r[key] for r in realism[p]]))  # noqa: E731
+    ratio = wall[p_hi] / cp["bound"]
+    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+    out += [
+        "",
+        f"Realism mode (tables CREATING {cfg['table_creating_s']:g} s, IAM propagation "
+        f"{cfg['role_propagation_s']:g} s, function Pending {cfg['function_pending_s']:g} s, "
+        f"update InProgress {cfg['function_update_s']:g} s, concurrent modification on one API; "
+        f"{cfg['latency_ms']:g} ms latency): fresh deploy, median of {runs} run{'s' if runs != 1 else ''}. "
+        "Bound = "
+        f"critical path from those clocks: max(function {cp['function']:.2f} s, "
+        f"table {cp['table']:.2f} s, API {cp['api']:.2f} s). Refused = calls answered with an "
+        "AWS timing error (then retried).",
+        "",
+        f"| deploy (fresh, realism) | wall P={p_hi} (s) | wall P={p_lo} (s) | calls P={p_hi} "
+        f"| calls P={p_lo} | refused P={p_hi} | refused P={p_lo} | levels P={p_hi} "
+        f"| levels P={p_lo} | bound (s) | wall P={p_hi} / bound |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| deploy (fresh) | {wall[p_hi]:.2f} | {wall[p_lo]:.2f} | {col('calls', p_hi)} "
+        f"| {col('calls', p_lo)} | {col('faults', p_hi)} | {col('faults', p_lo)} "
+        f"| {col('levels', p_hi)} | {col('levels', p_lo)} | {cp['bound']:.2f} "
+        f"| {ratio:.2f} ({verdict} the {TARGET_RATIO:g} target) |",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", required=True, help="wsconn binary")
+    parser.add_argument("--endpoint", required=True, help="emulator URL")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "target/bench/deploy.md"))
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+
+    def interrupted(signum, frame):
+        # subprocess.run kills the running wsconn when this propagates through it.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    emu = Emulator(args.endpoint)
+    cfg = emu.config()
+    runner = Runner(args.bin, emu, ROOT / "target/bench/logs")
+    nonce = datetime.datetime.now().strftime("%H%M%S")
+    try:
+        sys.stderr.write(f"==> deploy benchmark: {args.runs} run(s) per parallelism "
+                         f"{'/'.join(map(str, PARALLELISMS))}, {cfg['latency_ms']:g} ms latency\n")
+        warm_up(runner, nonce)
+        results = bench_commands(runner, args.runs, nonce)
+        sys.stderr.write("==> realism mode: fresh deploys\n")
+        realism, realism_cfg = bench_realism(runner, args.runs, nonce)
+    except BenchError as exc:
+        sys.stderr.write(f"bench: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("bench: interrupted\n")
+        return 130
+    markdown = render(results, realism, realism_cfg, args.runs, args.bin, cfg["latency_ms"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown)
+    sys.stdout.write(markdown)
+    sys.stderr.write(f"==> written to {out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

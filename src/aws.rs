@@ -85,13 +85,6 @@ impl AwsEnv {
             self.partition, self.region, self.account
         )
     }
-    /// The ARN that `execute-api:ManageConnections` is granted on.
-    pub fn connections_arn(&self, api_id: &str, stage: &str) -> String {
-        format!(
-            "arn:{}:execute-api:{}:{}:{api_id}/{stage}/POST/@connections/*",
-            self.partition, self.region, self.account
-        )
-    }
     pub fn dynamodb_action_uri(&self, action: &str) -> String {
         format!(
             "arn:{}:apigateway:{}:dynamodb:action/{action}",
@@ -334,10 +327,6 @@ mod tests {
         assert_eq!(
             e.connections_url("abc", "api"),
             "https://abc.execute-api.eu-west-1.amazonaws.com.cn/api"
-        );
-        assert_eq!(
-            e.connections_arn("abc", "api"),
-            "arn:aws-cn:execute-api:eu-west-1:111122223333:abc/api/POST/@connections/*"
         );
     }
 

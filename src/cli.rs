@@ -82,6 +82,45 @@ pub struct LockOpts {
     pub lock_timeout: u64,
 }
 
+/// `NAME=VALUE` (the value may contain `=` and be empty).
+pub fn pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
+}
+
+/// What `render` renders, and for which request.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RenderArgs {
+    /// The route whose template to render: $connect or $disconnect (also connect,
+    /// disconnect). Quote it in a shell: '$connect'.
+    #[arg(value_name = "ROUTE")]
+    pub route: Option<String>,
+    /// Render this template file instead of the stack's (with ROUTE, the output is
+    /// still checked against that route's DynamoDB action).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// A handshake header, NAME=VALUE (repeatable, kept in order).
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub headers: Vec<(String, String)>,
+    /// A query-string parameter, NAME=VALUE (repeatable, kept in order).
+    #[arg(long = "query", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub query: Vec<(String, String)>,
+    /// The request body ($input.body, $input.json(...)).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub body: Option<String>,
+    /// A $context variable, NAME=VALUE; dotted names reach nested ones
+    /// (identity.sourceIp=203.0.113.7). Overrides the defaults (repeatable).
+    #[arg(long = "context", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub context: Vec<(String, String)>,
+    /// A stage variable, NAME=VALUE (repeatable).
+    #[arg(long = "stage-variable", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub stage_variables: Vec<(String, String)>,
+    #[command(flatten)]
+    pub opts: StackOpts,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -127,12 +166,96 @@ pub enum Command {
         #[command(flatten)]
         lock: LockOpts,
     },
+    /// Render what API Gateway would send to a route's DynamoDB integration, offline.
+    ///
+    /// Runs the stack's own mapping template (placeholders filled as deploy fills them,
+    /// --assets-dir honoured) or --template FILE through wsconn's Velocity engine, with
+    /// API Gateway's $context, $input and $util. Every $context variable has a default
+    /// (requestTimeEpoch and connectedAt: now, in ms) that --context overrides. stdout is
+    /// exactly the rendered text. With a ROUTE the output is checked: not JSON, or not
+    /// the shape its DynamoDB action needs, is a warning and exit code 3. A syntax or
+    /// evaluation error is `error: FILE:LINE:COL: message` and exit 1. Makes no AWS call.
+    #[command(
+        after_help = "Examples:\n  wsconn render '$connect' --query foo=bar --header 'User-Agent=wscat'\n  wsconn render '$connect' --context connectionId=abc= --context requestTimeEpoch=1652722217999\n  wsconn render --template my.vtl --body '{\"action\":\"x\"}' --output json\n  wsconn render disconnect --assets-dir ./assets"
+    )]
+    Render {
+        #[command(flatten)]
+        args: RenderArgs,
+    },
+    /// Check a stack end to end: connect, echo, the item, @connections, disconnect.
+    ///
+    /// The pattern's Testing section, automated. Each step prints ✓ or ✗ with its
+    /// duration and what it saw; exit 0 when every step passes, else 1 naming the
+    /// failed step. Works against the deployed stack (endpoint and table as `outputs`
+    /// finds them) or a running `wsconn local` with --local.
+    #[command(
+        after_help = "Examples:\n  wsconn smoke                          # the deployed stack\n  wsconn smoke --local                  # wsconn local on 127.0.0.1:8080\n  wsconn smoke --local 127.0.0.1:9000 --output json"
+    )]
+    Smoke {
+        /// Check a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
+        #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_LOCAL)]
+        local: Option<String>,
+        /// Seconds to keep retrying the connect (a fresh deploy's integration role can take
+        /// a moment), and to wait for the item to go after the disconnect.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        timeout: u64,
+        #[command(flatten)]
+        opts: StackOpts,
+    },
+    /// List, message and disconnect the clients the stack's table tracks.
+    #[command(
+        after_help = "Examples:\n  wsconn connections list --check\n  wsconn connections send --all --message '{\"news\":1}'\n  wsconn connections send SOqGjdZioAMCEeg= --file payload.json\n  wsconn connections disconnect --all --local"
+    )]
+    Connections {
+        /// Work against a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
+        #[arg(long, global = true, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_LOCAL)]
+        local: Option<String>,
+        #[command(subcommand)]
+        action: ConnectionsAction,
+        #[command(flatten)]
+        opts: StackOpts,
+    },
     /// Print the endpoint and resource names (null for what does not exist yet).
     Outputs {
         #[command(flatten)]
         opts: StackOpts,
         #[command(flatten)]
         engine: EngineOpts,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsAction {
+    /// A paginated Scan of the table: id, connected at, age, source IP, user agent, expiry.
+    List {
+        /// Also ask @connections whether each is still live (in parallel).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Send a message to connections through @connections. A connection that is gone
+    /// (GoneException) has a stale item: it is deleted and reported.
+    Send {
+        /// Connection ids.
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
+        /// Every connection in the table.
+        #[arg(long)]
+        all: bool,
+        /// The message text.
+        #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+        message: Option<String>,
+        /// Send this file's bytes.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Disconnect connections through @connections (their $disconnect deletes the items).
+    Disconnect {
+        /// Connection ids.
+        #[arg(value_name = "ID")]
+        ids: Vec<String>,
+        /// Every connection in the table.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -143,6 +266,8 @@ impl Command {
             | Command::Diff { opts, .. }
             | Command::Destroy { opts, .. }
             | Command::Outputs { opts, .. } => opts,
+            Command::Render { args } => &args.opts,
+            Command::Smoke { opts, .. } | Command::Connections { opts, .. } => opts,
         }
     }
 }

@@ -46,6 +46,9 @@ pub enum Error {
     /// Another wsconn run holds the stack's lock.
     #[error("{0}")]
     Locked(String),
+    /// A mapping template that does not parse: `FILE:LINE:COL: message`.
+    #[error("{0}")]
+    Template(String),
     /// SIGINT or SIGTERM arrived while changing the stack.
     #[error(
         "interrupted by {0}: the stack may be partly changed; run the command again to converge"

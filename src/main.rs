@@ -9,7 +9,10 @@ mod commands;
 mod config;
 mod deploy;
 mod error;
+mod gateway;
+mod ops;
 mod stack;
+mod vtl;
 mod wait;
 
 use clap::Parser;
@@ -71,5 +74,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Diff { engine, .. } => commands::diff::run(g, cfg, engine).await,
         Command::Destroy { engine, lock, .. } => commands::destroy::run(g, cfg, engine, lock).await,
         Command::Outputs { engine, .. } => commands::outputs::run(g, cfg, engine).await,
+        Command::Render { args } => commands::render::run(g, cfg, args),
+        Command::Smoke { local, timeout, .. } => {
+            commands::smoke::run(g, cfg, local.as_deref(), *timeout).await
+        }
+        Command::Connections { local, action, .. } => {
+            commands::connections::run(g, cfg, local.as_deref(), action).await
+        }
     }
 }

@@ -100,6 +100,65 @@ impl DynamoAction {
             DynamoAction::DeleteItem => "DeleteItem",
         }
     }
+
+    /// Whether a rendered request has the shape this action requires: a `TableName`,
+    /// and an `Item` (PutItem) or `Key` (DeleteItem) of typed attribute values that
+    /// holds the partition key `hash_key` as a string. The error says what is wrong.
+    pub fn check_request(self, request: &serde_json::Value, hash_key: &str) -> Result<(), String> {
+        use serde_json::Value;
+        let Some(obj) = request.as_object() else {
+            return Err("the request is not a JSON object".into());
+        };
+        match obj.get("TableName") {
+            Some(Value::String(t)) if !t.is_empty() => {}
+            Some(_) => return Err("TableName is not a non-empty string".into()),
+            None => return Err("TableName is missing".into()),
+        }
+        let member = match self {
+            DynamoAction::PutItem => "Item",
+            DynamoAction::DeleteItem => "Key",
+        };
+        let Some(attrs) = obj.get(member).and_then(Value::as_object) else {
+            return Err(format!(
+                "{member} is missing or not an object ({} requires it)",
+                self.as_str()
+            ));
+        };
+        for (name, v) in attrs {
+            check_attribute(v).map_err(|e| format!("{member}.{name}: {e}"))?;
+        }
+        match attrs.get(hash_key).and_then(|v| v.get("S")) {
+            Some(Value::String(_)) => Ok(()),
+            _ => Err(format!(
+                "{member} has no string partition key {hash_key:?} ({{\"S\": \"...\"}})"
+            )),
+        }
+    }
+}
+
+/// One DynamoDB attribute value: an object with exactly one type descriptor.
+fn check_attribute(v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let Some(o) = v.as_object() else {
+        return Err("an attribute value must be an object such as {\"S\": \"x\"}".into());
+    };
+    if o.len() != 1 {
+        return Err(format!(
+            "an attribute value needs exactly one type, found {}",
+            o.len()
+        ));
+    }
+    let (ty, inner) = o.iter().next().expect("one entry");
+    match (ty.as_str(), inner) {
+        ("S" | "N" | "B", Value::String(_)) => Ok(()),
+        ("BOOL", Value::Bool(_)) | ("NULL", Value::Bool(true)) => Ok(()),
+        ("SS" | "NS" | "BS", Value::Array(a)) if a.iter().all(Value::is_string) => Ok(()),
+        ("M", Value::Object(m)) => m.values().try_for_each(check_attribute),
+        ("L", Value::Array(a)) => a.iter().try_for_each(check_attribute),
+        (t, _) => Err(format!(
+            "{t:?} with a value of the wrong kind, or an unknown type"
+        )),
+    }
 }
 
 /// A mapping template with its deploy-time placeholders filled in.
@@ -194,6 +253,23 @@ impl Stack {
         self.routes.iter().find(|r| r.key == key)
     }
 
+    /// Parses every mapping template with the template engine, so a syntax error stops a
+    /// deploy before any AWS call (API Gateway accepts a broken template and fails only
+    /// at run time). The error is `FILE:LINE:COL: message`.
+    pub fn check_templates(&self, assets_dir: Option<&std::path::Path>) -> Result<()> {
+        for r in &self.routes {
+            if let IntegrationDef::DynamoDb { template, .. } = &r.integration {
+                let file = match assets_dir {
+                    Some(d) => d.join(template.file).display().to_string(),
+                    None => template.file.to_string(),
+                };
+                crate::vtl::Template::parse(&file, &template.text)
+                    .map_err(|e| crate::error::Error::Template(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The mapping template of a route with a service integration.
     pub fn template(&self, key: &str) -> Option<&Template> {
         match &self.route(key)?.integration {
@@ -229,6 +305,61 @@ pub mod tests_support {
 mod tests {
     use super::tests_support::stack;
     use super::*;
+
+    #[test]
+    fn request_shapes_are_checked_per_action() {
+        use serde_json::json;
+        let put = DynamoAction::PutItem;
+        let ok = json!({"TableName": "t", "Item": {"connectionid": {"S": "a"}, "ttl": {"N": "1"},
+                        "headers": {"M": {"h": {"S": "v"}}}}});
+        assert_eq!(put.check_request(&ok, "connectionid"), Ok(()));
+        let no_table = json!({"Item": {"connectionid": {"S": "a"}}});
+        assert!(
+            put.check_request(&no_table, "connectionid")
+                .unwrap_err()
+                .contains("TableName")
+        );
+        let key_not_item = json!({"TableName": "t", "Key": {"connectionid": {"S": "a"}}});
+        assert!(
+            put.check_request(&key_not_item, "connectionid")
+                .unwrap_err()
+                .contains("Item")
+        );
+        assert_eq!(
+            DynamoAction::DeleteItem.check_request(&key_not_item, "connectionid"),
+            Ok(())
+        );
+        let untyped = json!({"TableName": "t", "Item": {"connectionid": {"S": "a"}, "x": "raw"}});
+        assert!(
+            put.check_request(&untyped, "connectionid")
+                .unwrap_err()
+                .contains("Item.x")
+        );
+        let nested = json!({"TableName": "t", "Item": {"connectionid": {"S": "a"},
+                            "m": {"M": {"bad": {"S": 1}}}}});
+        assert!(put.check_request(&nested, "connectionid").is_err());
+        let no_key = json!({"TableName": "t", "Item": {"id": {"S": "a"}}});
+        assert!(
+            put.check_request(&no_key, "connectionid")
+                .unwrap_err()
+                .contains("partition key")
+        );
+        assert!(put.check_request(&json!([1]), "connectionid").is_err());
+    }
+
+    #[test]
+    fn the_shipped_templates_parse() {
+        assert!(stack("s").check_templates(None).is_ok());
+        let mut broken = stack("s");
+        if let IntegrationDef::DynamoDb { template, .. } = &mut broken.routes[1].integration {
+            template.text = "line one\n#if($x\n".into();
+        }
+        let e = broken.check_templates(None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("mapping-templates/disconnect.vtl:3:1: ") && e.contains("expected"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn routes_templates_and_names_come_from_one_model() {

@@ -1,10 +1,13 @@
 //! One file per subcommand, each a thin layer over its capability; this module holds
 //! what they share: the terminal prompt and the consent rules.
 
+pub mod connections;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
 pub mod outputs;
+pub mod render;
+pub mod smoke;
 
 use crate::deploy::plan::{Plan, ResourceChange, Risk};
 use crate::error::{Error, Result};

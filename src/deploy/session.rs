@@ -17,9 +17,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// Builds the stack model (assets included) and the clients; no AWS call.
+    /// Builds the stack model (assets included), parses its templates, and builds the
+    /// clients; no AWS call.
     pub async fn open(cfg: Config, parallelism: usize) -> Result<Session> {
         let stack = Stack::build(&cfg)?;
+        stack.check_templates(cfg.assets_dir.as_deref())?;
         let aws = Aws::connect(&cfg, parallelism).await?;
         Ok(Session { cfg, stack, aws })
     }

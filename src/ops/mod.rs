@@ -1,0 +1,147 @@
+//! Operating a stack: `smoke` checks it end to end, `connections` lists, messages and
+//! disconnects its clients. Both work against a deployed stack (endpoint and table from
+//! the stack, as `outputs` finds them) and against a running `wsconn local`.
+
+pub mod connections;
+pub mod smoke;
+
+use crate::aws::AwsEnv;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::stack::Stack;
+use aws_config::{BehaviorVersion, Region};
+use std::time::Duration;
+
+/// Where a stack answers: its WebSocket URL, its @connections API and its table.
+pub struct Target {
+    pub websocket_url: String,
+    /// The management API's base URL (`…/<stage>`); the SDK appends `/@connections/<id>`.
+    pub connections_url: String,
+    pub table: String,
+    pub hash_key: &'static str,
+    pub connection_ttl: u64,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub mgmt: aws_sdk_apigatewaymanagement::Client,
+    /// "local at 127.0.0.1:8080" or "stack chat (api a1b2c3d4e5, eu-west-1)".
+    pub describe: String,
+}
+
+/// `HOST:PORT` given to `--local`.
+pub const DEFAULT_LOCAL: &str = "127.0.0.1:8080";
+
+impl Target {
+    /// A running `wsconn local`: everything on one port, no credentials needed (the
+    /// local server accepts unsigned and SigV4-signed requests alike).
+    pub async fn local(cfg: &Config, addr: &str) -> Result<Target> {
+        if addr.contains('/') || !addr.contains(':') {
+            return Err(Error::Config(format!(
+                "--local {addr:?}: expected HOST:PORT, for example {DEFAULT_LOCAL}"
+            )));
+        }
+        let stack = Stack::build(cfg)?;
+        let base = format!("http://{addr}");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(
+                cfg.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            ))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "wsconn-local",
+            ))
+            .load()
+            .await;
+        Ok(Target {
+            websocket_url: format!("ws://{addr}/{}", stack.stage),
+            connections_url: format!("{base}/{}", stack.stage),
+            table: stack.table.name.clone(),
+            hash_key: stack.table.hash_key,
+            connection_ttl: stack.connection_ttl,
+            ddb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&base)
+                    .build(),
+            ),
+            mgmt: mgmt_client(&sdk, &format!("{base}/{}", stack.stage)),
+            describe: format!("wsconn local at {addr}"),
+        })
+    }
+
+    /// A deployed stack, found as `outputs` finds it.
+    pub async fn deployed(cfg: Config) -> Result<Target> {
+        let (session, out) = crate::commands::outputs::read(cfg, 8).await?;
+        let (Some(api_id), Some(stage), Some(url), Some(table)) = (
+            out.api_id.as_deref(),
+            out.stage.as_deref(),
+            out.websocket_url.clone(),
+            out.table_name.clone(),
+        ) else {
+            return Err(Error::Config(format!(
+                "stack {} is not deployed (no API with stage {}, or no table): run `wsconn deploy`, or pass --local for a running `wsconn local`",
+                session.stack.name, session.stack.stage
+            )));
+        };
+        let env = AwsEnv {
+            region: out.region.clone(),
+            account: String::new(),
+            partition: if out.region.starts_with("cn-") {
+                "aws-cn".into()
+            } else {
+                "aws".into()
+            },
+        };
+        let connections_url = env.connections_url(api_id, stage);
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(out.region.clone()));
+        if let Some(p) = &session.cfg.profile {
+            loader = loader.profile_name(p);
+        }
+        let sdk = loader.load().await;
+        // An --endpoint-url (an emulator) serves the table too; @connections lives on
+        // the API's own host.
+        let ddb = match &session.cfg.endpoint_url {
+            Some(u) => aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(u)
+                    .build(),
+            ),
+            None => aws_sdk_dynamodb::Client::new(&sdk),
+        };
+        Ok(Target {
+            websocket_url: url,
+            mgmt: mgmt_client(&sdk, &connections_url),
+            connections_url,
+            hash_key: session.stack.table.hash_key,
+            connection_ttl: session.stack.connection_ttl,
+            describe: format!(
+                "stack {} (api {api_id}, {})",
+                session.stack.name, out.region
+            ),
+            table,
+            ddb,
+        })
+    }
+
+    /// `--local [HOST:PORT]` or the deployed stack.
+    pub async fn resolve(cfg: Config, local: Option<&str>) -> Result<Target> {
+        match local {
+            Some(addr) => Target::local(&cfg, addr).await,
+            None => Target::deployed(cfg).await,
+        }
+    }
+}
+
+fn mgmt_client(sdk: &aws_config::SdkConfig, url: &str) -> aws_sdk_apigatewaymanagement::Client {
+    aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(url)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .build(),
+    )
+}

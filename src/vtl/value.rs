@@ -1,0 +1,729 @@
+//! Run-time values with the Java semantics Velocity gives them: `Integer`, `Long`,
+//! `BigInteger`, `Double`, `String`, `Boolean`, `ArrayList`, `LinkedHashMap`, map entries,
+//! `#foreach` scopes, and host objects (API Gateway's `$input`, `$util`).
+//!
+//! Lists and maps are shared and mutable (Java reference semantics).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Deepest nesting of lists/maps that `toString` and `equals` walk.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+#[derive(Clone, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    /// java.lang.Integer
+    Int(i32),
+    /// java.lang.Long
+    Long(i64),
+    /// java.math.BigInteger (limited to 128 bits here)
+    BigInt(i128),
+    /// java.lang.Double
+    Double(f64),
+    Str(Arc<str>),
+    List(Rc<RefCell<JList>>),
+    Map(Rc<RefCell<JMap>>),
+    Entry(Rc<(Value, Value)>),
+    Scope(Rc<RefCell<Scope>>),
+    Host(Rc<dyn HostObject>),
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match to_java_string(self) {
+            Ok(s) => write!(f, "{}", s),
+            Err(_) => write!(f, "<value>"),
+        }
+    }
+}
+
+/// An object supplied by the host (API Gateway's `$input` and `$util`).
+pub trait HostObject {
+    /// Java class name, for toString.
+    fn class_name(&self) -> &str;
+    /// Calls a method. `Ok(None)`: no such method (Velocity then yields null).
+    fn call(&self, name: &str, args: &[Value]) -> Result<Option<Value>, String>;
+    /// A bean property (`getFoo()`), or None.
+    fn property(&self, name: &str) -> Option<Value>;
+}
+
+/// java.util.ArrayList
+#[derive(Debug, Default)]
+pub struct JList {
+    pub items: Vec<Value>,
+    pub mod_count: u64,
+}
+
+/// java.util.LinkedHashMap: insertion-ordered; putting an existing key keeps its place.
+#[derive(Default)]
+pub struct JMap {
+    entries: Vec<(Value, Value)>,
+    index: Option<HashMap<Arc<str>, usize>>,
+    pub mod_count: u64,
+}
+
+const INDEX_THRESHOLD: usize = 12;
+
+impl JMap {
+    pub fn new() -> JMap {
+        JMap::default()
+    }
+
+    pub fn with_capacity(n: usize) -> JMap {
+        JMap { entries: Vec::with_capacity(n), index: None, mod_count: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn entries(&self) -> &[(Value, Value)] {
+        &self.entries
+    }
+
+    fn position(&self, key: &Value) -> Option<usize> {
+        if let (Value::Str(k), Some(ix)) = (key, &self.index) {
+            return ix.get(&**k).copied();
+        }
+        self.entries.iter().position(|(k, _)| java_equals(k, key))
+    }
+
+    pub fn get(&self, key: &Value) -> Option<&Value> {
+        self.position(key).map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_str(&self, key: &str) -> Option<&Value> {
+        if let Some(ix) = &self.index {
+            return ix.get(key).map(|&i| &self.entries[i].1);
+        }
+        self.entries
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
+            .map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &Value) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Map.put: returns the previous value (Null if none).
+    pub fn put(&mut self, key: Value, value: Value) -> Value {
+        if let Some(i) = self.position(&key) {
+            return std::mem::replace(&mut self.entries[i].1, value);
+        }
+        self.mod_count += 1;
+        if let (Value::Str(k), Some(ix)) = (&key, &mut self.index) {
+            ix.insert(k.clone(), self.entries.len());
+        }
+        self.entries.push((key, value));
+        if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
+            self.rebuild_index();
+        }
+        Value::Null
+    }
+
+    pub fn remove(&mut self, key: &Value) -> Value {
+        match self.position(key) {
+            Some(i) => {
+                self.mod_count += 1;
+                let (_, v) = self.entries.remove(i);
+                if self.index.is_some() {
+                    self.rebuild_index();
+                }
+                v
+            }
+            None => Value::Null,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.mod_count += 1;
+        self.entries.clear();
+        self.index = None;
+    }
+
+    fn rebuild_index(&mut self) {
+        let mut ix = HashMap::with_capacity(self.entries.len());
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if let Value::Str(s) = k {
+                ix.entry(s.clone()).or_insert(i);
+            }
+        }
+        self.index = Some(ix);
+    }
+}
+
+/// A `#foreach` scope (`$foreach`): Velocity's ForeachScope, which is also a Map.
+pub struct Scope {
+    pub id: u64,
+    pub index: i32,
+    pub has_next: bool,
+    pub parent: Option<Rc<RefCell<Scope>>>,
+    pub replaced: Value,
+    pub storage: JMap,
+}
+
+impl Scope {
+    /// Scope.get(key): own storage, then the parent's.
+    pub fn get(&self, key: &Value) -> Value {
+        if let Some(v) = self.storage.get(key) {
+            if !v.is_null() {
+                return v.clone();
+            }
+            return Value::Null;
+        }
+        match &self.parent {
+            Some(p) => p.borrow().get(key),
+            None => Value::Null,
+        }
+    }
+
+    pub fn get_replaced(&self) -> Value {
+        if self.replaced.is_null() {
+            if let Some(p) = &self.parent {
+                return p.borrow().get_replaced();
+            }
+        }
+        self.replaced.clone()
+    }
+
+    pub fn topmost(this: &Rc<RefCell<Scope>>) -> Rc<RefCell<Scope>> {
+        let mut cur = this.clone();
+        loop {
+            let next = cur.borrow().parent.clone();
+            match next {
+                Some(p) => cur = p,
+                None => return cur,
+            }
+        }
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    pub fn string(s: String) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn new_list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(RefCell::new(JList { items, mod_count: 0 })))
+    }
+
+    pub fn new_map(m: JMap) -> Value {
+        Value::Map(Rc::new(RefCell::new(m)))
+    }
+
+    pub fn is_number(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::Long(_) | Value::BigInt(_) | Value::Double(_))
+    }
+
+    /// Velocity's "class" of a value, for the `isAssignableFrom` test in `==`.
+    pub fn class_id(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) => 2,
+            Value::Long(_) => 3,
+            Value::BigInt(_) => 4,
+            Value::Double(_) => 5,
+            Value::Str(_) => 6,
+            Value::List(_) => 7,
+            Value::Map(_) => 8,
+            Value::Entry(_) => 9,
+            Value::Scope(_) => 10,
+            Value::Host(_) => 11,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- toString
+
+/// Java's `String.valueOf(value)` (maps as `{k=v}`, lists as `[a, b]`).
+pub fn to_java_string(v: &Value) -> Result<std::borrow::Cow<'_, str>, String> {
+    use std::borrow::Cow;
+    Ok(match v {
+        Value::Str(s) => Cow::Borrowed(&**s),
+        Value::Null => Cow::Borrowed("null"),
+        Value::Bool(true) => Cow::Borrowed("true"),
+        Value::Bool(false) => Cow::Borrowed("false"),
+        Value::Int(i) => Cow::Owned(i.to_string()),
+        Value::Long(i) => Cow::Owned(i.to_string()),
+        Value::BigInt(i) => Cow::Owned(i.to_string()),
+        Value::Double(d) => Cow::Owned(java_double_to_string(*d)),
+        _ => {
+            let mut s = String::new();
+            write_java(&mut s, v, 0)?;
+            Cow::Owned(s)
+        }
+    })
+}
+
+/// Appends `String.valueOf(v)` to `out`.
+pub fn write_java(out: &mut String, v: &Value, depth: usize) -> Result<(), String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err("value nested too deeply to print".to_string());
+    }
+    match v {
+        Value::Str(s) => out.push_str(s),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(out, "{}", i);
+        }
+        Value::Long(i) => {
+            let _ = write!(out, "{}", i);
+        }
+        Value::BigInt(i) => {
+            let _ = write!(out, "{}", i);
+        }
+        Value::Double(d) => out.push_str(&java_double_to_string(*d)),
+        Value::List(l) => {
+            let l = l.try_borrow().map_err(|_| "list in use".to_string())?;
+            out.push('[');
+            for (i, item) in l.items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                if let (Value::List(a), Value::List(_)) = (item, v) {
+                    if let Value::List(b) = v {
+                        if Rc::ptr_eq(a, b) {
+                            out.push_str("(this Collection)");
+                            continue;
+                        }
+                    }
+                }
+                write_java(out, item, depth + 1)?;
+                check_size(out)?;
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            let m = m.try_borrow().map_err(|_| "map in use".to_string())?;
+            write_map(out, &m, v, depth)?;
+        }
+        Value::Entry(e) => {
+            write_java(out, &e.0, depth + 1)?;
+            out.push('=');
+            write_java(out, &e.1, depth + 1)?;
+        }
+        Value::Scope(s) => {
+            let s = s.try_borrow().map_err(|_| "scope in use".to_string())?;
+            write_map(out, &s.storage, v, depth)?;
+        }
+        Value::Host(h) => {
+            out.push_str(h.class_name());
+        }
+    }
+    Ok(())
+}
+
+fn same_object(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Map(x), Value::Map(y)) => Rc::ptr_eq(x, y),
+        (Value::Scope(x), Value::Scope(y)) => Rc::ptr_eq(x, y),
+        (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn write_map(out: &mut String, m: &JMap, this: &Value, depth: usize) -> Result<(), String> {
+    out.push('{');
+    for (i, (k, val)) in m.entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if same_object(k, this) {
+            out.push_str("(this Map)");
+        } else {
+            write_java(out, k, depth + 1)?;
+        }
+        out.push('=');
+        if same_object(val, this) {
+            out.push_str("(this Map)");
+        } else {
+            write_java(out, val, depth + 1)?;
+        }
+        check_size(out)?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// Largest string a template may build (output included).
+pub const MAX_STRING: usize = 16 * 1024 * 1024;
+
+pub fn check_size(s: &str) -> Result<(), String> {
+    if s.len() > MAX_STRING {
+        Err(format!("string longer than {} bytes", MAX_STRING))
+    } else {
+        Ok(())
+    }
+}
+
+/// Java's `Double.toString(double)`.
+pub fn java_double_to_string(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".to_string();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    // shortest round-trip digits and exponent
+    let e = format!("{:e}", d.abs());
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let neg = if d < 0.0 { "-" } else { "" };
+    let a = d.abs();
+    if (1e-3..1e7).contains(&a) {
+        // plain notation
+        let mut s = String::new();
+        if exp >= 0 {
+            let int_len = (exp + 1) as usize;
+            if digits.len() <= int_len {
+                s.push_str(&digits);
+                for _ in digits.len()..int_len {
+                    s.push('0');
+                }
+                s.push_str(".0");
+            } else {
+                s.push_str(&digits[..int_len]);
+                s.push('.');
+                s.push_str(&digits[int_len..]);
+            }
+        } else {
+            s.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                s.push('0');
+            }
+            s.push_str(&digits);
+        }
+        format!("{}{}", neg, s)
+    } else {
+        let frac = if digits.len() > 1 { &digits[1..] } else { "0" };
+        format!("{}{}.{}E{}", neg, &digits[..1], frac, exp)
+    }
+}
+
+// ---------------------------------------------------------------------- equality
+
+/// Java's `a.equals(b)` for the values a template can hold.
+pub fn java_equals(a: &Value, b: &Value) -> bool {
+    java_equals_d(a, b, 0)
+}
+
+fn java_equals_d(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > MAX_VALUE_DEPTH {
+        return false;
+    }
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Long(x), Value::Long(y)) => x == y,
+        (Value::BigInt(x), Value::BigInt(y)) => x == y,
+        (Value::Double(x), Value::Double(y)) => {
+            // Double.equals compares doubleToLongBits (NaN equals NaN, 0.0 != -0.0)
+            let cx = if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() };
+            let cy = if y.is_nan() { f64::NAN.to_bits() } else { y.to_bits() };
+            cx == cy
+        }
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return true;
+            }
+            let (Ok(x), Ok(y)) = (x.try_borrow(), y.try_borrow()) else { return false };
+            x.items.len() == y.items.len()
+                && x.items.iter().zip(y.items.iter()).all(|(p, q)| java_equals_d(p, q, depth + 1))
+        }
+        (Value::Map(_) | Value::Scope(_), Value::Map(_) | Value::Scope(_)) => {
+            if same_object(a, b) {
+                return true;
+            }
+            map_equals(a, b, depth)
+        }
+        (Value::Entry(x), Value::Entry(y)) => {
+            java_equals_d(&x.0, &y.0, depth + 1) && java_equals_d(&x.1, &y.1, depth + 1)
+        }
+        (Value::Host(x), Value::Host(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+fn with_map<R>(v: &Value, f: impl FnOnce(&JMap) -> R) -> Option<R> {
+    match v {
+        Value::Map(m) => m.try_borrow().ok().map(|m| f(&m)),
+        Value::Scope(s) => s.try_borrow().ok().map(|s| f(&s.storage)),
+        _ => None,
+    }
+}
+
+fn map_equals(a: &Value, b: &Value, depth: usize) -> bool {
+    let ea: Option<Vec<(Value, Value)>> = with_map(a, |m| m.entries.clone());
+    let Some(ea) = ea else { return false };
+    with_map(b, |mb| {
+        ea.len() == mb.len()
+            && ea.iter().all(|(k, v)| match mb.get(k) {
+                Some(w) => java_equals_d(v, w, depth + 1),
+                None => false,
+            })
+    })
+    .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------- arithmetic
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Base {
+    Long,
+    BigInteger,
+    Double,
+}
+
+fn calc_base(a: &Value, b: &Value) -> Base {
+    let ai = matches!(a, Value::Int(_) | Value::Long(_) | Value::BigInt(_));
+    let bi = matches!(b, Value::Int(_) | Value::Long(_) | Value::BigInt(_));
+    let big = matches!(a, Value::BigInt(_)) || matches!(b, Value::BigInt(_));
+    if ai && bi {
+        if big { Base::BigInteger } else { Base::Long }
+    } else {
+        // BigInteger with Double is BigDecimal in Velocity; computed as double here.
+        Base::Double
+    }
+}
+
+pub fn as_i64(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i as i64,
+        Value::Long(i) => *i,
+        Value::BigInt(i) => *i as i64,
+        Value::Double(d) => java_d2l(*d),
+        _ => 0,
+    }
+}
+
+fn as_i128(v: &Value) -> i128 {
+    match v {
+        Value::BigInt(i) => *i,
+        other => as_i64(other) as i128,
+    }
+}
+
+pub fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Long(i) => *i as f64,
+        Value::BigInt(i) => *i as f64,
+        Value::Double(d) => *d,
+        _ => 0.0,
+    }
+}
+
+/// Java's `(long) d`.
+pub fn java_d2l(d: f64) -> i64 {
+    if d.is_nan() { 0 } else { d as i64 }
+}
+
+/// `Number.intValue()`.
+pub fn java_int_value(v: &Value) -> i32 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Long(i) => *i as i32,
+        Value::BigInt(i) => *i as i32,
+        Value::Double(d) => {
+            if d.is_nan() {
+                0
+            } else {
+                *d as i32
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// MathUtils.wrapPrimitive: Integer when both operands are Integer and the result fits.
+fn wrap(result: i64, a: &Value, b: &Value) -> Value {
+    let any_long = matches!(a, Value::Long(_)) || matches!(b, Value::Long(_));
+    if !any_long && result >= i32::MIN as i64 && result <= i32::MAX as i64 {
+        Value::Int(result as i32)
+    } else {
+        Value::Long(result)
+    }
+}
+
+fn big(r: Option<i128>) -> Result<Value, String> {
+    r.map(Value::BigInt).ok_or_else(|| "integer overflow beyond 128 bits".to_string())
+}
+
+pub fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Int(i) => *i == 0,
+        Value::Long(i) => *i == 0,
+        Value::BigInt(i) => *i == 0,
+        Value::Double(d) => *d == 0.0,
+        _ => false,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MathOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+/// MathUtils add/subtract/multiply/divide/modulo for two numbers. Division or modulus by
+/// zero gives `Ok(Null)` (Velocity logs and returns null).
+pub fn math(op: MathOp, a: &Value, b: &Value) -> Result<Value, String> {
+    if matches!(op, MathOp::Div | MathOp::Mod) && is_zero(b) {
+        return Ok(Value::Null);
+    }
+    match calc_base(a, b) {
+        Base::Long => {
+            let l1 = as_i64(a);
+            let l2 = as_i64(b);
+            Ok(match op {
+                MathOp::Add => {
+                    let r = l1.wrapping_add(l2);
+                    if (r ^ l1) < 0 && (r ^ l2) < 0 {
+                        big((l1 as i128).checked_add(l2 as i128))?
+                    } else {
+                        wrap(r, a, b)
+                    }
+                }
+                MathOp::Sub => {
+                    let r = l1.wrapping_sub(l2);
+                    if (r ^ l1) < 0 && (r ^ !l2) < 0 {
+                        big((l1 as i128).checked_sub(l2 as i128))?
+                    } else {
+                        wrap(r, a, b)
+                    }
+                }
+                MathOp::Mul => {
+                    let r = l1.wrapping_mul(l2);
+                    if l2 != 0 && r.wrapping_div(l2) != l1 {
+                        big((l1 as i128).checked_mul(l2 as i128))?
+                    } else {
+                        wrap(r, a, b)
+                    }
+                }
+                MathOp::Div => wrap(l1.wrapping_div(l2), a, b),
+                MathOp::Mod => wrap(l1.wrapping_rem(l2), a, b),
+            })
+        }
+        Base::BigInteger => {
+            let x = as_i128(a);
+            let y = as_i128(b);
+            match op {
+                MathOp::Add => big(x.checked_add(y)),
+                MathOp::Sub => big(x.checked_sub(y)),
+                MathOp::Mul => big(x.checked_mul(y)),
+                MathOp::Div => big(x.checked_div(y)),
+                MathOp::Mod => {
+                    if y <= 0 {
+                        Err("BigInteger: modulus not positive".to_string())
+                    } else {
+                        big(x.checked_rem_euclid(y))
+                    }
+                }
+            }
+        }
+        Base::Double => {
+            let x = as_f64(a);
+            let y = as_f64(b);
+            Ok(Value::Double(match op {
+                MathOp::Add => x + y,
+                MathOp::Sub => x - y,
+                MathOp::Mul => x * y,
+                MathOp::Div => x / y,
+                MathOp::Mod => x % y,
+            }))
+        }
+    }
+}
+
+/// MathUtils.compare for two numbers.
+pub fn compare_numbers(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match calc_base(a, b) {
+        Base::Long => as_i64(a).cmp(&as_i64(b)),
+        Base::BigInteger => as_i128(a).cmp(&as_i128(b)),
+        Base::Double => {
+            let (x, y) = (as_f64(a), as_f64(b));
+            if x < y {
+                Ordering::Less
+            } else if x > y {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn double_to_string_like_java() {
+        for (d, s) in [
+            (3.0, "3.0"),
+            (1e20, "1.0E20"),
+            (0.0001, "1.0E-4"),
+            (0.0015, "0.0015"),
+            (12345678.9, "1.23456789E7"),
+            (3.5, "3.5"),
+            (0.001, "0.001"),
+            (1234567.0, "1234567.0"),
+            (-2.5, "-2.5"),
+            (100.0, "100.0"),
+            (0.1, "0.1"),
+            (1e7, "1.0E7"),
+            (9.999999e6, "9999999.0"),
+        ] {
+            assert_eq!(java_double_to_string(d), s, "{}", d);
+        }
+    }
+
+    #[test]
+    fn arithmetic_promotes_like_velocity() {
+        let r = math(MathOp::Add, &Value::Int(i32::MAX), &Value::Int(1)).unwrap();
+        assert!(matches!(r, Value::Long(2147483648)));
+        let r = math(MathOp::Add, &Value::Long(i64::MAX), &Value::Int(1)).unwrap();
+        assert!(matches!(r, Value::BigInt(9223372036854775808)));
+        let r = math(MathOp::Div, &Value::Int(-7), &Value::Int(2)).unwrap();
+        assert!(matches!(r, Value::Int(-3)));
+        let r = math(MathOp::Mod, &Value::Int(-7), &Value::Int(2)).unwrap();
+        assert!(matches!(r, Value::Int(-1)));
+        let r = math(MathOp::Div, &Value::Int(1), &Value::Int(0)).unwrap();
+        assert!(r.is_null());
+        let r = math(MathOp::Mul, &Value::Long(i64::MIN), &Value::Int(-1)).unwrap();
+        assert!(matches!(r, Value::BigInt(9223372036854775808)));
+        let r = math(MathOp::Div, &Value::Long(i64::MIN), &Value::Int(-1)).unwrap();
+        assert!(matches!(r, Value::Long(i64::MIN)));
+    }
+}

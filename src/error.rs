@@ -46,6 +46,9 @@ pub enum Error {
     /// Another wsconn run holds the stack's lock.
     #[error("{0}")]
     Locked(String),
+    /// `wsconn local` could not start or serve (the message names what and why).
+    #[error("{0}")]
+    Local(String),
     /// SIGINT or SIGTERM arrived while changing the stack.
     #[error(
         "interrupted by {0}: the stack may be partly changed; run the command again to converge"

@@ -9,7 +9,12 @@ mod commands;
 mod config;
 mod deploy;
 mod error;
+mod local;
 mod stack;
+// The engine is a snapshot of a library finished elsewhere; wsconn uses part of its API.
+#[allow(dead_code, unused_imports)]
+#[rustfmt::skip]
+mod vtl;
 mod wait;
 
 use clap::Parser;
@@ -71,5 +76,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Diff { engine, .. } => commands::diff::run(g, cfg, engine).await,
         Command::Destroy { engine, lock, .. } => commands::destroy::run(g, cfg, engine, lock).await,
         Command::Outputs { engine, .. } => commands::outputs::run(g, cfg, engine).await,
+        Command::Local { local, .. } => commands::local::run(g, cfg, local).await,
     }
 }

@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod local;
 pub mod outputs;
 
 use crate::deploy::plan::{Plan, ResourceChange, Risk};

@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 /// API Gateway's WebSocket limits: 32 KB per frame, 128 KB per message.
 pub const MAX_FRAME: usize = 32 * 1024;
 pub const MAX_MESSAGE: usize = 128 * 1024;
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
 /// DynamoDB accepts request bodies up to 16 MB.
 const MAX_DYNAMODB_BODY: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for every client's `$disconnect`.
@@ -377,8 +379,12 @@ async fn websocket(
     );
     let token = app.tracker.token();
     let failed = (app.clone(), info.clone(), app.tracker.token());
+    // tungstenite's default buffers (128 KiB each way) would cost 1,000 idle
+    // connections 256 MB; messages are small and capped at 128 KB anyway.
     ws.max_frame_size(MAX_FRAME)
         .max_message_size(MAX_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .on_failed_upgrade(move |e: axum::Error| {
             let (app, info, token) = failed;
             tokio::spawn(async move {
@@ -469,6 +475,19 @@ async fn run_connection(app: Arc<App>, info: ConnInfo, socket: WebSocket) {
     conn.close(reason.clone());
     app.registry.remove(&info.connection_id);
     let _ = fin_tx.send(reason.frame());
+    if reason.frame().is_some() {
+        // The closing handshake: wait (bounded) for the client's close frame, so the
+        // socket is not dropped with unread data, which would reset it and could lose
+        // the close frame (and its code) on the way to the client.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     drop(stream);
     run_disconnect(&app, &info, &reason).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;

@@ -127,6 +127,10 @@ enum Slot {
 }
 
 pub struct NodeRuntime {
+    /// Itself, for the tasks that start a replacement worker.
+    me: std::sync::Weak<NodeRuntime>,
+    /// Set on shutdown: no more replacements.
+    stopping: AtomicBool,
     node: PathBuf,
     pub version: String,
     spec: Mutex<HandlerSpec>,
@@ -190,7 +194,9 @@ impl NodeRuntime {
             .next()
             .unwrap_or("handler")
             .to_string();
-        let rt = Arc::new(NodeRuntime {
+        let rt = Arc::new_cyclic(|me| NodeRuntime {
+            me: me.clone(),
+            stopping: AtomicBool::new(false),
             node,
             version,
             spec: Mutex::new(spec),
@@ -246,8 +252,22 @@ impl NodeRuntime {
                     worker.pid
                 ));
                 worker.kill();
+                self.restart_soon();
                 Outcome::TimedOut
             }
+        }
+    }
+
+    /// Starts a replacement worker in the background, so the next message is served
+    /// warm.
+    fn restart_soon(&self) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(rt) = self.me.upgrade() {
+            tokio::spawn(async move {
+                let _ = rt.ensure_worker().await;
+            });
         }
     }
 
@@ -313,6 +333,7 @@ impl NodeRuntime {
 
     /// Kills the worker (on shutdown).
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         if let Slot::Ready(w) = std::mem::replace(&mut *self.slot.lock().await, Slot::Empty) {
             w.kill();
         }
@@ -353,16 +374,21 @@ impl NodeRuntime {
         tokio::spawn(read_loop(stdout, worker.clone(), ready_tx));
         let w = worker.clone();
         let log = self.log.clone();
+        let me = self.me.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
             let why = match status {
                 Ok(s) => format!("the Node.js worker (pid {pid}) exited ({s})"),
                 Err(e) => format!("the Node.js worker (pid {pid}) was lost: {e}"),
             };
-            if !w.dead.swap(true, Ordering::SeqCst) {
+            let unexpected = !w.dead.swap(true, Ordering::SeqCst);
+            if unexpected {
                 log.info(format!("node: {why}"));
             }
             w.die(&why);
+            if unexpected && let Some(rt) = me.upgrade() {
+                rt.restart_soon();
+            }
         });
         let init = serde_json::json!({"init": {
             "url": spec.url,

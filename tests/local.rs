@@ -1013,3 +1013,54 @@ fn missing_node_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Editing the handler in --assets-dir takes effect without a restart (a new worker);
+/// `--stage` names the path, and another path is refused as on AWS (403); a binary
+/// message reaches the handler base64-encoded.
+#[tokio::test(flavor = "multi_thread")]
+async fn handler_edits_take_effect_and_the_stage_names_the_path() {
+    let assets = assets_copy();
+    let handler = assets.path().join("lambda/index.mjs");
+    let local = Local::start(&[
+        "--assets-dir",
+        assets.path().to_str().unwrap(),
+        "--stage",
+        "dev",
+    ]);
+    let url = local.ws_url();
+    assert!(url.ends_with("/dev"), "{url}");
+    assert_eq!(local.get("stage"), "dev");
+    let other = url.replace("/dev", "/api");
+    assert_eq!(handshake_status(&other).await, Err(403));
+
+    let (mut ws, _, ev) = connect_with_id(&url).await;
+    assert_eq!(ev["requestContext"]["stage"], "dev");
+    ws.send(Message::Binary(vec![0u8, 0xff, b'a'].into()))
+        .await
+        .unwrap();
+    let ev: Value = serde_json::from_str(&next_text(&mut ws).await.unwrap()).unwrap();
+    assert_eq!(ev["isBase64Encoded"], true);
+    assert_eq!(ev["body"], "AP9h");
+    assert_eq!(ev["requestContext"]["routeKey"], "$default");
+
+    std::fs::write(
+        &handler,
+        "export const handler = async (event) => ({ statusCode: 200, body: `edited: ${event.body}` });\n",
+    )
+    .unwrap();
+    local.wait_log(&["reload: lambda/index.mjs changed; starting a new Node.js worker"]);
+    local.wait_log(&["node: worker pid", "index.mjs"]);
+    // The same connection, a new handler.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        ws.send(Message::Text("x".into())).await.unwrap();
+        let reply = next_text(&mut ws).await.unwrap();
+        if reply == "edited: x" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edited handler never answered: {reply}"
+        );
+    }
+}

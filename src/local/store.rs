@@ -75,23 +75,26 @@ impl Answer {
     }
 }
 
-enum Backend {
-    Embedded {
-        db: dynoxide::Database,
-        stop: Option<tokio::sync::oneshot::Sender<()>>,
-        server: Option<tokio::task::JoinHandle<()>>,
-    },
-    Remote {
-        region: String,
-        credentials: aws_credential_types::provider::SharedCredentialsProvider,
-    },
+/// The embedded server's handles, taken on close.
+struct Embedded {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How requests to a remote endpoint are signed.
+struct Signing {
+    region: String,
+    credentials: aws_credential_types::provider::SharedCredentialsProvider,
 }
 
 pub struct Store {
     /// `http://127.0.0.1:<private port>` or the remote endpoint.
     base: Uri,
     client: HttpClient,
-    backend: tokio::sync::Mutex<Backend>,
+    /// Remote only: every request is signed.
+    signing: Option<Signing>,
+    /// Embedded only: the private server, stopped on close.
+    embedded: std::sync::Mutex<Embedded>,
     /// For the embedded store: the database, for the TTL sweep.
     db: Option<dynoxide::Database>,
     pub description: String,
@@ -169,8 +172,8 @@ impl Store {
                 Ok(Store {
                     base,
                     client,
-                    backend: tokio::sync::Mutex::new(Backend::Embedded {
-                        db: db.clone(),
+                    signing: None,
+                    embedded: std::sync::Mutex::new(Embedded {
                         stop: Some(stop),
                         server: Some(server),
                     }),
@@ -202,9 +205,13 @@ impl Store {
                 Ok(Store {
                     base,
                     client,
-                    backend: tokio::sync::Mutex::new(Backend::Remote {
+                    signing: Some(Signing {
                         region,
                         credentials,
+                    }),
+                    embedded: std::sync::Mutex::new(Embedded {
+                        stop: None,
+                        server: None,
                     }),
                     db: None,
                     description: format!("DynamoDB at {url}"),
@@ -254,26 +261,17 @@ impl Store {
 
     async fn send(&self, mut headers: HeaderMap, body: Bytes) -> Result<Answer, String> {
         let uri = self.base.clone();
-        let signing = {
-            let backend = self.backend.lock().await;
-            match &*backend {
-                Backend::Embedded { .. } => {
-                    // dynoxide checks that auth material is present (as DynamoDB does)
-                    // but never verifies it: give the integrations' own calls some.
-                    if !headers.contains_key(http::header::AUTHORIZATION) {
-                        headers.insert(http::header::AUTHORIZATION, HeaderValue::from_static(
-                            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000",
-                        ));
-                        headers.insert("x-amz-date", HeaderValue::from_static("20260101T000000Z"));
-                    }
-                    None
-                }
-                Backend::Remote {
-                    region,
-                    credentials,
-                } => Some((region.clone(), credentials.clone())),
-            }
-        };
+        if self.signing.is_none() && !headers.contains_key(http::header::AUTHORIZATION) {
+            // dynoxide checks that auth material is present (as DynamoDB does) but never
+            // verifies it: give the integrations' own calls some.
+            headers.insert(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_static(
+                    "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000",
+                ),
+            );
+            headers.insert("x-amz-date", HeaderValue::from_static("20260101T000000Z"));
+        }
         let mut req = Request::builder()
             .method("POST")
             .uri(uri.clone())
@@ -285,8 +283,8 @@ impl Store {
                 req.headers_mut().insert(http::header::HOST, v);
             }
         }
-        if let Some((region, credentials)) = signing {
-            sign(&mut req, &body, &region, &credentials).await?;
+        if let Some(signing) = &self.signing {
+            sign(&mut req, &body, &signing.region, &signing.credentials).await?;
         }
         let sent = tokio::time::timeout(CALL_TIMEOUT, self.client.request(req)).await;
         let resp = match sent {
@@ -390,15 +388,15 @@ impl Store {
 
     /// Stops the embedded server (the remote store has nothing to stop).
     pub async fn close(&self) {
-        let mut backend = self.backend.lock().await;
-        if let Backend::Embedded { stop, server, db } = &mut *backend {
-            if let Some(s) = stop.take() {
-                let _ = s.send(());
-            }
-            if let Some(task) = server.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-            }
-            let _ = db;
+        let (stop, server) = match self.embedded.lock() {
+            Ok(mut e) => (e.stop.take(), e.server.take()),
+            Err(_) => (None, None),
+        };
+        if let Some(s) = stop {
+            let _ = s.send(());
+        }
+        if let Some(task) = server {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
 }

@@ -278,10 +278,10 @@ impl Store {
             .body(Full::new(body.clone()))
             .map_err(|e| format!("building a request to {uri}: {e}"))?;
         *req.headers_mut() = headers;
-        if let Some(host) = uri.authority() {
-            if let Ok(v) = HeaderValue::from_str(host.as_str()) {
-                req.headers_mut().insert(http::header::HOST, v);
-            }
+        if let Some(host) = uri.authority()
+            && let Ok(v) = HeaderValue::from_str(host.as_str())
+        {
+            req.headers_mut().insert(http::header::HOST, v);
         }
         if let Some(signing) = &self.signing {
             sign(&mut req, &body, &signing.region, &signing.credentials).await?;

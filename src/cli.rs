@@ -121,6 +121,40 @@ pub struct RenderArgs {
     pub opts: StackOpts,
 }
 
+/// Options of `wsconn local`.
+#[derive(Debug, Args, Clone)]
+pub struct LocalOpts {
+    /// Address to listen on (0.0.0.0 to accept other machines).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port for everything: WebSocket, @connections and DynamoDB (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Keep the embedded table in DIR (default: in memory, gone when wsconn stops).
+    #[arg(long, value_name = "DIR", conflicts_with = "dynamodb_endpoint")]
+    pub data_dir: Option<PathBuf>,
+    /// Use this DynamoDB instead of the embedded one (DynamoDB Local, moto, a real
+    /// table); requests are signed with the default credential chain, and the table is
+    /// created there if it is missing.
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Node.js binary for the $default handler (default: `node` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub node: Option<PathBuf>,
+    /// Seconds between sweeps that delete expired items from the embedded table.
+    #[arg(long, default_value_t = 2, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub ttl_sweep_interval: u64,
+    /// Idle timeout in milliseconds (API Gateway: 10 minutes). For tests.
+    #[arg(long, hide = true, default_value_t = 600_000)]
+    pub idle_timeout_ms: u64,
+    /// Maximum connection duration in milliseconds (API Gateway: 2 hours). For tests.
+    #[arg(long, hide = true, default_value_t = 7_200_000)]
+    pub max_connection_ms: u64,
+    /// The function's timeout in milliseconds (default: the stack's, 10 s). For tests.
+    #[arg(long, hide = true)]
+    pub function_timeout_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -222,6 +256,25 @@ pub enum Command {
         #[command(flatten)]
         engine: EngineOpts,
     },
+    /// Run the whole WebSocket API on this machine: no AWS account, only Node.js.
+    ///
+    /// One port serves the WebSocket API (ws://HOST:PORT/<stage>), the @connections
+    /// management API (http://HOST:PORT/<stage>/@connections/<id>) and the DynamoDB API
+    /// of the connections table (http://HOST:PORT). The routes, mapping templates and
+    /// handler are the stack's own: $connect renders connect.vtl into a PutItem,
+    /// $disconnect renders disconnect.vtl into a DeleteItem, and $default runs
+    /// lambda/index.mjs in a warm Node.js worker. With --assets-dir, edits to the
+    /// templates and the handler take effect without a restart. Ctrl-C disconnects every
+    /// client (running $disconnect) and exits 0.
+    #[command(
+        after_help = "Examples:\n  wsconn local                                  # then, in another terminal:\n  wscat -c 'ws://127.0.0.1:8080/api?foo=bar'     # type {\"first_name\": \"Jane\"}\n  aws dynamodb scan --endpoint-url http://127.0.0.1:8080 --table-name wsconn-connections\n  aws apigatewaymanagementapi post-to-connection --endpoint-url http://127.0.0.1:8080/api \\\n      --connection-id <id> --data hello\n\n  wsconn local --assets-dir . --port 9000        # serve your edited templates and handler\n  wsconn local --data-dir .wsconn                # keep the table between runs\n  wsconn local --dynamodb-endpoint http://localhost:8000   # DynamoDB Local instead\n  wsconn --output json local --port 0            # one JSON line with the URLs, for scripts"
+    )]
+    Local {
+        #[command(flatten)]
+        opts: StackOpts,
+        #[command(flatten)]
+        local: LocalOpts,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +318,8 @@ impl Command {
             Command::Deploy { opts, .. }
             | Command::Diff { opts, .. }
             | Command::Destroy { opts, .. }
-            | Command::Outputs { opts, .. } => opts,
+            | Command::Outputs { opts, .. }
+            | Command::Local { opts, .. } => opts,
             Command::Render { args } => &args.opts,
             Command::Smoke { opts, .. } | Command::Connections { opts, .. } => opts,
         }

@@ -49,6 +49,9 @@ pub enum Error {
     /// A mapping template that does not parse: `FILE:LINE:COL: message`.
     #[error("{0}")]
     Template(String),
+    /// `wsconn local` could not start or serve (the message names what and why).
+    #[error("{0}")]
+    Local(String),
     /// SIGINT or SIGTERM arrived while changing the stack.
     #[error(
         "interrupted by {0}: the stack may be partly changed; run the command again to converge"

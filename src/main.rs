@@ -10,6 +10,7 @@ mod config;
 mod deploy;
 mod error;
 mod gateway;
+mod local;
 mod ops;
 mod stack;
 mod vtl;
@@ -81,5 +82,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Connections { local, action, .. } => {
             commands::connections::run(g, cfg, local.as_deref(), action).await
         }
+        Command::Local { local, .. } => commands::local::run(g, cfg, local).await,
     }
 }

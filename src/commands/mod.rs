@@ -5,6 +5,7 @@ pub mod connections;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod local;
 pub mod outputs;
 pub mod render;
 pub mod smoke;

@@ -28,21 +28,28 @@ pub fn route_key(route: &str) -> Result<&'static str> {
     }
 }
 
-/// The request API Gateway would hand the template: defaults for every `$context`
-/// variable, then the flags.
+/// The request API Gateway would hand the template: the `$context` of a fresh event on
+/// a fresh connection (as `local` builds it), then the flags.
 pub fn request(args: &RenderArgs, route: &str, stage: &str, region: &str) -> vtl::Request {
     let api_id = "a1b2c3d4e5";
-    let domain = format!("{api_id}.execute-api.{region}.amazonaws.com");
-    let mut req = vtl::Request::new();
-    for (k, v) in gateway::default_context(route, stage, api_id, &domain) {
-        req.set_context(k, &v);
-    }
+    let now = gateway::now_ms();
+    let conn = gateway::ConnInfo {
+        connection_id: gateway::new_id(),
+        connected_at: now,
+        source_ip: "192.0.2.1".into(),
+        user_agent: Some("wsconn".into()),
+        domain_name: format!("{api_id}.execute-api.{region}.amazonaws.com"),
+        api_id: api_id.into(),
+        stage: stage.into(),
+    };
+    let event = gateway::EventType::of_route(route);
+    let ids = gateway::EventIds::new(event, now);
+    let body = args.body.clone().unwrap_or_default();
+    let mut req =
+        gateway::template_request(&conn, event, route, &ids, &args.headers, &args.query, &body);
     for (k, v) in &args.context {
         req.set_context(k, v);
     }
-    req.headers = args.headers.clone();
-    req.querystring = args.query.clone();
-    req.body = args.body.clone().unwrap_or_default();
     req.stage_variables = args.stage_variables.clone();
     req
 }

@@ -1,0 +1,240 @@
+//! `wsconn local`: the whole WebSocket API on this machine, from the same stack model
+//! `deploy` reconciles. One port serves the WebSocket API (`/<stage>`), the management
+//! API (`/<stage>/@connections/<id>`) and the table's DynamoDB API (`/`).
+//!
+//! - [`server`]: the router, one handler per endpoint, the connection task, shutdown;
+//! - [`connections`]: the registry of open connections;
+//! - [`gateway`]: API Gateway's semantics (`$context`, route selection, integrations);
+//! - [`store`]: the table (embedded dynoxide, or any DynamoDB endpoint);
+//! - [`node`]: the warm Node.js worker that runs the `$default` handler;
+//! - [`reload`]: picks up edited templates and handler in `--assets-dir`;
+//! - [`log`]: the access log, written off the request path.
+
+mod connections;
+mod log;
+mod node;
+mod reload;
+mod server;
+mod store;
+
+pub use store::StoreKind;
+
+use crate::cli::OutputFormat;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::gateway::Api;
+use crate::stack::Stack;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How `wsconn local` runs (from its flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    pub store: StoreKind,
+    pub node: Option<PathBuf>,
+    /// How often expired items are removed from the embedded table.
+    pub ttl_sweep: Duration,
+    pub limits: Limits,
+    /// The function's timeout; None: the stack's (`stack.function.timeout_s`).
+    pub function_timeout: Option<Duration>,
+    pub output: OutputFormat,
+}
+
+/// API Gateway's connection limits (shortened only by tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No message for this long closes the connection (API Gateway: 10 minutes).
+    pub idle: Duration,
+    /// A connection lasts at most this long (API Gateway: 2 hours).
+    pub max_duration: Duration,
+}
+
+/// What every handler shares.
+pub struct App {
+    api: RwLock<Arc<Api>>,
+    store: store::Store,
+    node: Arc<node::NodeRuntime>,
+    registry: connections::Registry,
+    log: log::Log,
+    /// Every connection's task, from its upgrade to the end of its `$disconnect`.
+    tracker: tokio_util::task::TaskTracker,
+    limits: Limits,
+    api_id: String,
+    stage: String,
+    addr: SocketAddr,
+    shutting_down: AtomicBool,
+}
+
+impl App {
+    /// The stack and its parsed templates as they are now (reload swaps them).
+    fn api(&self) -> Arc<Api> {
+        match self.api.read() {
+            Ok(a) => a.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set_api(&self, api: Api) {
+        match self.api.write() {
+            Ok(mut a) => *a = Arc::new(api),
+            Err(p) => *p.into_inner() = Arc::new(api),
+        }
+    }
+
+    fn stage(&self) -> &str {
+        &self.stage
+    }
+}
+
+/// A stable, API-Gateway-looking id (10 lowercase characters) for the stack.
+fn api_id(stack: &str) -> String {
+    crate::assets::sha256_hex(format!("wsconn local {stack}").as_bytes())[..10].to_string()
+}
+
+#[derive(serde::Serialize)]
+struct Ready<'a> {
+    websocket_url: String,
+    connections_url: String,
+    dynamodb_endpoint: String,
+    table_name: &'a str,
+    stage: &'a str,
+}
+
+/// Runs until SIGINT or SIGTERM; every client is disconnected (through `$disconnect`)
+/// before it returns.
+pub async fn run(cfg: Config, opts: Options) -> Result<()> {
+    let local = |e: String| Error::Local(e);
+    let stack = Arc::new(Stack::build(&cfg)?);
+    let node_path = node::find_node(opts.node.as_deref()).map_err(local)?;
+    let log = log::Log::start();
+    let api = Api::compile(stack.clone());
+    for e in api.template_errors() {
+        log.info(format!(
+            "template error: {e}; connections are refused until the file is fixed"
+        ));
+    }
+    let store = store::Store::open(&opts.store, cfg.region.as_deref(), cfg.profile.as_deref())
+        .await
+        .map_err(local)?;
+    store
+        .ensure_table(&stack.table)
+        .await
+        .map_err(|e| Error::Local(format!("{}: {e}", store.description)))?;
+    let handler = match &cfg.assets_dir {
+        Some(d) => node::HandlerSpec::file(&d.join(crate::assets::HANDLER_FILE)),
+        None => node::HandlerSpec::inline(&stack.function.source),
+    };
+    let timeout = opts
+        .function_timeout
+        .unwrap_or(Duration::from_secs(stack.function.timeout_s.max(1) as u64));
+    let node = node::NodeRuntime::start(node_path, handler, &stack, timeout, log.clone())
+        .await
+        .map_err(local)?;
+    let listener = tokio::net::TcpListener::bind((opts.host.as_str(), opts.port))
+        .await
+        .map_err(|e| Error::Local(format!("listening on {}:{}: {e}", opts.host, opts.port)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Local(format!("reading the listening address: {e}")))?;
+    let app = Arc::new(App {
+        api: RwLock::new(Arc::new(api)),
+        store,
+        node: node.clone(),
+        registry: connections::Registry::default(),
+        log: log.clone(),
+        tracker: tokio_util::task::TaskTracker::new(),
+        limits: opts.limits,
+        api_id: api_id(&stack.name),
+        stage: stack.stage.clone(),
+        addr,
+        shutting_down: AtomicBool::new(false),
+    });
+    if let Some(db) = app.store.embedded() {
+        spawn_ttl_sweep(db, opts.ttl_sweep, log.clone());
+    }
+    if let Some(dir) = &cfg.assets_dir {
+        reload::spawn(app.clone(), cfg.clone(), dir.clone());
+    }
+    announce(&opts, &stack, addr, &app, &node.version, timeout);
+    let served = server::serve(listener, app.clone()).await;
+    node.shutdown().await;
+    app.store.close().await;
+    log.info("stopped");
+    log.flush();
+    served.map_err(local)
+}
+
+/// What a newcomer needs on start: the URLs, the table, and a first command to try.
+fn announce(
+    opts: &Options,
+    stack: &Stack,
+    addr: SocketAddr,
+    app: &App,
+    node_version: &str,
+    timeout: Duration,
+) {
+    use std::io::Write as _;
+    let host = if addr.ip().is_ipv6() {
+        format!("[{}]", opts.host.trim_matches(|c| c == '[' || c == ']'))
+    } else {
+        opts.host.clone()
+    };
+    let base = format!("{host}:{}", addr.port());
+    let ready = Ready {
+        websocket_url: format!("ws://{base}/{}", stack.stage),
+        connections_url: format!("http://{base}/{}/@connections", stack.stage),
+        dynamodb_endpoint: format!("http://{base}"),
+        table_name: &stack.table.name,
+        stage: &stack.stage,
+    };
+    let text = if opts.output == OutputFormat::Json {
+        serde_json::to_string(&ready).unwrap_or_default() + "\n"
+    } else {
+        format!(
+            "wsconn local: stack {stack_name}, stage {stage}\n\
+             \n  WebSocket API     {ws}\
+             \n  @connections      {conns}/{{connectionId}}\
+             \n  DynamoDB          {ddb}  (table {table}; {store})\
+             \n  $default handler  Node.js {node_version}, warm, timeout {t} s\
+             \n\nTry it:\
+             \n  wscat -c \"{ws}?foo=bar\"\
+             \n  aws dynamodb scan --endpoint-url {ddb} --table-name {table}\
+             \n\nCtrl-C stops it; every client is disconnected through $disconnect first.\n\n",
+            stack_name = stack.name,
+            stage = stack.stage,
+            ws = ready.websocket_url,
+            conns = ready.connections_url,
+            ddb = ready.dynamodb_endpoint,
+            table = stack.table.name,
+            store = app.store.description,
+            t = timeout.as_secs_f64(),
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// dynoxide removes expired items only when asked: sweep every `every`, off the async
+/// threads (a sweep holds the database a page at a time).
+fn spawn_ttl_sweep(db: dynoxide::Database, every: Duration, log: log::Log) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let db = db.clone();
+            match tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => log.info(format!("ttl: removed {n} expired item(s)")),
+                Ok(Err(e)) => log.info(format!("ttl: the sweep failed: {e}")),
+                Err(_) => {}
+            }
+        }
+    });
+}

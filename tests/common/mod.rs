@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod local;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
 use std::io::{Read, Write};

@@ -10,7 +10,12 @@
 // back with no think time: its latency is then mostly queueing behind the other
 // clients' messages, and its rate is the server's ceiling.
 //
+// Between the two, with every client connected and idle, `wsconn connections send --all`
+// (WSCONN_BIN, against this server) pushes one message to all of them: its wall time,
+// its rate, and how many clients received exactly that message.
+//
 // usage: node scripts/bench-local.mjs WS_URL DYNAMODB_URL TABLE
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 
@@ -103,6 +108,25 @@ async function run(clients, think) {
   };
 }
 
+// `wsconn connections send --all` to every connected client, timed around the process.
+async function sendAll(clients) {
+  const addr = new URL(wsUrl).host;
+  const stack = table.replace(/-connections$/, '');
+  const text = `broadcast-${Date.now()}`;
+  const got = clients.map((c) => new Promise((resolve) => {
+    c.waiting.push((m) => resolve(m === text));
+  }));
+  const t0 = performance.now();
+  const out = await new Promise((resolve, reject) => {
+    execFile(process.env.WSCONN_BIN, ['--stack', stack, '--output', 'json', 'connections', 'send', '--all', '--message', text, '--local', addr],
+      { maxBuffer: 64 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const received = (await Promise.all(got)).filter(Boolean).length;
+  const r = JSON.parse(out);
+  return { seconds, sent: r.sent.length, gone: r.gone.length, failed: r.failed.length, received, messages_per_second: r.sent.length / seconds };
+}
+
 async function main() {
   const started = performance.now();
   const clients = [];
@@ -116,6 +140,7 @@ async function main() {
   await Promise.all(opening);
   connectMs.sort((a, b) => a - b);
   const trackedWhileConnected = await count();
+  const broadcast = process.env.WSCONN_BIN ? await sendAll(clients) : null;
 
   const paced = await run(clients, true);
   const saturated = SATURATE ? await run(clients, false) : null;
@@ -138,6 +163,7 @@ async function main() {
     left_after_disconnect: left,
     paced,
     saturated,
+    broadcast,
     total_seconds: (performance.now() - started) / 1000,
   }));
   process.exit(0);

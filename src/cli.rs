@@ -82,11 +82,12 @@ pub struct LockOpts {
     pub lock_timeout: u64,
 }
 
-/// `NAME=VALUE` (the value may contain `=` and be empty).
+/// `NAME=VALUE`, split at the first `=` (the value may contain `=`; either may be empty,
+/// as a template may be tested against an empty header name).
 pub fn pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+        None => Err(format!("expected NAME=VALUE, got {s:?}")),
     }
 }
 

@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use super::parser::Slots;
-use super::value::{HostObject, JMap, Value};
+use super::value::{HostObject, JMap, Value, shape_reset, shaped as interned};
 
 /// The WebSocket `$context` variables, in the order `$context` lists them.
 pub const CONTEXT_KEYS: &[&str] = &[
@@ -166,23 +166,76 @@ impl Request {
 fn context_value(v: &ContextValue) -> Value {
     match v {
         ContextValue::Null => Value::Null,
-        ContextValue::Str(s) => Value::str(s),
+        ContextValue::Str(s) => interned(s),
         ContextValue::Long(l) => Value::Long(*l),
         ContextValue::Int(i) => Value::Int(*i),
-        ContextValue::Map(m) => {
-            let mut jm = JMap::with_capacity(m.len());
-            for (k, v) in m {
-                jm.put(Value::str(k), context_value(v));
-            }
-            Value::new_map(jm)
-        }
+        ContextValue::Map(m) => context_map(m),
     }
 }
 
+/// True when no name repeats (compares hashes first, names only on a hash collision).
+fn all_unique<'a>(names: impl Iterator<Item = &'a str> + Clone) -> bool {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hs: Vec<(u64, &str)> = names
+        .map(|n| {
+            let mut h = super::value::FxBuild.build_hasher();
+            h.write(n.as_bytes());
+            (h.finish(), n)
+        })
+        .collect();
+    if hs.len() < 2 {
+        return true;
+    }
+    hs.sort_unstable_by_key(|x| x.0);
+    let mut i = 1;
+    while i < hs.len() {
+        if hs[i].0 == hs[i - 1].0 {
+            // compare every name of this hash run
+            let mut j = i;
+            while j < hs.len() && hs[j].0 == hs[i - 1].0 {
+                j += 1;
+            }
+            let run = &hs[i - 1..j];
+            for a in 0..run.len() {
+                for b in a + 1..run.len() {
+                    if run[a].1 == run[b].1 {
+                        return false;
+                    }
+                }
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// The context tree's keys are unique by construction (set_in replaces in place).
+fn context_map(m: &[(String, ContextValue)]) -> Value {
+    let mut jm = JMap::with_capacity(m.len());
+    let unique = all_unique(m.iter().map(|(k, _)| k.as_str()));
+    for (k, v) in m {
+        if unique {
+            jm.push_unique(interned(k), context_value(v));
+        } else {
+            jm.put(interned(k), context_value(v));
+        }
+    }
+    Value::new_map(jm)
+}
+
+/// A LinkedHashMap of name/value pairs: a repeated name keeps its first place and its
+/// last value.
 fn pairs_map(pairs: &[(String, String)]) -> Value {
     let mut m = JMap::with_capacity(pairs.len());
+    let unique = all_unique(pairs.iter().map(|(k, _)| k.as_str()));
     for (k, v) in pairs {
-        m.put(Value::str(k), Value::str(v));
+        if unique {
+            m.push_unique(interned(k), interned(v));
+        } else {
+            m.put(interned(k), interned(v));
+        }
     }
     Value::new_map(m)
 }
@@ -191,8 +244,9 @@ fn pairs_map(pairs: &[(String, String)]) -> Value {
 /// mentions.
 pub(crate) fn roots(req: &Request, slots: &Slots) -> Vec<(u32, Value)> {
     let mut out = Vec::new();
+    shape_reset();
     if let Some(s) = slots.lookup("context") {
-        out.push((s, context_value(&ContextValue::Map(req.context.clone()))));
+        out.push((s, context_map(&req.context)));
     }
     if let Some(s) = slots.lookup("input") {
         out.push((s, Value::Host(Rc::new(Input::new(req)))));
@@ -210,7 +264,7 @@ pub(crate) fn roots(req: &Request, slots: &Slots) -> Vec<(u32, Value)> {
 struct Input {
     params: Value,
     lookup: [Value; 3],
-    body: std::sync::Arc<str>,
+    body: Rc<str>,
     /// the parsed body (None: not JSON)
     json: OnceCell<Option<serde_json::Value>>,
 }
@@ -227,7 +281,7 @@ impl Input {
         Input {
             params: Value::new_map(m),
             lookup: [path, query, header],
-            body: std::sync::Arc::from(req.body.as_str()),
+            body: Rc::from(req.body.as_str()),
             json: OnceCell::new(),
         }
     }
@@ -275,12 +329,11 @@ impl HostObject for Input {
                     _ => return Ok(None),
                 };
                 for m in &self.lookup {
-                    if let Value::Map(m) = m {
-                        if let Some(v) = m.borrow().get_str(key) {
-                            if !v.is_null() {
-                                return Ok(Some(v.clone()));
-                            }
-                        }
+                    if let Value::Map(m) = m
+                        && let Some(v) = m.borrow().get_str(key)
+                        && !v.is_null()
+                    {
+                        return Ok(Some(v.clone()));
                     }
                 }
                 Ok(Some(Value::str("")))
@@ -368,7 +421,13 @@ impl HostObject for Util {
             _ => return Ok(None),
         };
         Ok(Some(match name {
-            "escapeJavaScript" => Value::string(escape_javascript(s)),
+            "escapeJavaScript" => {
+                if needs_js_escape(s) {
+                    Value::string(escape_javascript(s))
+                } else {
+                    Value::Str(s.clone())
+                }
+            }
             "parseJson" => {
                 let v: serde_json::Value = serde_json::from_str(s)
                     .map_err(|e| format!("$util.parseJson: invalid JSON: {}", e))?;
@@ -385,18 +444,38 @@ impl HostObject for Util {
     fn property(&self, _name: &str) -> Option<Value> {
         None
     }
+
+    fn escape_js_keep_quote(&self, arg: &Value) -> Option<Value> {
+        match arg {
+            Value::Null => Some(Value::Null),
+            Value::Str(s) => Some(if needs_js_escape(s) {
+                Value::string(escape_js(s, false))
+            } else {
+                Value::Str(s.clone())
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Apache Commons Lang 2.6 `StringEscapeUtils.escapeJavaScript`: over UTF-16 code units,
 /// `> 0x7f` as `\uXXXX` (upper-case hex; a character outside the BMP becomes its surrogate
 /// pair), `\b \n \t \f \r`, other controls `< 32` as `\u00XX`, and `'` `"` `\` `/` get a
 /// backslash. DEL (0x7f) is kept as is.
-pub fn escape_javascript(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8 + 2);
-    // fast path for the common case
-    if s.bytes()
+fn needs_js_escape(s: &str) -> bool {
+    !s.bytes()
         .all(|b| (32..0x7f).contains(&b) && !matches!(b, b'\'' | b'"' | b'\\' | b'/'))
-    {
+}
+
+pub fn escape_javascript(s: &str) -> String {
+    escape_js(s, true)
+}
+
+/// escapeJavaStyleString(s, escapeSingleQuote, escapeForwardSlash = true). Without the
+/// single quote this equals `escapeJavaScript(s).replaceAll("\\'","'")`.
+fn escape_js(s: &str, escape_single_quote: bool) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 4 + 8);
+    if !needs_js_escape(s) {
         out.push_str(s);
         return out;
     }
@@ -424,7 +503,7 @@ pub fn escape_javascript(s: &str) -> String {
                 }
             } else {
                 match u as u8 {
-                    b'\'' => out.push_str("\\'"),
+                    b'\'' if escape_single_quote => out.push_str("\\'"),
                     b'"' => out.push_str("\\\""),
                     b'\\' => out.push_str("\\\\"),
                     b'/' => out.push_str("\\/"),

@@ -81,7 +81,10 @@ pub struct RefNode {
 #[derive(Debug, Clone)]
 pub enum RefPart {
     Property(Arc<str>, Span),
-    Method(Arc<str>, Vec<Expr>, Span),
+    /// name, arguments, position; the flag marks `escapeJavaScript(x)` directly followed by
+    /// `.replaceAll("\\'","'")` (API Gateway's documented idiom), evaluated in one pass when
+    /// the receiver is `$util`.
+    Method(Arc<str>, Vec<Expr>, Span, bool),
     Index(Box<Expr>, Span),
 }
 
@@ -104,8 +107,9 @@ pub enum BinOp {
 
 #[derive(Debug, Clone)]
 pub enum Expr {
-    /// A constant string (single-quoted, or double-quoted without `$`/`#`).
-    Str(Arc<str>),
+    /// A constant string (single-quoted, or double-quoted without `$`/`#`), and its index in
+    /// the template's literal table (renders share one copy per literal).
+    Str(Arc<str>, u32),
     /// A double-quoted string with references or directives: rendered, then `strip` tells
     /// whether to drop the last character (Velocity parses it with a trailing space).
     Interp {
@@ -141,5 +145,5 @@ pub enum Expr {
         literal: Arc<str>,
     },
     /// A bare word argument of a directive (`in`); its value is null.
-    Word(Arc<str>),
+    Word,
 }

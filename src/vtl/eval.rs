@@ -19,7 +19,7 @@ pub const MAX_RANGE: i64 = 1_000_000;
 
 /// Control flow besides normal completion.
 pub(crate) enum Ctl {
-    Err(Error),
+    Err(Box<Error>),
     /// StopCommand: `Nearest` (#break), `All` (#stop), or a given scope (#break($foreach)).
     Stop(Stop),
 }
@@ -41,10 +41,12 @@ pub(crate) struct Renderer<'t> {
     pub foreach_slot: u32,
     pub count_slot: u32,
     pub has_next_slot: u32,
+    lits: Vec<Option<Rc<str>>>,
 }
 
+#[cold]
 fn err(file: &str, span: Span, msg: impl Into<String>) -> Ctl {
-    Ctl::Err(Error::new(file, span.line, span.col, msg))
+    Ctl::Err(Box::new(Error::new(file, span.line, span.col, msg)))
 }
 
 /// Result of a method lookup and call.
@@ -58,11 +60,13 @@ impl<'t> Renderer<'t> {
     pub(crate) fn new(
         file: &'t str,
         nslots: usize,
+        nlits: usize,
         foreach_slot: u32,
         count_slot: u32,
         has_next_slot: u32,
     ) -> Self {
         Renderer {
+            lits: vec![None; nlits],
             file,
             vars: vec![Value::Null; nslots],
             steps: 0,
@@ -94,7 +98,7 @@ impl<'t> Renderer<'t> {
     pub(crate) fn render_root(&mut self, block: &Block, out: &mut String) -> Result<(), Error> {
         match self.render_block(block, out) {
             Ok(()) => Ok(()),
-            Err(Ctl::Err(e)) => Err(e),
+            Err(Ctl::Err(e)) => Err(*e),
             Err(Ctl::Stop(Stop::Nearest | Stop::All)) => Ok(()),
             Err(Ctl::Stop(Stop::Scope(_))) => Err(Error::new(
                 self.file,
@@ -213,11 +217,39 @@ impl<'t> Renderer<'t> {
             return Ok(Value::Null);
         }
         let mut cur = self.vars[r.slot as usize].clone();
-        for part in &r.parts {
+        let mut i = 0;
+        while i < r.parts.len() {
             if cur.is_null() {
                 return Ok(Value::Null);
             }
+            let part = &r.parts[i];
+            if let (RefPart::Method(_, args, span, true), Value::Host(h)) = (part, &cur) {
+                // escapeJavaScript(x).replaceAll("\\'","'") in one pass
+                self.step(*span)?;
+                let arg = self.eval_value(&args[0])?;
+                if let Some(v) = h.escape_js_keep_quote(&arg) {
+                    self.step(*span)?;
+                    if let Value::Str(s) = &v {
+                        self.check_out(s, *span)?;
+                    }
+                    cur = v;
+                    i += 2;
+                    continue;
+                }
+                cur = match self.call_method(
+                    &cur,
+                    "escapeJavaScript",
+                    std::slice::from_ref(&arg),
+                    *span,
+                )? {
+                    Call::NoMethod => Value::Null,
+                    Call::Value(v) => v,
+                };
+                i += 1;
+                continue;
+            }
             cur = self.apply_part(cur, part)?;
+            i += 1;
         }
         Ok(cur)
     }
@@ -228,13 +260,22 @@ impl<'t> Renderer<'t> {
                 self.step(*span)?;
                 self.get_property(&cur, name, *span)
             }
-            RefPart::Method(name, args, span) => {
+            RefPart::Method(name, args, span, _) => {
                 self.step(*span)?;
-                let mut vals = Vec::with_capacity(args.len());
-                for a in args {
-                    vals.push(self.eval_value(a)?);
-                }
-                match self.call_method(&cur, name, &vals, *span)? {
+                let r = if args.len() <= 3 {
+                    let mut buf: [Value; 3] = Default::default();
+                    for (slot, a) in buf.iter_mut().zip(args.iter()) {
+                        *slot = self.eval_value(a)?;
+                    }
+                    self.call_method(&cur, name, &buf[..args.len()], *span)?
+                } else {
+                    let mut vals = Vec::with_capacity(args.len());
+                    for a in args {
+                        vals.push(self.eval_value(a)?);
+                    }
+                    self.call_method(&cur, name, &vals, *span)?
+                };
+                match r {
                     Call::NoMethod => Ok(Value::Null),
                     Call::Value(v) => Ok(v),
                 }
@@ -253,23 +294,23 @@ impl<'t> Renderer<'t> {
 
     /// ASTIndex.adjMinusIndexArg: a negative Integer index counts from `size()`.
     fn adjust_negative_index(&mut self, cur: &Value, arg: Value, span: Span) -> R<Value> {
-        if let Value::Int(i) = arg {
-            if i < 0 {
-                let size = match self.call_method(cur, "size", &[], span)? {
-                    Call::Value(Value::Int(n)) => n,
-                    _ => {
-                        return Err(err(
-                            self.file,
-                            span,
-                            format!(
-                                "A 'size()' method required for negative value {} does not exist",
-                                i
-                            ),
-                        ));
-                    }
-                };
-                return Ok(Value::Int(size.wrapping_add(i)));
-            }
+        if let Value::Int(i) = arg
+            && i < 0
+        {
+            let size = match self.call_method(cur, "size", &[], span)? {
+                Call::Value(Value::Int(n)) => n,
+                _ => {
+                    return Err(err(
+                        self.file,
+                        span,
+                        format!(
+                            "A 'size()' method required for negative value {} does not exist",
+                            i
+                        ),
+                    ));
+                }
+            };
+            return Ok(Value::Int(size.wrapping_add(i)));
         }
         Ok(arg)
     }
@@ -312,12 +353,12 @@ impl<'t> Renderer<'t> {
                     _ => {}
                 }
             }
-            RefPart::Property(name, _) | RefPart::Method(name, _, _) => match &cur {
+            RefPart::Property(name, _) | RefPart::Method(name, _, _, _) => match &cur {
                 Value::Map(m) => {
-                    m.borrow_mut().put(Value::Str(name.clone()), value);
+                    m.borrow_mut().put(Value::str(name), value);
                 }
                 Value::Scope(s) => {
-                    s.borrow_mut().storage.put(Value::Str(name.clone()), value);
+                    s.borrow_mut().storage.put(Value::str(name), value);
                 }
                 _ => {}
             },
@@ -379,6 +420,10 @@ impl<'t> Renderer<'t> {
         let mut counter: usize = 1;
         let mut result: R<()> = Ok(());
         while let Some(item) = peeked.take() {
+            if let Err(e) = self.step(f.span) {
+                result = Err(e);
+                break;
+            }
             self.vars[self.count_slot as usize] = Value::Int(counter as i32);
             let value = match item {
                 Ok(v) => v,
@@ -406,7 +451,7 @@ impl<'t> Renderer<'t> {
                 }
             }
             counter += 1;
-            if counter - 1 >= MAX_FOREACH {
+            if counter > MAX_FOREACH {
                 break;
             }
         }
@@ -488,9 +533,36 @@ impl<'t> Renderer<'t> {
 
     pub(crate) fn eval_value(&mut self, e: &Expr) -> R<Value> {
         Ok(match e {
-            Expr::Str(s) => Value::Str(s.clone()),
+            Expr::Str(s, id) => {
+                let slot = &mut self.lits[*id as usize];
+                match slot {
+                    Some(r) => Value::Str(r.clone()),
+                    None => {
+                        let r: Rc<str> = Rc::from(&**s);
+                        *slot = Some(r.clone());
+                        Value::Str(r)
+                    }
+                }
+            }
             Expr::Interp { body, strip, span } => {
                 self.step(*span)?;
+                // "$x" (one plain reference): the value's own string when it is one
+                if *strip
+                    && body.len() == 2
+                    && let (Node::Ref(r), Node::Text(t)) = (&body[0], &body[1])
+                    && &**t == " "
+                    && !r.escaped
+                    && r.esc_prefix.is_empty()
+                    && r.more_prefix.is_empty()
+                    && r.kind != RefKind::Runt
+                {
+                    self.step(r.span)?;
+                    match self.execute_ref(r)? {
+                        Value::Str(s) => return Ok(Value::Str(s)),
+                        Value::Null => return Ok(Value::str(&r.null_string)),
+                        _ => {}
+                    }
+                }
                 let mut s = String::new();
                 self.render_block(body, &mut s)?;
                 if *strip {
@@ -547,7 +619,7 @@ impl<'t> Renderer<'t> {
             }
             Expr::Group(inner, _) => self.eval_value(inner)?,
             Expr::Not(inner) => Value::Bool(!self.eval_bool(inner)?),
-            Expr::Word(_) => Value::Null,
+            Expr::Word => Value::Null,
             Expr::Binary {
                 op,
                 left,
@@ -632,11 +704,8 @@ impl<'t> Renderer<'t> {
                         let l = self.eval_value(left)?;
                         let r = self.eval_value(right)?;
                         let eq = self.velocity_equals(&l, &r, *span)?;
-                        Ok(if *op == BinOp::Eq {
-                            eq
-                        } else {
-                            !eq_ne(&l, &r, eq)
-                        })
+                        // ASTNENode is exactly the negation of ASTEQNode
+                        Ok(if *op == BinOp::Eq { eq } else { !eq })
                     }
                     BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
                         let l = self.eval_value(left)?;
@@ -766,11 +835,6 @@ impl<'t> Renderer<'t> {
     }
 }
 
-/// `!=` (ASTNENode) mirrors `==` except that two nulls are "not unequal".
-fn eq_ne(_l: &Value, _r: &Value, eq: bool) -> bool {
-    eq
-}
-
 /// Velocity's literal() of an expression node, for `null + "string"`.
 fn expr_literal(e: &Expr) -> String {
     match e {
@@ -878,7 +942,7 @@ fn index_of(s: &str, needle: &str, from: i32) -> i32 {
     }
 }
 
-fn string_method(s: &Arc<str>, name: &str, args: &[Value]) -> Result<Call, String> {
+fn string_method(s: &Rc<str>, name: &str, args: &[Value]) -> Result<Call, String> {
     use Value as V;
     let v = |x: Value| Ok(Call::Value(x));
     match (name, args) {
@@ -952,7 +1016,7 @@ fn string_method(s: &Arc<str>, name: &str, args: &[Value]) -> Result<Call, Strin
                 check_size(&out)?;
                 v(V::string(out))
             } else {
-                if s.len() > 0 && b.len() > a.len() {
+                if !s.is_empty() && b.len() > a.len() {
                     let n = s.matches(&**a).count();
                     if s.len() + n * (b.len() - a.len()) > MAX_STRING {
                         return Err(format!("string longer than {} bytes", MAX_STRING));
@@ -962,10 +1026,16 @@ fn string_method(s: &Arc<str>, name: &str, args: &[Value]) -> Result<Call, Strin
             }
         }
         ("replaceAll", [V::Str(re), V::Str(rep)]) => {
-            v(V::string(javaregex::replace(s, re, rep, false)?))
+            match javaregex::replace_opt(s, re, rep, false)? {
+                Some(r) => v(V::string(r)),
+                None => v(V::Str(s.clone())),
+            }
         }
         ("replaceFirst", [V::Str(re), V::Str(rep)]) => {
-            v(V::string(javaregex::replace(s, re, rep, true)?))
+            match javaregex::replace_opt(s, re, rep, true)? {
+                Some(r) => v(V::string(r)),
+                None => v(V::Str(s.clone())),
+            }
         }
         ("matches", [V::Str(re)]) => v(V::Bool(javaregex::matches(re, s)?)),
         ("split", [V::Str(re)]) => v(V::new_list_of(
@@ -1206,9 +1276,7 @@ fn number_method(this: &Value, name: &str, args: &[Value]) -> Call {
                 .map(|s| s.into_owned())
                 .unwrap_or_default(),
         )),
-        ("intValue", []) if !matches!(this, V::BigInt(_)) || true => {
-            Call::Value(V::Int(java_int_value(this)))
-        }
+        ("intValue", []) => Call::Value(V::Int(java_int_value(this))),
         ("longValue", []) => Call::Value(V::Long(as_i64(this))),
         ("doubleValue", []) => Call::Value(V::Double(as_f64(this))),
         ("equals", [o]) => Call::Value(V::Bool(java_equals(this, o))),

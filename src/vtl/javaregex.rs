@@ -65,14 +65,54 @@ impl Found {
 }
 
 const BACKTRACK_LIMIT: usize = 1_000_000;
+
+/// Byte offset of the first occurrence of a short needle (cheaper than str::find's
+/// two-way searcher setup for the few-byte patterns templates use).
+fn find_literal(hay: &str, needle: &str) -> Option<usize> {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    if n.len() > 16 {
+        return hay.find(needle);
+    }
+    let first = n[0];
+    let mut i = 0;
+    while i + n.len() <= h.len() {
+        match h[i..h.len() - n.len() + 1].iter().position(|&b| b == first) {
+            None => return None,
+            Some(off) => {
+                let p = i + off;
+                if &h[p..p + n.len()] == n {
+                    return Some(p);
+                }
+                i = p + 1;
+            }
+        }
+    }
+    None
+}
 const CACHE_MAX: usize = 256;
 
 thread_local! {
     static CACHE: RefCell<HashMap<String, Rc<Pattern>>> = RefCell::new(HashMap::new());
+    static LAST: RefCell<Option<(String, Rc<Pattern>)>> = const { RefCell::new(None) };
 }
 
 /// Compiles (or fetches from the per-thread cache) a Java regex.
 pub fn compile(java: &str) -> Result<Rc<Pattern>, String> {
+    if let Some(p) = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|(k, _)| k == java)
+            .map(|(_, p)| p.clone())
+    }) {
+        return Ok(p);
+    }
+    let p = compile_cached(java)?;
+    LAST.with(|l| *l.borrow_mut() = Some((java.to_string(), p.clone())));
+    Ok(p)
+}
+
+fn compile_cached(java: &str) -> Result<Rc<Pattern>, String> {
     if let Some(p) = CACHE.with(|c| c.borrow().get(java).cloned()) {
         return Ok(p);
     }
@@ -120,7 +160,10 @@ impl Pattern {
     /// The first match at or after byte position `from`.
     pub fn find_at(&self, text: &str, from: usize) -> Result<Option<Found>, String> {
         match self {
-            Pattern::Literal(l) => Ok(text[from..].find(l.as_str()).map(|i| Found {
+            Pattern::Literal(l) if l.is_empty() => Ok(Some(Found {
+                groups: vec![Some((from, from))],
+            })),
+            Pattern::Literal(l) => Ok(find_literal(&text[from..], l).map(|i| Found {
                 groups: vec![Some((from + i, from + i + l.len()))],
             })),
             Pattern::Regex { re, .. } => {
@@ -154,14 +197,6 @@ impl Pattern {
             out.push(f);
         }
         Ok(out)
-    }
-
-    /// String.matches(regex)
-    pub fn full_match(&self, text: &str) -> Result<bool, String> {
-        match self {
-            Pattern::Literal(l) => Ok(l == text),
-            Pattern::Regex { .. } => Err("internal: use compile_full".to_string()),
-        }
     }
 }
 
@@ -283,30 +318,48 @@ fn expand(rep: &str, p: &Pattern, text: &str, f: &Found, out: &mut String) -> Re
 }
 
 /// String.replaceAll / replaceFirst.
+#[cfg(test)]
 pub fn replace(
     text: &str,
     java_regex: &str,
     rep: &str,
     first_only: bool,
 ) -> Result<String, String> {
+    Ok(replace_opt(text, java_regex, rep, first_only)?.unwrap_or_else(|| text.to_string()))
+}
+
+/// Like [`replace`]; `None` when nothing matched (the text is unchanged).
+pub fn replace_opt(
+    text: &str,
+    java_regex: &str,
+    rep: &str,
+    first_only: bool,
+) -> Result<Option<String>, String> {
     let p = compile(java_regex)?;
     // fast path: literal pattern and literal replacement
-    if let Pattern::Literal(l) = &*p {
-        if !rep.contains('\\') && !rep.contains('$') {
-            if !text.contains(l.as_str()) && !l.is_empty() {
-                return Ok(text.to_string());
-            }
-            if first_only {
-                return Ok(text.replacen(l.as_str(), rep, 1));
-            }
-            if !l.is_empty() {
-                return Ok(text.replace(l.as_str(), rep));
-            }
+    if let Pattern::Literal(l) = &*p
+        && !rep.as_bytes().iter().any(|&b| b == b'\\' || b == b'$')
+        && !l.is_empty()
+    {
+        if find_literal(text, l).is_none() {
+            return Ok(None);
         }
+        if first_only {
+            return Ok(Some(text.replacen(l.as_str(), rep, 1)));
+        }
+        let n = text.matches(l.as_str()).count();
+        if rep.len() > l.len() && text.len() + n * (rep.len() - l.len()) > super::value::MAX_STRING
+        {
+            return Err(format!(
+                "string longer than {} bytes",
+                super::value::MAX_STRING
+            ));
+        }
+        return Ok(Some(text.replace(l.as_str(), rep)));
     }
     let found = p.find_all(text, if first_only { 1 } else { usize::MAX })?;
     if found.is_empty() {
-        return Ok(text.to_string());
+        return Ok(None);
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
@@ -317,7 +370,7 @@ pub fn replace(
         last = f.end();
     }
     out.push_str(&text[last..]);
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// String.split(regex, limit) (Java 8+ semantics).
@@ -814,8 +867,6 @@ fn translate_class(chars: &[char], i: usize, out: &mut String) -> Result<usize, 
                             out.push_str("[^");
                             out.push_str(&body);
                             out.push(']');
-                        } else if body.starts_with("\\p") {
-                            out.push_str(&body);
                         } else {
                             out.push_str(&body);
                         }

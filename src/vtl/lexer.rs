@@ -520,6 +520,7 @@ fn float_len(b: &[u8], p: usize) -> Option<usize> {
     best
 }
 
+#[allow(clippy::while_let_loop)]
 fn string_literal_len(b: &[u8], p: usize) -> Option<usize> {
     if p >= b.len() {
         return None;
@@ -882,17 +883,18 @@ impl<'a> Lexer<'a> {
                 // MoreLoop
                 let p = self.pos;
                 if p >= self.b.len() {
+                    let pending: String = self.src[image_start..p].chars().take(20).collect();
                     return Err(LexError {
-                        offset: p,
-                        message: "Lexical error: encountered <EOF>".to_string(),
+                        offset: image_start,
+                        message: format!("Lexical error: the template ends inside {:?}", pending),
                     });
                 }
                 let mut best: Option<(Rule, usize)> = None;
                 for &r in rules(self.state) {
-                    if let Some(l) = match_rule(r, self.b, p) {
-                        if best.is_none_or(|(_, bl)| l > bl) {
-                            best = Some((r, l));
-                        }
+                    if let Some(l) = match_rule(r, self.b, p)
+                        && best.is_none_or(|(_, bl)| l > bl)
+                    {
+                        best = Some((r, l));
                     }
                 }
                 let Some((rule, len)) = best else {

@@ -8,7 +8,7 @@
 //! expressions in [`javaregex`].
 //!
 //! ```ignore
-//! use vtl::vtl::{render, Request, Template};
+//! use crate::vtl::{render, Request, Template};
 //! let t = Template::parse("t.vtl", "Hello $context.identity.sourceIp!").unwrap();
 //! let mut req = Request::new();
 //! req.set_context("identity.sourceIp", "192.0.2.1");
@@ -34,9 +34,8 @@ pub mod lexer;
 pub mod parser;
 pub mod value;
 
-pub use apigw::{ContextValue, Request};
+pub use apigw::Request;
 pub use error::Error;
-pub use value::Value;
 
 /// API Gateway's limit on a mapping template: 300 KB.
 pub const MAX_TEMPLATE_BYTES: usize = 300 * 1024;
@@ -88,11 +87,19 @@ impl Template {
     }
 }
 
+// Templates are shared between threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<Request>();
+};
+
 /// Renders a template for one request.
 pub fn render(t: &Template, req: &Request) -> Result<String, Error> {
     let mut r = eval::Renderer::new(
         &t.file,
         t.slots.names.len(),
+        t.slots.lits as usize,
         t.foreach_slot,
         t.count_slot,
         t.has_next_slot,

@@ -26,6 +26,8 @@ fn is_directive(name: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct Slots {
     pub names: Vec<Arc<str>>,
+    /// number of constant string literals
+    pub lits: u32,
     map: HashMap<Arc<str>, u32>,
 }
 
@@ -95,6 +97,9 @@ pub(crate) struct Parser<'a, 's> {
 }
 
 type PResult<T> = Result<T, Error>;
+
+/// A lookahead scan over tokens from an index with a limit.
+type ScanFn<P> = fn(&mut P, &mut usize, usize) -> PResult<Sc>;
 
 fn kind_name(k: Kind) -> &'static str {
     match k {
@@ -284,12 +289,12 @@ impl<'a, 's> Parser<'a, 's> {
 
     fn fetch_to(&mut self, idx: usize) -> PResult<()> {
         while self.toks.len() <= idx {
-            if let Some(last) = self.toks.last() {
-                if last.kind == Kind::Eof {
-                    let t = last.clone();
-                    self.toks.push(t);
-                    continue;
-                }
+            if let Some(last) = self.toks.last()
+                && last.kind == Kind::Eof
+            {
+                let t = last.clone();
+                self.toks.push(t);
+                continue;
             }
             let t = self.lx.next_token().map_err(|e| self.lex_err(e))?;
             self.toks.push(t);
@@ -395,12 +400,7 @@ impl<'a, 's> Parser<'a, 's> {
     }
 
     /// Tries alternatives in order (JavaCC phase-3 choice).
-    fn alt(
-        &mut self,
-        i: &mut usize,
-        lim: usize,
-        alts: &[fn(&mut Self, &mut usize, usize) -> PResult<Sc>],
-    ) -> PResult<Sc> {
+    fn alt(&mut self, i: &mut usize, lim: usize, alts: &[ScanFn<Self>]) -> PResult<Sc> {
         let save = *i;
         for f in alts {
             match f(self, i, lim)? {
@@ -1090,9 +1090,8 @@ impl<'a, 's> Parser<'a, 's> {
         match self.kind()? {
             Kind::Identifier | Kind::LCurly => Ok(Expr::Ref(Box::new(self.reference()?))),
             Kind::Word => {
-                let i = self.pos;
                 self.pos += 1;
-                Ok(Expr::Word(Arc::from(self.image(i))))
+                Ok(Expr::Word)
             }
             Kind::StringLiteral => self.string_literal(),
             Kind::IntegerLiteral => self.integer_literal(),
@@ -1161,7 +1160,7 @@ impl<'a, 's> Parser<'a, 's> {
                     }
                 }
                 self.consume(Kind::RefMod2RParen)?;
-                parts.push(RefPart::Method(name, args, mspan));
+                parts.push(RefPart::Method(name, args, mspan, false));
             } else {
                 let ii = self.consume(Kind::Identifier)?;
                 parts.push(RefPart::Property(
@@ -1175,6 +1174,20 @@ impl<'a, 's> Parser<'a, 's> {
         }
         if formal {
             self.consume(Kind::RCurly)?;
+        }
+        // mark the escapeJavaScript(x).replaceAll("\\'","'") idiom
+        for k in 0..parts.len().saturating_sub(1) {
+            let next_is_fix = matches!(&parts[k + 1], RefPart::Method(n, a, _, _)
+                if &**n == "replaceAll" && a.len() == 2
+                    && matches!(&a[0], Expr::Str(x, _) if &**x == "\\\\'")
+                    && matches!(&a[1], Expr::Str(y, _) if &**y == "'"));
+            if let RefPart::Method(n, a, _, fused) = &mut parts[k]
+                && next_is_fix
+                && &**n == "escapeJavaScript"
+                && a.len() == 1
+            {
+                *fused = true;
+            }
         }
         let last = self.pos - 1;
         self.leave();
@@ -1299,11 +1312,11 @@ impl<'a, 's> Parser<'a, 's> {
             img = &img[lead..];
         }
         let mut more_prefix = "";
-        if let Some(loc) = img.rfind('$') {
-            if loc > 0 {
-                more_prefix = &img[..loc];
-                img = &img[loc..];
-            }
+        if let Some(loc) = img.rfind('$')
+            && loc > 0
+        {
+            more_prefix = &img[..loc];
+            img = &img[loc..];
         }
         self.modified.insert(first, img.to_string());
         let literal = self.literal_range(first, last);
@@ -1315,7 +1328,7 @@ impl<'a, 's> Parser<'a, 's> {
             if img.starts_with("$!{") {
                 (RefKind::Quiet, ident_img)
             } else {
-                (RefKind::Quiet, &img[2..])
+                (RefKind::Quiet, img.strip_prefix("$!").unwrap_or(img))
             }
         } else if img == "${" {
             (RefKind::Formal, ident_img)
@@ -1357,7 +1370,9 @@ impl<'a, 's> Parser<'a, 's> {
         }
         let interpolate = quote == b'"' && (img.contains('$') || img.contains('#'));
         if !interpolate {
-            return Ok(Expr::Str(Arc::from(image)));
+            let id = self.slots.lits;
+            self.slots.lits += 1;
+            return Ok(Expr::Str(Arc::from(image), id));
         }
         let contains_line_comment = image.contains("##");
         let text = if contains_line_comment {

@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// Deepest nesting of lists/maps that `toString` and `equals` walk.
 pub const MAX_VALUE_DEPTH: usize = 100;
@@ -26,7 +25,7 @@ pub enum Value {
     BigInt(i128),
     /// java.lang.Double
     Double(f64),
-    Str(Arc<str>),
+    Str(Rc<str>),
     List(Rc<RefCell<JList>>),
     Map(Rc<RefCell<JMap>>),
     Entry(Rc<(Value, Value)>),
@@ -51,6 +50,73 @@ pub trait HostObject {
     fn call(&self, name: &str, args: &[Value]) -> Result<Option<Value>, String>;
     /// A bean property (`getFoo()`), or None.
     fn property(&self, name: &str) -> Option<Value>;
+    /// `escapeJavaScript(arg).replaceAll("\\'","'")` in one step, when this object is
+    /// `$util`: Some(result) (null for a null argument), or None to evaluate normally.
+    fn escape_js_keep_quote(&self, _arg: &Value) -> Option<Value> {
+        None
+    }
+}
+
+thread_local! {
+    static INTERN: RefCell<std::collections::HashSet<Rc<str>, FxBuild>> =
+        const { RefCell::new(std::collections::HashSet::with_hasher(FxBuild)) };
+}
+
+thread_local! {
+    static SHAPE: RefCell<(Vec<Rc<str>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// Starts a pass of [`shaped`] strings (one per render).
+pub fn shape_reset() {
+    SHAPE.with(|c| c.borrow_mut().1 = 0);
+}
+
+/// A copy of `s`, shared with the string at the same position of the previous render's
+/// request data when they are equal (request shapes repeat: the same context names, header
+/// names and often values), else from the interning cache.
+pub fn shaped(s: &str) -> Value {
+    if s.len() > 256 {
+        return Value::str(s);
+    }
+    SHAPE.with(|c| {
+        let mut c = c.borrow_mut();
+        let i = c.1;
+        c.1 += 1;
+        if let Some(prev) = c.0.get(i)
+            && &**prev == s
+        {
+            return Value::Str(prev.clone());
+        }
+        let v = interned(s);
+        if let Value::Str(r) = &v {
+            if i < c.0.len() {
+                c.0[i] = r.clone();
+            } else if i == c.0.len() && i < 4096 {
+                c.0.push(r.clone());
+            }
+        }
+        v
+    })
+}
+
+/// A shared copy of a short string from a bounded per-thread cache (request data repeats
+/// from render to render: header names, context values).
+pub fn interned(s: &str) -> Value {
+    if s.len() > 256 {
+        return Value::str(s);
+    }
+    INTERN.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(a) = c.get(s) {
+            return Value::Str(a.clone());
+        }
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        let a: Rc<str> = Rc::from(s);
+        c.insert(a.clone());
+        Value::Str(a)
+    })
 }
 
 /// What Java class a list value stands for.
@@ -73,15 +139,54 @@ pub struct JList {
     pub kind: ListKind,
 }
 
+/// A small fast hasher (FxHash) for the map index: keys are short strings.
+#[derive(Default, Clone, Copy)]
+pub struct FxBuild;
+
+pub struct FxHasher(u64);
+
+impl std::hash::BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// java.util.LinkedHashMap: insertion-ordered; putting an existing key keeps its place.
+///
+/// String keys get a hash index, built lazily once a large map has been searched often.
 #[derive(Default)]
 pub struct JMap {
     entries: Vec<(Value, Value)>,
-    index: Option<HashMap<Arc<str>, usize>>,
+    index: std::cell::OnceCell<HashMap<Rc<str>, usize, FxBuild>>,
+    scans: std::cell::Cell<u32>,
     pub mod_count: u64,
 }
 
-const INDEX_THRESHOLD: usize = 12;
+const INDEX_THRESHOLD: usize = 16;
+const SCANS_BEFORE_INDEX: u32 = 8;
 
 impl JMap {
     pub fn new() -> JMap {
@@ -91,8 +196,7 @@ impl JMap {
     pub fn with_capacity(n: usize) -> JMap {
         JMap {
             entries: Vec::with_capacity(n),
-            index: None,
-            mod_count: 0,
+            ..JMap::default()
         }
     }
 
@@ -108,9 +212,34 @@ impl JMap {
         &self.entries
     }
 
+    fn str_position(&self, key: &str) -> Option<usize> {
+        if let Some(ix) = self.index.get() {
+            return ix.get(key).copied();
+        }
+        if self.entries.len() > INDEX_THRESHOLD {
+            let n = self.scans.get() + 1;
+            self.scans.set(n);
+            if n > SCANS_BEFORE_INDEX {
+                let ix = self.index.get_or_init(|| {
+                    let mut ix = HashMap::with_capacity_and_hasher(self.entries.len(), FxBuild);
+                    for (i, (k, _)) in self.entries.iter().enumerate() {
+                        if let Value::Str(s) = k {
+                            ix.entry(s.clone()).or_insert(i);
+                        }
+                    }
+                    ix
+                });
+                return ix.get(key).copied();
+            }
+        }
+        self.entries
+            .iter()
+            .position(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
+    }
+
     fn position(&self, key: &Value) -> Option<usize> {
-        if let (Value::Str(k), Some(ix)) = (key, &self.index) {
-            return ix.get(&**k).copied();
+        if let Value::Str(k) = key {
+            return self.str_position(k);
         }
         self.entries.iter().position(|(k, _)| java_equals(k, key))
     }
@@ -120,13 +249,7 @@ impl JMap {
     }
 
     pub fn get_str(&self, key: &str) -> Option<&Value> {
-        if let Some(ix) = &self.index {
-            return ix.get(key).map(|&i| &self.entries[i].1);
-        }
-        self.entries
-            .iter()
-            .find(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
-            .map(|(_, v)| v)
+        self.str_position(key).map(|i| &self.entries[i].1)
     }
 
     pub fn contains_key(&self, key: &Value) -> bool {
@@ -139,14 +262,17 @@ impl JMap {
             return std::mem::replace(&mut self.entries[i].1, value);
         }
         self.mod_count += 1;
-        if let (Value::Str(k), Some(ix)) = (&key, &mut self.index) {
+        if let (Value::Str(k), Some(ix)) = (&key, self.index.get_mut()) {
             ix.insert(k.clone(), self.entries.len());
         }
         self.entries.push((key, value));
-        if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
-            self.rebuild_index();
-        }
         Value::Null
+    }
+
+    /// Appends an entry whose key is known to be absent (building maps from unique keys).
+    pub fn push_unique(&mut self, key: Value, value: Value) {
+        debug_assert!(self.index.get().is_none());
+        self.entries.push((key, value));
     }
 
     pub fn remove(&mut self, key: &Value) -> Value {
@@ -154,9 +280,8 @@ impl JMap {
             Some(i) => {
                 self.mod_count += 1;
                 let (_, v) = self.entries.remove(i);
-                if self.index.is_some() {
-                    self.rebuild_index();
-                }
+                self.index = std::cell::OnceCell::new();
+                self.scans.set(0);
                 v
             }
             None => Value::Null,
@@ -166,17 +291,8 @@ impl JMap {
     pub fn clear(&mut self) {
         self.mod_count += 1;
         self.entries.clear();
-        self.index = None;
-    }
-
-    fn rebuild_index(&mut self) {
-        let mut ix = HashMap::with_capacity(self.entries.len());
-        for (i, (k, _)) in self.entries.iter().enumerate() {
-            if let Value::Str(s) = k {
-                ix.entry(s.clone()).or_insert(i);
-            }
-        }
-        self.index = Some(ix);
+        self.index = std::cell::OnceCell::new();
+        self.scans.set(0);
     }
 }
 
@@ -206,10 +322,10 @@ impl Scope {
     }
 
     pub fn get_replaced(&self) -> Value {
-        if self.replaced.is_null() {
-            if let Some(p) = &self.parent {
-                return p.borrow().get_replaced();
-            }
+        if self.replaced.is_null()
+            && let Some(p) = &self.parent
+        {
+            return p.borrow().get_replaced();
         }
         self.replaced.clone()
     }
@@ -228,11 +344,11 @@ impl Scope {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Arc::from(s))
+        Value::Str(Rc::from(s))
     }
 
     pub fn string(s: String) -> Value {
-        Value::Str(Arc::from(s))
+        Value::Str(Rc::from(s))
     }
 
     pub fn is_null(&self) -> bool {
@@ -778,8 +894,9 @@ mod tests {
         assert!(matches!(r, Value::Int(-1)));
         let r = math(MathOp::Div, &Value::Int(1), &Value::Int(0)).unwrap();
         assert!(r.is_null());
+        // Java's overflow check (result / l2 != l1) misses MIN * -1: MIN / -1 == MIN
         let r = math(MathOp::Mul, &Value::Long(i64::MIN), &Value::Int(-1)).unwrap();
-        assert!(matches!(r, Value::BigInt(9223372036854775808)));
+        assert!(matches!(r, Value::Long(i64::MIN)));
         let r = math(MathOp::Div, &Value::Long(i64::MIN), &Value::Int(-1)).unwrap();
         assert!(matches!(r, Value::Long(i64::MIN)));
     }

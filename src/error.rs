@@ -262,6 +262,15 @@ pub fn is_already_exists(e: &Error) -> bool {
     }
 }
 
+/// Request builders only fail when a required field is missing: a bug, reported plainly.
+pub fn built<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
+    r.map_err(|e| Error::Aws {
+        doing: format!("building the {what} request"),
+        code: None,
+        message: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,13 +367,4 @@ mod tests {
         let e = aws_err("AccessDenied", "nope");
         assert_eq!(e.to_string(), "x: nope (AccessDenied)");
     }
-}
-
-/// Request builders only fail when a required field is missing: a bug, reported plainly.
-pub fn built<T, E: std::fmt::Display>(what: &str, r: std::result::Result<T, E>) -> Result<T> {
-    r.map_err(|e| Error::Aws {
-        doing: format!("building the {what} request"),
-        code: None,
-        message: e.to_string(),
-    })
 }

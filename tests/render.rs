@@ -237,7 +237,8 @@ async fn hostile_input_round_trips_through_dynamodb() {
     let emu = Emulator::start();
     emu.wsconn(&["deploy", "--yes"]).expect(0);
     let c = emu.sdk().await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    type Pairs = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(&str, Pairs, Pairs)> = vec![
         (
             "quotes",
             vec![("X-Q", "say \"hi\" and 'bye'")],

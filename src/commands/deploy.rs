@@ -97,10 +97,10 @@ async fn converge(
         {
             progress::note(&format!("{}; reading again", what.join("; ")));
         }
-        if let Some(s) = progress.slowest() {
-            if report.slowest.as_ref().is_none_or(|(_, d)| s.1 > *d) {
-                report.slowest = Some(s);
-            }
+        if let Some(s) = progress.slowest()
+            && report.slowest.as_ref().is_none_or(|(_, d)| s.1 > *d)
+        {
+            report.slowest = Some(s);
         }
         // Prove it: a fresh read, and nothing left to plan.
         snap = session::refresh(cx, Scope::Full).await?;

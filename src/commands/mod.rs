@@ -67,22 +67,23 @@ pub fn approve(
                 .any(|a| a.resource == c.resource && a.action == c.action)
         })
         .collect();
-    if let Some(c) = new.iter().find(|c| c.risk == Some(Risk::LosesData)) {
-        if !allow_replace {
-            return Err(Error::Declined(format!(
-                "{} would be replaced ({}); pass --allow-replace to accept losing its data",
-                c.resource,
-                c.reason.as_deref().unwrap_or("it cannot change in place")
-            )));
-        }
+    if let Some(c) = new.iter().find(|c| c.risk == Some(Risk::LosesData))
+        && !allow_replace
+    {
+        return Err(Error::Declined(format!(
+            "{} would be replaced ({}); pass --allow-replace to accept losing its data",
+            c.resource,
+            c.reason.as_deref().unwrap_or("it cannot change in place")
+        )));
     }
     if new.is_empty() {
         return Ok(());
     }
-    if let Some(plan) = plan_for_prompt {
-        if !yes && std::io::stdin().is_terminal() {
-            eprint!("{}", crate::deploy::plan::render_text(plan, false));
-        }
+    if let Some(plan) = plan_for_prompt
+        && !yes
+        && std::io::stdin().is_terminal()
+    {
+        eprint!("{}", crate::deploy::plan::render_text(plan, false));
     }
     let names: Vec<&str> = new.iter().map(|c| c.resource.as_str()).collect();
     consent(

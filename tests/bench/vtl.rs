@@ -4,7 +4,7 @@
 //! a pass/fail test.
 
 #[path = "../../src/vtl/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod vtl;
 
 use std::hint::black_box;

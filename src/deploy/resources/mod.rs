@@ -141,6 +141,141 @@ pub fn widens(current: &Value, desired: &Value) -> bool {
     statements(desired).iter().any(|s| !have.contains(s))
 }
 
+/// Writes to one API are serialised by the engine; real AWS may still answer
+/// ConflictException "concurrent modification" (another writer, or its own lag), so
+/// every API Gateway write goes through this retry.
+pub async fn api_write<T, F, Fut>(op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    crate::wait::retrying(
+        Duration::from_secs(120),
+        error::is_concurrent_modification,
+        op,
+    )
+    .await
+}
+
+/// A NotFoundException on a write under the stack's API: the API (or the child) was
+/// deleted after it was read. Not fatal: the next round reads again.
+pub fn vanished_or<E, R>(what: String, doing: String, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if error::code_of(&e) == Some("NotFoundException") {
+        Error::Vanished(what)
+    } else {
+        error::aws(doing, e)
+    }
+}
+
+/// Runs a create that AWS does not make idempotent (CreateApi, CreateIntegration,
+/// CreateRoute, their responses, CreateDeployment: no name, no client token), with the
+/// SDK's automatic retry off for it (`aws::apigw_no_retry`), classifying each failure:
+/// - refused (4xx): reported, except "concurrent modification", which is retried;
+/// - throttled: the call did not happen, so it is sent again after a pause;
+/// - unknown (5xx, timeout, dropped connection): it may have taken effect, so `find`
+///   reads by the natural key (the stack tag, the description, the route key…) and the
+///   create is sent again only if nothing was created.
+///
+/// `send` and `find` return what the caller needs of the created resource (its id).
+pub async fn create_once<T, E, R, S, SFut, F, FFut>(
+    doing: &str,
+    mut send: S,
+    mut find: F,
+) -> Result<T>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static + error::HttpStatus,
+    S: FnMut() -> SFut,
+    SFut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    F: FnMut() -> FFut,
+    FFut: Future<Output = Result<Option<T>>>,
+{
+    let mut schedule = Schedule::new(Duration::from_secs(120));
+    let mut unknown = 0;
+    loop {
+        let e = match send().await {
+            Ok(id) => return Ok(id),
+            Err(e) => e,
+        };
+        let outcome = error::outcome(&e);
+        let err = error::aws(doing, e);
+        match outcome {
+            Outcome::Throttled => {}
+            Outcome::Unknown => {
+                unknown += 1;
+                if let Some(id) = find().await? {
+                    return Ok(id);
+                }
+                if unknown >= 6 {
+                    return Err(err);
+                }
+            }
+            Outcome::Refused => {
+                if !error::is_concurrent_modification(&err) {
+                    return Err(err);
+                }
+            }
+        }
+        if !schedule.sleep().await {
+            return Err(err);
+        }
+    }
+}
+
+/// Applies a tag delta to an API Gateway resource (an API or a stage); `what` names it in
+/// errors. Tag writes are API writes too, so they share the concurrent-modification retry.
+pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -> Result<()> {
+    let apigw = &cx.aws.apigw;
+    if !tags.remove.is_empty() {
+        api_write(|| async {
+            apigw
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(tags.remove.clone()))
+                .send()
+                .await
+                .map_err(|e| vanished_or(what.into(), format!("removing tags from {what}"), e))
+        })
+        .await?;
+    }
+    if !tags.set.is_empty() {
+        api_write(|| async {
+            apigw
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags.set.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| vanished_or(what.into(), format!("tagging {what}"), e))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Collects every page of an API Gateway list call: `page(token)` returns one page's
+/// items and the next token (API Gateway v2 has no SDK paginators).
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = page(token).await?;
+        all.extend(items);
+        match next {
+            Some(t) => token = Some(t),
+            None => return Ok(all),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,140 +447,5 @@ mod tests {
         assert!(widens(&a, &ab));
         assert!(!widens(&ab, &a));
         assert!(widens(&Value::Null, &a));
-    }
-}
-
-/// Writes to one API are serialised by the engine; real AWS may still answer
-/// ConflictException "concurrent modification" (another writer, or its own lag), so
-/// every API Gateway write goes through this retry.
-pub async fn api_write<T, F, Fut>(op: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    crate::wait::retrying(
-        Duration::from_secs(120),
-        error::is_concurrent_modification,
-        op,
-    )
-    .await
-}
-
-/// A NotFoundException on a write under the stack's API: the API (or the child) was
-/// deleted after it was read. Not fatal: the next round reads again.
-pub fn vanished_or<E, R>(what: String, doing: String, e: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    if error::code_of(&e) == Some("NotFoundException") {
-        Error::Vanished(what)
-    } else {
-        error::aws(doing, e)
-    }
-}
-
-/// Runs a create that AWS does not make idempotent (CreateApi, CreateIntegration,
-/// CreateRoute, their responses, CreateDeployment: no name, no client token), with the
-/// SDK's automatic retry off for it (`aws::apigw_no_retry`), classifying each failure:
-/// - refused (4xx): reported, except "concurrent modification", which is retried;
-/// - throttled: the call did not happen, so it is sent again after a pause;
-/// - unknown (5xx, timeout, dropped connection): it may have taken effect, so `find`
-///   reads by the natural key (the stack tag, the description, the route key…) and the
-///   create is sent again only if nothing was created.
-///
-/// `send` and `find` return what the caller needs of the created resource (its id).
-pub async fn create_once<T, E, R, S, SFut, F, FFut>(
-    doing: &str,
-    mut send: S,
-    mut find: F,
-) -> Result<T>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static + error::HttpStatus,
-    S: FnMut() -> SFut,
-    SFut: Future<Output = std::result::Result<T, SdkError<E, R>>>,
-    F: FnMut() -> FFut,
-    FFut: Future<Output = Result<Option<T>>>,
-{
-    let mut schedule = Schedule::new(Duration::from_secs(120));
-    let mut unknown = 0;
-    loop {
-        let e = match send().await {
-            Ok(id) => return Ok(id),
-            Err(e) => e,
-        };
-        let outcome = error::outcome(&e);
-        let err = error::aws(doing, e);
-        match outcome {
-            Outcome::Throttled => {}
-            Outcome::Unknown => {
-                unknown += 1;
-                if let Some(id) = find().await? {
-                    return Ok(id);
-                }
-                if unknown >= 6 {
-                    return Err(err);
-                }
-            }
-            Outcome::Refused => {
-                if !error::is_concurrent_modification(&err) {
-                    return Err(err);
-                }
-            }
-        }
-        if !schedule.sleep().await {
-            return Err(err);
-        }
-    }
-}
-
-/// Applies a tag delta to an API Gateway resource (an API or a stage); `what` names it in
-/// errors. Tag writes are API writes too, so they share the concurrent-modification retry.
-pub async fn apply_apigw_tags(cx: &Cx, arn: &str, what: &str, tags: &TagDelta) -> Result<()> {
-    let apigw = &cx.aws.apigw;
-    if !tags.remove.is_empty() {
-        api_write(|| async {
-            apigw
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(tags.remove.clone()))
-                .send()
-                .await
-                .map_err(|e| vanished_or(what.into(), format!("removing tags from {what}"), e))
-        })
-        .await?;
-    }
-    if !tags.set.is_empty() {
-        api_write(|| async {
-            apigw
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(tags.set.clone().into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| vanished_or(what.into(), format!("tagging {what}"), e))
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-/// Collects every page of an API Gateway list call: `page(token)` returns one page's
-/// items and the next token (API Gateway v2 has no SDK paginators).
-pub async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: Future<Output = Result<(Vec<T>, Option<String>)>>,
-{
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let (items, next) = page(token).await?;
-        all.extend(items);
-        match next {
-            Some(t) => token = Some(t),
-            None => return Ok(all),
-        }
     }
 }

@@ -256,13 +256,16 @@ pub fn diff(
     out
 }
 
+/// Integration ids and route ids by route key.
+pub type Ids<'a> = (&'a BTreeMap<String, String>, &'a BTreeMap<String, String>);
+
 /// `live`: the API's stages and deployments (`None` for a new API); `ids`: the kept
 /// integration and route ids when no integration or route is created by this plan.
 pub fn plan(
     stack: &Stack,
     env: &AwsEnv,
     live: Option<(&[LiveStage], &[Deployment])>,
-    ids: Option<(&BTreeMap<String, String>, &BTreeMap<String, String>)>,
+    ids: Option<Ids<'_>>,
 ) -> Vec<Step> {
     let want = Desired {
         hash: ids.map(|(i, r)| config_hash(stack, env, i, r)),

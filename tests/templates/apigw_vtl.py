@@ -1,5 +1,11 @@
 r"""An independent renderer for API Gateway mapping templates, for tests.
 
+Two suites use it: tests/templates (the shipped templates through this renderer and the
+emulator's DynamoDB) and tests/vtl (the differential tests of wsconn's own engine, which
+also need $input.body/json/path, $util.parseJson/urlEncode/urlDecode/base64Encode/
+base64Decode, $stageVariables, and render_case() taking the complete $context as dotted
+pairs).
+
 It shares no code with wsconn (the Rust project): it fills the deploy-time
 placeholders itself and renders with `airspeed` (PyPI package `airspeed-ext`),
 after giving the template API Gateway's objects with Java semantics:
@@ -29,7 +35,10 @@ always a method call; a small wrapper restores that for these classes only.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import urllib.parse
 from typing import Any, Mapping
 
 import airspeed
@@ -387,10 +396,38 @@ def escape_javascript(s: str | None) -> JavaString | None:
 
 
 class Util(_JavaObject):
-    JAVA_METHODS = frozenset({"escapeJavaScript"})
+    JAVA_METHODS = frozenset({"escapeJavaScript", "parseJson", "urlEncode", "urlDecode",
+                              "base64Encode", "base64Decode"})
 
     def escapeJavaScript(self, s):  # noqa: N802
         return escape_javascript(None if s is None else _java_str(s))
+
+    def parseJson(self, s):  # noqa: N802
+        if s is None:
+            return None
+        return _javaize(json.loads(str(s)))
+
+    def urlEncode(self, s):  # noqa: N802
+        if s is None:
+            return None
+        # java.net.URLEncoder: keep a-zA-Z0-9 . - * _, space as +, the rest %XX of UTF-8
+        return JavaString(urllib.parse.quote_plus(str(s), safe="*").replace("~", "%7E"))
+
+    def urlDecode(self, s):  # noqa: N802
+        if s is None:
+            return None
+        return JavaString(urllib.parse.unquote_plus(str(s), errors="replace"))
+
+    def base64Encode(self, s):  # noqa: N802
+        if s is None:
+            return None
+        return JavaString(base64.b64encode(str(s).encode("utf-8")).decode("ascii"))
+
+    def base64Decode(self, s):  # noqa: N802
+        if s is None:
+            return None
+        t = str(s)
+        return JavaString(base64.b64decode(t + "=" * (-len(t) % 4), validate=True).decode("utf-8", "replace"))
 
 
 # --------------------------------------------------------------------------
@@ -398,7 +435,7 @@ class Util(_JavaObject):
 # --------------------------------------------------------------------------
 
 class Input(_JavaObject):
-    JAVA_METHODS = frozenset({"params", "json", "path"})
+    JAVA_METHODS = frozenset({"params", "json", "path", "getBody"})
 
     def __init__(self, path: Mapping[str, str], querystring: Mapping[str, str],
                  header: Mapping[str, str], body: str = ""):
@@ -420,11 +457,59 @@ class Input(_JavaObject):
                 return value
         return JavaString("")
 
-    def json(self, _path):
-        raise NotImplementedError("$input.json is not emulated (no body on $connect)")
+    def json(self, path):
+        if path is None:
+            return None
+        try:
+            root = json.loads(str(self.body))
+        except ValueError:
+            return None
+        found = _json_select(root, str(path))
+        return None if found is None else JavaString(json.dumps(found[0], separators=(",", ":"), ensure_ascii=False))
 
-    def path(self, _path):
-        raise NotImplementedError("$input.path is not emulated (no body on $connect)")
+    def path(self, path):
+        if path is None:
+            return None
+        try:
+            root = json.loads(str(self.body))
+        except ValueError:
+            return self.body if str(path).strip() == "$" else None
+        found = _json_select(root, str(path))
+        return None if found is None else _javaize(found[0])
+
+    def getBody(self):  # noqa: N802
+        return self.body
+
+
+_PATH_TOKEN = re.compile(r"\.([^.\[]+)|\[\s*(?:'([^']*)'|\"([^\"]*)\"|(-?\d+))\s*\]")
+
+
+def _json_select(root, path):
+    """Minimal JSONPath: $ then .name, ['name'], ["name"], [index]. [value] or None."""
+    p = path.strip()
+    if not p.startswith("$"):
+        raise ValueError("JSONPath must start with $")
+    cur, i = root, 1
+    while i < len(p):
+        m = _PATH_TOKEN.match(p, i)
+        if not m:
+            raise ValueError("unsupported JSONPath %r" % path)
+        name = m.group(1) or m.group(2) or m.group(3)
+        if m.group(4) is not None:
+            idx = int(m.group(4))
+            if not isinstance(cur, list):
+                return None
+            if idx < 0:
+                idx += len(cur)
+            if not 0 <= idx < len(cur):
+                return None
+            cur = cur[idx]
+        else:
+            if not isinstance(cur, dict) or name not in cur:
+                return None
+            cur = cur[name]
+        i = m.end()
+    return [cur]
 
 
 # --------------------------------------------------------------------------
@@ -505,3 +590,39 @@ def render(template_text: str, *, table: str, ttl_seconds: int, context: Mapping
     if leftover:
         raise ValueError("unknown placeholder(s) left in template: %s" % sorted(set(leftover)))
     return render_raw(text, context=context, headers=headers, querystring=querystring, path=path)
+
+
+_LONG_FIELDS = {"connectedAt", "requestTimeEpoch"}
+_INT_FIELDS = {"status", "integrationLatency"}
+
+
+def _context_from_pairs(pairs):
+    root: dict = {}
+    for dotted, raw in pairs:
+        parts = dotted.split(".")
+        m = root
+        for p in parts[:-1]:
+            if not isinstance(m.get(p), dict):
+                m[p] = {}
+            m = m[p]
+        value = raw
+        if dotted in _LONG_FIELDS or dotted in _INT_FIELDS:
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                value = raw
+        m[parts[-1]] = value
+    return root
+
+
+def render_case(template_text, *, context, headers, query, body="", stage_variables=()):
+    """Render VTL for one request: context is a list of (dotted name, value) pairs, headers,
+    query and stage_variables lists of (name, value) (a repeated name keeps its first place
+    and last value, like a Java LinkedHashMap)."""
+    namespace = {
+        "context": _javaize(_context_from_pairs(context)),
+        "input": Input({}, dict(query), dict(headers), body),
+        "util": Util(),
+        "stageVariables": _javaize(dict(stage_variables)),
+    }
+    return airspeed.Template(template_text).merge(namespace)

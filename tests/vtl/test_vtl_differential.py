@@ -7,7 +7,7 @@ and airspeed, over corpus.json.
 * Velocity 1.7 renders every case in one JVM run (java/VtlHarness.java, compiled into a
   temporary directory). Without java/javac or the velocity jars the Java comparison is
   skipped with the reason.
-* airspeed (with the API Gateway objects of apigw_env.py) must match too, except for the
+* airspeed (with the API Gateway objects of tests/templates/apigw_vtl.py) must match too, except for the
   cases listed in KNOWN_DIFFERENCES, where Velocity's behaviour (which Rust follows) differs
   from airspeed's.
 * Round trip: connect.vtl rendered with hostile headers and query values parses as strict

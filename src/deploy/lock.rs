@@ -11,10 +11,10 @@
 //! is gone (a SIGKILLed run), or when its heartbeat is more than 60 s old (a run killed
 //! on another machine).
 
+use super::resources::{Tags, log_group};
 use crate::aws::Aws;
 use crate::config::OWNER_TAG;
 use crate::error::{self, Error, Result};
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -102,7 +102,7 @@ impl Holder {
         }
     }
 
-    fn tags(&self, stack: &str) -> HashMap<String, String> {
+    fn tags(&self, stack: &str) -> Tags {
         [
             (OWNER_TAG, stack.to_string()),
             (TAG_ID, self.id.clone()),
@@ -116,7 +116,7 @@ impl Holder {
         .collect()
     }
 
-    fn from_tags(tags: &HashMap<String, String>, created_s: i64) -> Holder {
+    fn from_tags(tags: &Tags, created_s: i64) -> Holder {
         let owner = tags.get(TAG_OWNER).cloned().unwrap_or_default();
         let (pid, host) = owner.split_once('@').unwrap_or(("0", "unknown-host"));
         Holder {
@@ -160,38 +160,11 @@ async fn read_holder(
     logs: &aws_sdk_cloudwatchlogs::Client,
     group: &str,
 ) -> Result<Option<(String, Holder)>> {
-    let out = logs
-        .describe_log_groups()
-        .log_group_name_prefix(group)
-        .send()
-        .await
-        .map_err(|e| error::aws(format!("reading the lock {group}"), e))?;
-    let Some(g) = out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(group))
-    else {
-        return Ok(None);
-    };
-    let arn = g
-        .log_group_arn()
-        .map(String::from)
-        .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
-        .unwrap_or_default();
-    let created_s = g.creation_time().unwrap_or(0) / 1000;
-    match logs
-        .list_tags_for_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-    {
-        Ok(t) => Ok(Some((
-            arn,
-            Holder::from_tags(&t.tags.unwrap_or_default(), created_s),
-        ))),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(error::aws(format!("reading the lock {group}"), e)),
-    }
+    Ok(log_group::find(logs, group).await?.map(|g| {
+        let created_s = g.creation_time.unwrap_or(0) / 1000;
+        let holder = Holder::from_tags(&g.tags, created_s);
+        (g.arn, holder)
+    }))
 }
 
 async fn delete_group(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Result<()> {
@@ -221,7 +194,7 @@ impl Lock {
             let created = logs
                 .create_log_group()
                 .log_group_name(&group)
-                .set_tags(Some(me.tags(stack)))
+                .set_tags(Some(me.tags(stack).into_iter().collect()))
                 .send()
                 .await;
             match created {

@@ -117,59 +117,77 @@ pub async fn check(t: &Target, conns: &mut [Connection]) {
     }
 }
 
-/// POST `data` to each id; a gone one has its item deleted.
-pub async fn send(t: &Target, ids: Vec<String>, data: &[u8]) -> Vec<(String, Outcome)> {
+/// Runs one @connections call per id, [`CONCURRENCY`] at a time; a GoneException means
+/// the item is stale, so it is deleted.
+async fn each<E, F, Fut>(t: &Target, ids: Vec<String>, call: F) -> Vec<(String, Outcome)>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<
+            Output = (
+                String,
+                std::result::Result<(), aws_sdk_apigatewaymanagement::error::SdkError<E>>,
+            ),
+        >,
+{
     stream::iter(ids)
-        .map(|id| async move {
-            let r = t
-                .mgmt
-                .post_to_connection()
-                .connection_id(&id)
-                .data(aws_smithy_types::Blob::new(data.to_vec()))
-                .send()
-                .await;
-            let outcome = match r {
-                Ok(_) => Outcome::Ok,
-                Err(e) if is_gone(&e) => Outcome::Gone {
-                    cleaned: clean(t, &id).await,
-                },
-                Err(e) => Outcome::Failed(
-                    error::aws("", e)
-                        .to_string()
-                        .trim_start_matches(": ")
-                        .to_string(),
-                ),
-            };
-            (id, outcome)
+        .map(|id| {
+            let call = call(id);
+            async move {
+                let (id, r) = call.await;
+                let outcome = match r {
+                    Ok(()) => Outcome::Ok,
+                    Err(e) if is_gone(&e) => Outcome::Gone {
+                        cleaned: clean(t, &id).await,
+                    },
+                    Err(e) => Outcome::Failed(
+                        error::aws("", e)
+                            .to_string()
+                            .trim_start_matches(": ")
+                            .to_string(),
+                    ),
+                };
+                (id, outcome)
+            }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await
 }
 
-/// DELETE each id (the server disconnects it and `$disconnect` removes its item); a
-/// gone one has its stale item deleted.
+/// POST `data` to each id.
+pub async fn send(t: &Target, ids: Vec<String>, data: &[u8]) -> Vec<(String, Outcome)> {
+    each(t, ids, |id| async move {
+        let r = t
+            .mgmt
+            .post_to_connection()
+            .connection_id(&id)
+            .data(aws_smithy_types::Blob::new(data.to_vec()))
+            .send()
+            .await
+            .map(|_| ());
+        (id, r)
+    })
+    .await
+}
+
+/// DELETE each id (the server disconnects it and `$disconnect` removes its item).
 pub async fn disconnect(t: &Target, ids: Vec<String>) -> Vec<(String, Outcome)> {
-    stream::iter(ids)
-        .map(|id| async move {
-            let r = t.mgmt.delete_connection().connection_id(&id).send().await;
-            let outcome = match r {
-                Ok(_) => Outcome::Ok,
-                Err(e) if is_gone(&e) => Outcome::Gone {
-                    cleaned: clean(t, &id).await,
-                },
-                Err(e) => Outcome::Failed(
-                    error::aws("", e)
-                        .to_string()
-                        .trim_start_matches(": ")
-                        .to_string(),
-                ),
-            };
-            (id, outcome)
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await
+    each(t, ids, |id| async move {
+        let r = t
+            .mgmt
+            .delete_connection()
+            .connection_id(&id)
+            .send()
+            .await
+            .map(|_| ());
+        (id, r)
+    })
+    .await
 }
 
 /// The targets of `send`/`disconnect`: the ids given, or every tracked one.

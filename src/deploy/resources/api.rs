@@ -5,7 +5,9 @@
 //! CreateApi has no client token: a create whose answer is lost is followed by a read
 //! by tag before it is ever sent again (`create_once`).
 
-use super::{TagDelta, Tags, api_write, apply_apigw_tags, create_once, tags_field, tags_value};
+use super::{
+    TagDelta, Tags, api_delete, api_write, apply_apigw_tags, create_once, tags_field, tags_value,
+};
 use crate::aws::{self, Aws};
 use crate::config::OWNER_TAG;
 use crate::deploy::context::Cx;
@@ -197,12 +199,14 @@ async fn create(cx: &Cx) -> Result<()> {
 }
 
 async fn delete(cx: &Cx, id: &str) -> Result<()> {
-    api_write(|| async {
-        match cx.aws.apigw.delete_api().api_id(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(format!("deleting WebSocket API {id}"), e)),
-        }
+    api_delete(&format!("WebSocket API {id}"), || async {
+        cx.aws
+            .apigw
+            .delete_api()
+            .api_id(id)
+            .send()
+            .await
+            .map(|_| ())
     })
     .await
 }

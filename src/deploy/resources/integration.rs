@@ -11,7 +11,7 @@
 //! (else the lowest id) and the rest are deleted once no route points at them.
 //! Integrations under no known key are orphans and are deleted too (with consent).
 
-use super::{all_pages, api_write, create_once, vanished_or};
+use super::{all_pages, api_delete, api_write, create_once, vanished_or};
 use crate::aws::{self, Aws, AwsEnv};
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
@@ -539,22 +539,16 @@ async fn update(
                 .is_some_and(|k| remove.iter().any(|x| x == k))
         }) {
             let rid = r.integration_response_id().unwrap_or_default();
-            api_write(|| async {
-                match apigw
+            let what = format!("integration response {rid} of {key} (api {api_id})");
+            api_delete(&what, || async {
+                apigw
                     .delete_integration_response()
                     .api_id(&api_id)
                     .integration_id(id)
                     .integration_response_id(rid)
                     .send()
                     .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
-                    Err(e) => Err(error::aws(
-                        format!("deleting integration response of {key} (api {api_id})"),
-                        e,
-                    )),
-                }
+                    .map(|_| ())
             })
             .await?;
         }
@@ -567,23 +561,15 @@ async fn update(
 
 async fn delete(cx: &Cx, id: &str) -> Result<()> {
     let api_id = cx.api_id()?;
-    api_write(|| async {
-        match cx
-            .aws
+    api_delete(&format!("integration {id} (api {api_id})"), || async {
+        cx.aws
             .apigw
             .delete_integration()
             .api_id(&api_id)
             .integration_id(id)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(
-                format!("deleting integration {id} (api {api_id})"),
-                e,
-            )),
-        }
+            .map(|_| ())
     })
     .await
 }

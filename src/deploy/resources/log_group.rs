@@ -45,15 +45,18 @@ fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
     error::code_of(e) == Some("ResourceNotFoundException")
 }
 
-/// DescribeLogGroups by prefix, then the tags by the ARN it returns: two levels.
-pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
-    let out = aws
-        .gated(
-            aws.logs
-                .describe_log_groups()
-                .log_group_name_prefix(name)
-                .send(),
-        )
+/// The log group named exactly `name`, with its tags: DescribeLogGroups by prefix, then
+/// ListTagsForResource by the ARN it returns (two round-trip levels). `None` when it does
+/// not exist (or went away between the two calls). The stack's log group and the lock
+/// (`super::super::lock`) are both found this way.
+pub async fn find(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    name: &str,
+) -> Result<Option<LiveLogGroup>> {
+    let out = logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
         .await
         .map_err(|e| error::aws(format!("reading log group {name}"), e))?;
     let Some(g) = out
@@ -68,8 +71,10 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
         .map(String::from)
         .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
         .unwrap_or_default();
-    let tags = match aws
-        .gated(aws.logs.list_tags_for_resource().resource_arn(&arn).send())
+    let tags = match logs
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
         .await
     {
         Ok(o) => o.tags.unwrap_or_default().into_iter().collect(),
@@ -82,6 +87,11 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
         tags,
         creation_time: g.creation_time(),
     }))
+}
+
+/// The stack's log group, through the `--parallelism` gate.
+pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
+    aws.gated(find(&aws.logs, name)).await
 }
 
 pub fn diff(

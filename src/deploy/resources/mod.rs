@@ -157,6 +157,30 @@ where
     .await
 }
 
+/// Deletes something in API Gateway (the API, or a child of it) through [`api_write`];
+/// NotFoundException means it is gone already, which is what was wanted. `what` names it
+/// in errors ("integration abc (api xyz)").
+pub async fn api_delete<E, F, Fut>(what: &str, mut call: F) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<
+        Output = std::result::Result<(), SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    >,
+{
+    api_write(|| {
+        let sent = call();
+        async move {
+            match sent.await {
+                Ok(()) => Ok(()),
+                Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
+                Err(e) => Err(error::aws(format!("deleting {what}"), e)),
+            }
+        }
+    })
+    .await
+}
+
 /// A NotFoundException on a write under the stack's API: the API (or the child) was
 /// deleted after it was read. Not fatal: the next round reads again.
 pub fn vanished_or<E, R>(what: String, doing: String, e: SdkError<E, R>) -> Error

@@ -8,7 +8,7 @@
 //! are resolved in the same run by keeping the lowest id and deleting the rest.
 //! Routes under keys the stack does not define are deleted (with consent).
 
-use super::{all_pages, api_write, create_once, vanished_or};
+use super::{all_pages, api_delete, api_write, create_once, vanished_or};
 use crate::aws::{self, Aws};
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
@@ -428,20 +428,15 @@ async fn update(cx: &Cx, key: &str, id: &str, settings: bool, add: &[String]) ->
 
 async fn delete(cx: &Cx, id: &str) -> Result<()> {
     let api_id = cx.api_id()?;
-    api_write(|| async {
-        match cx
-            .aws
+    api_delete(&format!("route {id} (api {api_id})"), || async {
+        cx.aws
             .apigw
             .delete_route()
             .api_id(&api_id)
             .route_id(id)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
-            Err(e) => Err(error::aws(format!("deleting route {id} (api {api_id})"), e)),
-        }
+            .map(|_| ())
     })
     .await
 }

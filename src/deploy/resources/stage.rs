@@ -11,8 +11,8 @@
 //! up by that description before it is ever sent again.
 
 use super::{
-    TagDelta, Tags, all_pages, api_write, apply_apigw_tags, create_once, integration, route,
-    tags_field, tags_value, vanished_or,
+    TagDelta, Tags, all_pages, api_delete, api_write, apply_apigw_tags, create_once, integration,
+    route, tags_field, tags_value, vanished_or,
 };
 use crate::assets::sha256_hex;
 use crate::aws::{self, Aws, AwsEnv};
@@ -447,40 +447,26 @@ impl Op for StageOp {
                     update_stage(cx, &api_id, *settings, tags).await
                 }
                 StageOp::DeleteStage(name) => {
-                    api_write(|| async {
-                        match apigw
+                    api_delete(&format!("extra stage {name} (api {api_id})"), || async {
+                        apigw
                             .delete_stage()
                             .api_id(&api_id)
                             .stage_name(name)
                             .send()
                             .await
-                        {
-                            Ok(_) => Ok(()),
-                            Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
-                            Err(e) => Err(error::aws(
-                                format!("deleting extra stage {name} (api {api_id})"),
-                                e,
-                            )),
-                        }
+                            .map(|_| ())
                     })
                     .await
                 }
                 StageOp::DeleteDeployment(id) => {
-                    api_write(|| async {
-                        match apigw
+                    api_delete(&format!("stale deployment {id} (api {api_id})"), || async {
+                        apigw
                             .delete_deployment()
                             .api_id(&api_id)
                             .deployment_id(id)
                             .send()
                             .await
-                        {
-                            Ok(_) => Ok(()),
-                            Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
-                            Err(e) => Err(error::aws(
-                                format!("deleting stale deployment {id} (api {api_id})"),
-                                e,
-                            )),
-                        }
+                            .map(|_| ())
                     })
                     .await
                 }

@@ -3,15 +3,16 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Deploy the API Gateway WebSocket connection-tracking pattern (DynamoDB service
-/// integrations for $connect/$disconnect, a Lambda for $default) by direct AWS SDK calls.
+/// The API Gateway WebSocket connection-tracking pattern (DynamoDB service integrations
+/// for $connect/$disconnect, a Lambda for $default): run it on this machine, deploy it to
+/// AWS by direct SDK calls, and operate it.
 ///
 /// AWS is the state: resources are found by name and by the `wsconn:stack=<stack>` tag,
-/// so there is no state file to lose.
+/// so there is no state file to lose. `local` and `render` need no AWS account.
 #[derive(Debug, Parser)]
 #[command(name = "wsconn", version, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  wsconn diff                       # what would change (exit 2 if anything)\n  wsconn deploy --yes               # create or repair the stack\n  wsconn outputs --output json      # endpoint and names for scripts\n  wsconn destroy --yes              # remove everything the stack owns"
+    after_help = "Examples:\n  wsconn local                      # the whole API on this machine (no AWS)\n  wsconn render '$connect'          # what $connect sends to DynamoDB, offline\n  wsconn diff                       # what would change (exit 2 if anything)\n  wsconn deploy --yes               # create or repair the stack\n  wsconn smoke                      # check it end to end (--local for wsconn local)\n  wsconn connections list --check   # who is connected\n  wsconn outputs --output json      # endpoint and names for scripts\n  wsconn destroy --yes              # remove everything the stack owns"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -353,6 +353,22 @@ async fn disconnect(
 mod tests {
     use super::*;
 
+    /// wss:// goes through rustls with the webpki roots: the TLS client is built (one
+    /// crypto provider, no OpenSSL) and a failed handshake is an error, not a panic.
+    #[tokio::test]
+    async fn wss_sets_up_tls_and_fails_cleanly() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            if let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        });
+        let r = tokio_tungstenite::connect_async(format!("wss://localhost:{port}/api")).await;
+        let e = r.err().expect("no TLS server there").to_string();
+        assert!(!e.is_empty());
+    }
+
     fn item(nonce: &str, ttl: i64) -> HashMap<String, AttributeValue> {
         let s = |v: &str| AttributeValue::S(v.into());
         HashMap::from([

@@ -365,7 +365,7 @@ mod tests {
             }
         });
         let r = tokio_tungstenite::connect_async(format!("wss://localhost:{port}/api")).await;
-        let e = r.err().expect("no TLS server there").to_string();
+        let e = r.expect_err("no TLS server there").to_string();
         assert!(!e.is_empty());
     }
 

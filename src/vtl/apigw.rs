@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use super::parser::Slots;
-use super::value::{HostObject, JMap, Value, shape_reset, shaped as interned};
+use super::value::{HostObject, JMap, StrCache, Value, with_str_cache};
 
 /// The WebSocket `$context` variables, in the order `$context` lists them.
 pub const CONTEXT_KEYS: &[&str] = &[
@@ -163,29 +163,48 @@ impl Request {
     }
 }
 
-fn context_value(v: &ContextValue) -> Value {
+fn context_value(v: &ContextValue, cache: &mut StrCache) -> Value {
     match v {
         ContextValue::Null => Value::Null,
-        ContextValue::Str(s) => interned(s),
+        ContextValue::Str(s) => Value::Str(cache.shaped(s)),
         ContextValue::Long(l) => Value::Long(*l),
         ContextValue::Int(i) => Value::Int(*i),
-        ContextValue::Map(m) => context_map(m),
+        ContextValue::Map(m) => context_map(m, cache),
     }
 }
 
-/// True when no name repeats (compares hashes first, names only on a hash collision).
-fn all_unique<'a>(names: impl Iterator<Item = &'a str> + Clone) -> bool {
+/// True when no name repeats.
+fn all_unique<'a>(names: impl ExactSizeIterator<Item = &'a str> + Clone) -> bool {
     use std::hash::{BuildHasher, Hasher};
-    let mut hs: Vec<(u64, &str)> = names
-        .map(|n| {
-            let mut h = super::value::FxBuild.build_hasher();
-            h.write(n.as_bytes());
-            (h.finish(), n)
-        })
-        .collect();
-    if hs.len() < 2 {
+    let hash = |n: &str| {
+        let mut h = super::value::FxBuild.build_hasher();
+        h.write(n.as_bytes());
+        h.finish()
+    };
+    let n = names.len();
+    if n < 2 {
         return true;
     }
+    if n <= SMALL_UNIQUE {
+        // Small lists (the usual case): hashes in an array on the stack, every pair of
+        // hashes compared, the names themselves only when two hashes are equal.
+        let mut hs = [0u64; SMALL_UNIQUE];
+        for (h, name) in hs.iter_mut().zip(names.clone()) {
+            *h = hash(name);
+        }
+        let hs = &hs[..n];
+        for i in 1..n {
+            if hs[..i].contains(&hs[i]) {
+                let name = names.clone().nth(i);
+                if names.clone().take(i).any(|m| Some(m) == name) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+    // Longer lists: sort by hash, compare names only within runs of equal hashes.
+    let mut hs: Vec<(u64, &str)> = names.map(|n| (hash(n), n)).collect();
     hs.sort_unstable_by_key(|x| x.0);
     let mut i = 1;
     while i < hs.len() {
@@ -211,15 +230,21 @@ fn all_unique<'a>(names: impl Iterator<Item = &'a str> + Clone) -> bool {
     true
 }
 
-/// The context tree's keys are unique by construction (set_in replaces in place).
-fn context_map(m: &[(String, ContextValue)]) -> Value {
+/// Lists up to this long are checked by [`all_unique`] without allocating.
+const SMALL_UNIQUE: usize = 48;
+
+/// The context tree's keys are unique when built by `set_in` (which replaces in place), but
+/// the field is public, so a repeated name is handled as Java's put would.
+fn context_map(m: &[(String, ContextValue)], cache: &mut StrCache) -> Value {
     let mut jm = JMap::with_capacity(m.len());
     let unique = all_unique(m.iter().map(|(k, _)| k.as_str()));
     for (k, v) in m {
+        let key = Value::Str(cache.shaped(k));
+        let value = context_value(v, cache);
         if unique {
-            jm.push_unique(interned(k), context_value(v));
+            jm.push_unique(key, value);
         } else {
-            jm.put(interned(k), context_value(v));
+            jm.put(key, value);
         }
     }
     Value::new_map(jm)
@@ -227,14 +252,16 @@ fn context_map(m: &[(String, ContextValue)]) -> Value {
 
 /// A LinkedHashMap of name/value pairs: a repeated name keeps its first place and its
 /// last value.
-fn pairs_map(pairs: &[(String, String)]) -> Value {
+fn pairs_map(pairs: &[(String, String)], cache: &mut StrCache) -> Value {
     let mut m = JMap::with_capacity(pairs.len());
     let unique = all_unique(pairs.iter().map(|(k, _)| k.as_str()));
     for (k, v) in pairs {
+        let key = Value::Str(cache.shaped(k));
+        let value = Value::Str(cache.shaped(v));
         if unique {
-            m.push_unique(interned(k), interned(v));
+            m.push_unique(key, value);
         } else {
-            m.put(interned(k), interned(v));
+            m.put(key, value);
         }
     }
     Value::new_map(m)
@@ -243,20 +270,21 @@ fn pairs_map(pairs: &[(String, String)]) -> Value {
 /// The root variables of a render: (slot, value) for each API Gateway object the template
 /// mentions.
 pub(crate) fn roots(req: &Request, slots: &Slots) -> Vec<(u32, Value)> {
-    let mut out = Vec::new();
-    shape_reset();
-    if let Some(s) = slots.lookup("context") {
-        out.push((s, context_map(&req.context)));
-    }
-    if let Some(s) = slots.lookup("input") {
-        out.push((s, Value::Host(Rc::new(Input::new(req)))));
-    }
-    if let Some(s) = slots.lookup("util") {
-        out.push((s, Value::Host(Rc::new(Util))));
-    }
-    if let Some(s) = slots.lookup("stageVariables") {
-        out.push((s, pairs_map(&req.stage_variables)));
-    }
+    let mut out = Vec::with_capacity(4);
+    with_str_cache(|cache| {
+        if let Some(s) = slots.lookup("context") {
+            out.push((s, context_map(&req.context, cache)));
+        }
+        if let Some(s) = slots.lookup("input") {
+            out.push((s, Value::Host(Rc::new(Input::new(req, cache)))));
+        }
+        if let Some(s) = slots.lookup("util") {
+            out.push((s, Value::Host(Rc::new(Util))));
+        }
+        if let Some(s) = slots.lookup("stageVariables") {
+            out.push((s, pairs_map(&req.stage_variables, cache)));
+        }
+    });
     out
 }
 
@@ -270,14 +298,14 @@ struct Input {
 }
 
 impl Input {
-    fn new(req: &Request) -> Input {
-        let path = pairs_map(&req.path);
-        let query = pairs_map(&req.querystring);
-        let header = pairs_map(&req.headers);
+    fn new(req: &Request, cache: &mut StrCache) -> Input {
+        let path = pairs_map(&req.path, cache);
+        let query = pairs_map(&req.querystring, cache);
+        let header = pairs_map(&req.headers, cache);
         let mut m = JMap::with_capacity(3);
-        m.put(Value::str("path"), path.clone());
-        m.put(Value::str("querystring"), query.clone());
-        m.put(Value::str("header"), header.clone());
+        m.push_unique(Value::Str(cache.shaped("path")), path.clone());
+        m.push_unique(Value::Str(cache.shaped("querystring")), query.clone());
+        m.push_unique(Value::Str(cache.shaped("header")), header.clone());
         Input {
             params: Value::new_map(m),
             lookup: [path, query, header],
@@ -422,8 +450,9 @@ impl HostObject for Util {
         };
         Ok(Some(match name {
             "escapeJavaScript" => {
-                if needs_js_escape(s) {
-                    Value::string(escape_javascript(s))
+                let mut out = String::new();
+                if escape_js_into(s, true, &mut out) {
+                    Value::string(out)
                 } else {
                     Value::Str(s.clone())
                 }
@@ -445,74 +474,112 @@ impl HostObject for Util {
         None
     }
 
-    fn escape_js_keep_quote(&self, arg: &Value) -> Option<Value> {
-        match arg {
-            Value::Null => Some(Value::Null),
-            Value::Str(s) => Some(if needs_js_escape(s) {
-                Value::string(escape_js(s, false))
-            } else {
-                Value::Str(s.clone())
-            }),
-            _ => None,
-        }
+    fn fuses_escape_js(&self) -> bool {
+        true
+    }
+
+    fn escape_js_keep_quote_into(&self, s: &str, out: &mut String) -> bool {
+        escape_js_into(s, false, out)
     }
 }
 
 /// Apache Commons Lang 2.6 `StringEscapeUtils.escapeJavaScript`: over UTF-16 code units,
 /// `> 0x7f` as `\uXXXX` (upper-case hex; a character outside the BMP becomes its surrogate
 /// pair), `\b \n \t \f \r`, other controls `< 32` as `\u00XX`, and `'` `"` `\` `/` get a
-/// backslash. DEL (0x7f) is kept as is.
-fn needs_js_escape(s: &str) -> bool {
-    !s.bytes()
-        .all(|b| (32..0x7f).contains(&b) && !matches!(b, b'\'' | b'"' | b'\\' | b'/'))
-}
-
+/// backslash. DEL (0x7f) is kept as is. (The renderer escapes straight into its output
+/// through `escape_js_into`; this returning form is for tests.)
+#[cfg(test)]
 pub fn escape_javascript(s: &str) -> String {
-    escape_js(s, true)
-}
-
-/// escapeJavaStyleString(s, escapeSingleQuote, escapeForwardSlash = true). Without the
-/// single quote this equals `escapeJavaScript(s).replaceAll("\\'","'")`.
-fn escape_js(s: &str, escape_single_quote: bool) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 4 + 8);
-    if !needs_js_escape(s) {
+    let mut out = String::new();
+    if !escape_js_into(s, true, &mut out) {
         out.push_str(s);
-        return out;
-    }
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut buf = [0u16; 2];
-    for c in s.chars() {
-        for &u in c.encode_utf16(&mut buf).iter() {
-            if u > 0x7f {
-                out.push_str("\\u");
-                for shift in [12, 8, 4, 0] {
-                    out.push(HEX[((u >> shift) & 0xf) as usize] as char);
-                }
-            } else if u < 32 {
-                match u {
-                    0x08 => out.push_str("\\b"),
-                    0x0a => out.push_str("\\n"),
-                    0x09 => out.push_str("\\t"),
-                    0x0c => out.push_str("\\f"),
-                    0x0d => out.push_str("\\r"),
-                    _ => {
-                        out.push_str("\\u00");
-                        out.push(HEX[(u >> 4) as usize] as char);
-                        out.push(HEX[(u & 0xf) as usize] as char);
-                    }
-                }
-            } else {
-                match u as u8 {
-                    b'\'' if escape_single_quote => out.push_str("\\'"),
-                    b'"' => out.push_str("\\\""),
-                    b'\\' => out.push_str("\\\\"),
-                    b'/' => out.push_str("\\/"),
-                    b => out.push(b as char),
-                }
-            }
-        }
     }
     out
+}
+
+/// Which bytes escapeJavaStyleString changes (true): controls below 32, `"`, `\`, `/`,
+/// every byte >= 0x80 (the start of a non-ASCII character, escaped as its UTF-16 units),
+/// and `'` when single quotes are escaped. DEL (0x7f) is kept.
+const fn js_escaped_bytes(escape_single_quote: bool) -> [bool; 256] {
+    let mut t = [true; 256];
+    let mut b = 32;
+    while b < 0x80 {
+        t[b] = false;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'/' as usize] = true;
+    t[b'\'' as usize] = escape_single_quote;
+    t
+}
+static JS_ESCAPED: [bool; 256] = js_escaped_bytes(true);
+static JS_ESCAPED_KEEP_QUOTE: [bool; 256] = js_escaped_bytes(false);
+
+/// escapeJavaStyleString(s, escapeSingleQuote, escapeForwardSlash = true), appended to
+/// `out`. Without the single quote this equals `escapeJavaScript(s).replaceAll("\\'","'")`
+/// (the only `\'` pairs escapeJavaScript writes are escaped quotes: a backslash of the input
+/// is doubled, so it is never followed by a bare quote).
+///
+/// Returns false, leaving `out` untouched, when `s` needs no escaping (the caller then uses
+/// `s` itself, sharing it instead of copying). Runs of bytes kept as they are copied in one
+/// piece. Only ASCII bytes are stepped over one at a time, and a non-ASCII character is
+/// consumed whole, so every slice boundary below is a character boundary.
+fn escape_js_into(s: &str, escape_single_quote: bool, out: &mut String) -> bool {
+    let b = s.as_bytes();
+    let table = if escape_single_quote {
+        &JS_ESCAPED
+    } else {
+        &JS_ESCAPED_KEEP_QUOTE
+    };
+    let needs = |c: u8| table[c as usize];
+    let Some(first) = b.iter().position(|&c| needs(c)) else {
+        return false;
+    };
+    out.reserve(s.len() + s.len() / 4 + 8);
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let unit = |out: &mut String, u: u16| {
+        out.push_str("\\u");
+        for shift in [12, 8, 4, 0] {
+            out.push(HEX[((u >> shift) & 0xf) as usize] as char);
+        }
+    };
+    let mut run = 0; // start of the pending run of kept bytes
+    let mut i = first;
+    while i < b.len() {
+        let c = b[i];
+        if !needs(c) {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[run..i]);
+        if c >= 0x80 {
+            let ch = s[i..].chars().next().unwrap_or('\u{fffd}');
+            let mut buf = [0u16; 2];
+            for &u in ch.encode_utf16(&mut buf).iter() {
+                unit(out, u);
+            }
+            i += ch.len_utf8();
+        } else {
+            match c {
+                0x08 => out.push_str("\\b"),
+                0x0a => out.push_str("\\n"),
+                0x09 => out.push_str("\\t"),
+                0x0c => out.push_str("\\f"),
+                0x0d => out.push_str("\\r"),
+                c if c < 32 => unit(out, c as u16),
+                c => {
+                    // ' " \ /
+                    out.push('\\');
+                    out.push(c as char);
+                }
+            }
+            i += 1;
+        }
+        run = i;
+    }
+    out.push_str(&s[run..]);
+    true
 }
 
 /// `java.net.URLEncoder.encode(s, "UTF-8")`: `a-zA-Z0-9.-*_` kept, space as `+`, every other

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use super::ast::*;
 use super::error::Error;
@@ -49,6 +48,113 @@ fn err(file: &str, span: Span, msg: impl Into<String>) -> Ctl {
     Ctl::Err(Box::new(Error::new(file, span.line, span.col, msg)))
 }
 
+/// A `#foreach` iterator (Velocity's getIterator: a range, a collection, a map's values;
+/// anything else is not iterable).
+enum ForIter {
+    /// `[l..r]`: `left` more integers from `next`, by `step`
+    Range { next: i64, step: i64, left: i64 },
+    /// A list, checked against concurrent modification (Java's fail-fast iterator).
+    List {
+        l: Rc<RefCell<JList>>,
+        expected: u64,
+        cursor: usize,
+    },
+    /// A map's values, checked likewise.
+    Map {
+        m: Rc<RefCell<JMap>>,
+        expected: u64,
+        cursor: usize,
+    },
+    /// A copy of a `$foreach` scope's values.
+    Values(std::vec::IntoIter<Value>),
+}
+
+impl ForIter {
+    fn new(v: Value) -> Option<ForIter> {
+        Some(match v {
+            Value::List(l) => {
+                let expected = l.borrow().mod_count;
+                ForIter::List {
+                    l,
+                    expected,
+                    cursor: 0,
+                }
+            }
+            Value::Map(m) => {
+                let expected = m.borrow().mod_count;
+                ForIter::Map {
+                    m,
+                    expected,
+                    cursor: 0,
+                }
+            }
+            Value::Scope(s) => {
+                let vals: Vec<Value> = s
+                    .borrow()
+                    .storage
+                    .entries()
+                    .iter()
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                ForIter::Values(vals.into_iter())
+            }
+            _ => return None,
+        })
+    }
+
+    fn next(&mut self, file: &str, span: Span) -> Option<R<Value>> {
+        let cme = || {
+            Some(Err(err(
+                file,
+                span,
+                "ConcurrentModificationException in #foreach",
+            )))
+        };
+        match self {
+            ForIter::Range { next, step, left } => {
+                if *left <= 0 {
+                    return None;
+                }
+                let v = Value::Int(*next as i32);
+                *next += *step;
+                *left -= 1;
+                Some(Ok(v))
+            }
+            ForIter::List {
+                l,
+                expected,
+                cursor,
+            } => {
+                let l = l.borrow();
+                if *cursor >= l.items.len() {
+                    return None;
+                }
+                if l.mod_count != *expected {
+                    return cme();
+                }
+                *cursor += 1;
+                Some(Ok(l.items[*cursor - 1].clone()))
+            }
+            ForIter::Map {
+                m,
+                expected,
+                cursor,
+            } => {
+                let m = m.borrow();
+                if *cursor >= m.len() {
+                    return None;
+                }
+                if m.mod_count != *expected {
+                    return cme();
+                }
+                *cursor += 1;
+                Some(Ok(m.entries()[*cursor - 1].1.clone()))
+            }
+            ForIter::Values(it) => it.next().map(Ok),
+        }
+    }
+}
+
 /// Result of a method lookup and call.
 enum Call {
     /// No such method: Velocity yields null.
@@ -81,17 +187,45 @@ impl<'t> Renderer<'t> {
     fn step(&mut self, span: Span) -> R<()> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
-            return Err(err(
-                self.file,
-                span,
-                format!("template evaluation exceeded {} steps", MAX_STEPS),
-            ));
+            return Err(self.too_many_steps(span));
         }
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn too_many_steps(&self, span: Span) -> Ctl {
+        err(
+            self.file,
+            span,
+            format!("template evaluation exceeded {} steps", MAX_STEPS),
+        )
+    }
+
+    /// The variable a reference without parts (`$x`, `$!x`, `${x}`) reads, or None for any
+    /// other reference (with parts, or never computed).
+    #[inline]
+    fn plain_var(&self, r: &RefNode) -> Option<&Value> {
+        if r.parts.is_empty() && !matches!(r.kind, RefKind::Runt | RefKind::NonComputable) {
+            Some(&self.vars[r.slot as usize])
+        } else {
+            None
+        }
+    }
+
+    #[inline]
     fn check_out(&self, out: &str, span: Span) -> R<()> {
-        check_size(out).map_err(|m| err(self.file, span, m))
+        if out.len() > MAX_STRING {
+            return Err(self.too_large(out, span));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_large(&self, out: &str, span: Span) -> Ctl {
+        // `out` is over MAX_STRING: check_size fails, with the message
+        err(self.file, span, check_size(out).err().unwrap_or_default())
     }
 
     /// Renders the top-level block: #stop and #break end the output early.
@@ -187,8 +321,8 @@ impl<'t> Renderer<'t> {
             out.push_str(&r.root);
             return Ok(());
         }
-        let v = self.execute_ref(r)?;
         if r.escaped {
+            let v = self.execute_ref(r)?;
             out.push_str(&r.esc_prefix);
             if v.is_null() {
                 out.push('\\');
@@ -196,6 +330,17 @@ impl<'t> Renderer<'t> {
             out.push_str(&r.null_string);
             return Ok(());
         }
+        if let Some(Value::Str(v)) = self.plain_var(r) {
+            // `$x` holding a string: copied straight from the variable
+            out.push_str(&r.esc_prefix);
+            out.push_str(&r.more_prefix);
+            out.push_str(v);
+            return Ok(());
+        }
+        // A trailing $util.escapeJavaScript(x).replaceAll("\\'","'") writes itself to `out`.
+        let Some(v) = self.eval_ref(r, Some(out))? else {
+            return Ok(());
+        };
         if v.is_null() {
             out.push_str(&r.esc_prefix);
             out.push_str(&r.esc_prefix);
@@ -212,29 +357,79 @@ impl<'t> Renderer<'t> {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn execute_ref(&mut self, r: &RefNode) -> R<Value> {
+        // without an output there is nothing to write to: always a value
+        Ok(self.eval_ref(r, None)?.unwrap_or_default())
+    }
+
+    /// Evaluates a reference. Given `out`, a reference ending in the fused
+    /// `escapeJavaScript(x).replaceAll("\\'","'")` on `$util` with a string `x` is rendered
+    /// there directly, after the reference's prefixes, and gives None: the escaped text
+    /// is written without first being built as a string of its own.
+    fn eval_ref(&mut self, r: &RefNode, out: Option<&mut String>) -> R<Option<Value>> {
         if matches!(r.kind, RefKind::Runt | RefKind::NonComputable) {
-            return Ok(Value::Null);
+            return Ok(Some(Value::Null));
         }
-        let mut cur = self.vars[r.slot as usize].clone();
         let mut i = 0;
+        let mut cur = match r.parts.first() {
+            // `$map.key`, `$foreach.hasNext`: the root is read in place (a property read
+            // cannot change a variable), saving a copy of it
+            Some(RefPart::Property(name, span)) => {
+                let root = &self.vars[r.slot as usize];
+                if root.is_null() {
+                    return Ok(Some(Value::Null));
+                }
+                self.step(*span)?;
+                i = 1;
+                get_property(&self.vars[r.slot as usize], name)
+            }
+            _ => self.vars[r.slot as usize].clone(),
+        };
         while i < r.parts.len() {
             if cur.is_null() {
-                return Ok(Value::Null);
+                return Ok(Some(Value::Null));
             }
             let part = &r.parts[i];
             if let (RefPart::Method(_, args, span, true), Value::Host(h)) = (part, &cur) {
                 // escapeJavaScript(x).replaceAll("\\'","'") in one pass
                 self.step(*span)?;
                 let arg = self.eval_value(&args[0])?;
-                if let Some(v) = h.escape_js_keep_quote(&arg) {
-                    self.step(*span)?;
-                    if let Value::Str(s) = &v {
-                        self.check_out(s, *span)?;
+                if h.fuses_escape_js() {
+                    match arg {
+                        // escapeJavaScript(null) is null
+                        Value::Null => {
+                            self.step(*span)?;
+                            return Ok(Some(Value::Null));
+                        }
+                        Value::Str(s) => {
+                            self.step(*span)?;
+                            if i + 2 == r.parts.len()
+                                && let Some(out) = out
+                            {
+                                out.push_str(&r.esc_prefix);
+                                out.push_str(&r.more_prefix);
+                                let before = out.len();
+                                if !h.escape_js_keep_quote_into(&s, out) {
+                                    out.push_str(&s);
+                                }
+                                // the size check the built string would have had, at the
+                                // method's position
+                                self.check_out(&out[before..], *span)?;
+                                return Ok(None);
+                            }
+                            let mut buf = String::new();
+                            cur = if h.escape_js_keep_quote_into(&s, &mut buf) {
+                                self.check_out(&buf, *span)?;
+                                Value::string(buf)
+                            } else {
+                                Value::Str(s)
+                            };
+                            i += 2;
+                            continue;
+                        }
+                        _ => {}
                     }
-                    cur = v;
-                    i += 2;
-                    continue;
                 }
                 cur = match self.call_method(
                     &cur,
@@ -251,17 +446,30 @@ impl<'t> Renderer<'t> {
             cur = self.apply_part(cur, part)?;
             i += 1;
         }
-        Ok(cur)
+        Ok(Some(cur))
     }
 
+    #[inline]
     fn apply_part(&mut self, cur: Value, part: &RefPart) -> R<Value> {
         match part {
             RefPart::Property(name, span) => {
                 self.step(*span)?;
-                self.get_property(&cur, name, *span)
+                Ok(get_property(&cur, name))
             }
             RefPart::Method(name, args, span, _) => {
                 self.step(*span)?;
+                if let (Value::Map(m), [arg]) = (&cur, &args[..])
+                    && &**name == "get"
+                {
+                    // Map.get, the commonest call ($headers.get($name)), without the
+                    // general dispatch: what map_method and call_method do for it
+                    let key = self.eval_value(arg)?;
+                    let v = m.borrow().get(&key).cloned().unwrap_or(Value::Null);
+                    if let Value::Str(s) = &v {
+                        self.check_out(s, *span)?;
+                    }
+                    return Ok(v);
+                }
                 let r = if args.len() <= 3 {
                     let mut buf: [Value; 3] = Default::default();
                     for (slot, a) in buf.iter_mut().zip(args.iter()) {
@@ -373,21 +581,22 @@ impl<'t> Renderer<'t> {
         let Some(iterable) = &f.iterable else {
             return Ok(());
         };
-        let mut it: Box<dyn Iterator<Item = R<Value>>> = match iterable {
-            Expr::Range { from, to, span, .. } => {
+        let mut it = match iterable {
+            Expr::Range { from, to, .. } => {
                 let (a, b) = (self.eval_value(from)?, self.eval_value(to)?);
                 if !a.is_number() || !b.is_number() {
                     return Ok(());
                 }
-                let _ = span;
                 let (l, r) = (java_int_value(&a) as i64, java_int_value(&b) as i64);
-                let step: i64 = if l >= r { -1 } else { 1 };
-                let count = (l - r).abs() + 1;
-                Box::new((0..count).map(move |k| Ok(Value::Int((l + k * step) as i32))))
+                ForIter::Range {
+                    next: l,
+                    step: if l >= r { -1 } else { 1 },
+                    left: (l - r).abs() + 1,
+                }
             }
             e => {
                 let v = self.eval_value(e)?;
-                match self.iterator(v, f.span) {
+                match ForIter::new(v) {
                     Some(it) => it,
                     None => return Ok(()),
                 }
@@ -416,7 +625,7 @@ impl<'t> Renderer<'t> {
         }));
         self.vars[fslot] = Value::Scope(scope.clone());
 
-        let mut peeked = it.next();
+        let mut peeked = it.next(self.file, f.span);
         let mut counter: usize = 1;
         let mut result: R<()> = Ok(());
         while let Some(item) = peeked.take() {
@@ -432,7 +641,7 @@ impl<'t> Renderer<'t> {
                     break;
                 }
             };
-            peeked = it.next();
+            peeked = it.next(self.file, f.span);
             let has_next = peeked.is_some();
             self.vars[self.has_next_slot as usize] = Value::Bool(has_next);
             self.vars[var] = value;
@@ -473,65 +682,24 @@ impl<'t> Renderer<'t> {
         result
     }
 
-    /// Velocity's getIterator: collections, map values; anything else is not iterable.
-    fn iterator(&mut self, v: Value, span: Span) -> Option<Box<dyn Iterator<Item = R<Value>>>> {
-        let file: Arc<str> = Arc::from(self.file);
-        match v {
-            Value::List(l) => {
-                let expected = l.borrow().mod_count;
-                let mut cursor = 0;
-                Some(Box::new(std::iter::from_fn(move || {
-                    let l = l.borrow();
-                    if cursor >= l.items.len() {
-                        return None;
-                    }
-                    if l.mod_count != expected {
-                        return Some(Err(err(
-                            &file,
-                            span,
-                            "ConcurrentModificationException in #foreach",
-                        )));
-                    }
-                    cursor += 1;
-                    Some(Ok(l.items[cursor - 1].clone()))
-                })))
-            }
-            Value::Map(m) => {
-                let expected = m.borrow().mod_count;
-                let mut cursor = 0;
-                Some(Box::new(std::iter::from_fn(move || {
-                    let m = m.borrow();
-                    if cursor >= m.len() {
-                        return None;
-                    }
-                    if m.mod_count != expected {
-                        return Some(Err(err(
-                            &file,
-                            span,
-                            "ConcurrentModificationException in #foreach",
-                        )));
-                    }
-                    cursor += 1;
-                    Some(Ok(m.entries()[cursor - 1].1.clone()))
-                })))
-            }
-            Value::Scope(s) => {
-                let vals: Vec<Value> = s
-                    .borrow()
-                    .storage
-                    .entries()
-                    .iter()
-                    .map(|(_, v)| v.clone())
-                    .collect();
-                Some(Box::new(vals.into_iter().map(Ok)))
-            }
-            _ => None,
-        }
-    }
-
     // ------------------------------------------------------------------ expressions
 
+    /// An expression's value. The commonest case, a variable (`$name`), is handled here,
+    /// inlined into the callers, so that its value is not passed back through memory.
+    #[inline(always)]
     pub(crate) fn eval_value(&mut self, e: &Expr) -> R<Value> {
+        if let Expr::Ref(r) = e
+            && r.parts.is_empty()
+            && !matches!(r.kind, RefKind::Runt | RefKind::NonComputable)
+        {
+            self.step(r.span)?;
+            return Ok(self.vars[r.slot as usize].clone());
+        }
+        self.eval_expr(e)
+    }
+
+    #[inline(never)]
+    fn eval_expr(&mut self, e: &Expr) -> R<Value> {
         Ok(match e {
             Expr::Str(s, id) => {
                 let slot = &mut self.lits[*id as usize];
@@ -572,10 +740,11 @@ impl<'t> Renderer<'t> {
             }
             Expr::Int(i) => Value::Int(*i),
             Expr::Long(i) => Value::Long(*i),
-            Expr::BigInt(i) => Value::BigInt(*i),
+            Expr::BigInt(i) => Value::BigInt(Big::new(*i)),
             Expr::Double(d) => Value::Double(*d),
             Expr::True => Value::Bool(true),
             Expr::False => Value::Bool(false),
+            // (a reference without parts is handled by eval_value)
             Expr::Ref(r) => {
                 self.step(r.span)?;
                 self.execute_ref(r)?
@@ -680,11 +849,25 @@ impl<'t> Renderer<'t> {
         match e {
             Expr::Ref(r) => {
                 self.step(r.span)?;
-                Ok(match self.execute_ref(r)? {
+                let truth = |v: &Value| match v {
                     Value::Null => false,
-                    Value::Bool(b) => b,
+                    Value::Bool(b) => *b,
                     _ => true,
-                })
+                };
+                if let Some(v) = self.plain_var(r) {
+                    return Ok(truth(v));
+                }
+                // `$foreach.hasNext`, `$map.flag`: one property of a variable, read in place
+                if let [RefPart::Property(name, span)] = &r.parts[..]
+                    && !matches!(r.kind, RefKind::Runt | RefKind::NonComputable)
+                {
+                    if self.vars[r.slot as usize].is_null() {
+                        return Ok(false);
+                    }
+                    self.step(*span)?;
+                    return Ok(truth(&get_property(&self.vars[r.slot as usize], name)));
+                }
+                Ok(truth(&self.execute_ref(r)?))
             }
             Expr::True => Ok(true),
             Expr::Group(inner, _) => self.eval_bool(inner),
@@ -750,46 +933,6 @@ impl<'t> Renderer<'t> {
 
     // ------------------------------------------------------------------ Java members
 
-    fn get_property(&mut self, cur: &Value, name: &str, span: Span) -> R<Value> {
-        Ok(match cur {
-            Value::Map(m) => m.borrow().get_str(name).cloned().unwrap_or(Value::Null),
-            Value::Scope(s) => match name {
-                "index" => Value::Int(s.borrow().index),
-                "count" => Value::Int(s.borrow().index.wrapping_add(1)),
-                "hasNext" => Value::Bool(s.borrow().has_next),
-                "first" => Value::Bool(s.borrow().index < 1),
-                "last" => Value::Bool(!s.borrow().has_next),
-                "parent" => s
-                    .borrow()
-                    .parent
-                    .clone()
-                    .map(Value::Scope)
-                    .unwrap_or(Value::Null),
-                "topmost" => Value::Scope(Scope::topmost(s)),
-                "replaced" => s.borrow().get_replaced(),
-                _ => s.borrow().get(&Value::str(name)),
-            },
-            Value::Entry(e) => match name {
-                "key" => e.0.clone(),
-                "value" => e.1.clone(),
-                _ => Value::Null,
-            },
-            Value::Str(s) => match name {
-                "empty" => Value::Bool(s.is_empty()),
-                _ => Value::Null,
-            },
-            Value::List(l) => match name {
-                "empty" => Value::Bool(l.borrow().items.is_empty()),
-                _ => Value::Null,
-            },
-            Value::Host(h) => h.property(name).unwrap_or(Value::Null),
-            _ => {
-                let _ = span;
-                Value::Null
-            }
-        })
-    }
-
     fn call_method(&mut self, cur: &Value, name: &str, args: &[Value], span: Span) -> R<Call> {
         let file = self.file;
         let fail = |m: String| {
@@ -832,6 +975,44 @@ impl<'t> Renderer<'t> {
             self.check_out(s, span)?;
         }
         Ok(r)
+    }
+}
+
+/// A property (`$x.name`): a map entry, a `$foreach` field, a getter.
+fn get_property(cur: &Value, name: &str) -> Value {
+    match cur {
+        Value::Map(m) => m.borrow().get_str(name).cloned().unwrap_or(Value::Null),
+        Value::Scope(s) => match name {
+            "index" => Value::Int(s.borrow().index),
+            "count" => Value::Int(s.borrow().index.wrapping_add(1)),
+            "hasNext" => Value::Bool(s.borrow().has_next),
+            "first" => Value::Bool(s.borrow().index < 1),
+            "last" => Value::Bool(!s.borrow().has_next),
+            "parent" => s
+                .borrow()
+                .parent
+                .clone()
+                .map(Value::Scope)
+                .unwrap_or(Value::Null),
+            "topmost" => Value::Scope(Scope::topmost(s)),
+            "replaced" => s.borrow().get_replaced(),
+            _ => s.borrow().get(&Value::str(name)),
+        },
+        Value::Entry(e) => match name {
+            "key" => e.0.clone(),
+            "value" => e.1.clone(),
+            _ => Value::Null,
+        },
+        Value::Str(s) => match name {
+            "empty" => Value::Bool(s.is_empty()),
+            _ => Value::Null,
+        },
+        Value::List(l) => match name {
+            "empty" => Value::Bool(l.borrow().items.is_empty()),
+            _ => Value::Null,
+        },
+        Value::Host(h) => h.property(name).unwrap_or(Value::Null),
+        _ => Value::Null,
     }
 }
 

@@ -875,3 +875,97 @@ fn templates_are_shareable_between_threads() {
         assert_eq!(h.join().unwrap(), format!("c{}", i));
     }
 }
+
+/// The renderer's shortcuts give what the general evaluation gives: the fused
+/// `$util.escapeJavaScript(x).replaceAll("\\'","'")` (escaped straight into the output) against
+/// the same replacement written with another regex (`[\\]'`, not fused), for every kind of
+/// reference and argument.
+#[test]
+fn fused_escape_matches_general_path() {
+    let values = [
+        "plain",
+        "",
+        "it's",
+        "\\'",
+        "a\\'b''\\\\'c",
+        "q\"uote / back\\slash",
+        "\u{8}\u{c}\n\r\t\u{1}\u{1f}\u{7f}",
+        "é€😀 and 'é'",
+        "$x #set($y = 1) ${z}",
+    ];
+    let forms = [
+        "$util.escapeJavaScript($v).replaceAll(FIX)",
+        "$!util.escapeJavaScript($v).replaceAll(FIX)",
+        "${util.escapeJavaScript($v).replaceAll(FIX)}",
+        "$!{util.escapeJavaScript($v).replaceAll(FIX)}",
+        "\\$util.escapeJavaScript($v).replaceAll(FIX)",
+        "$$util.escapeJavaScript($v).replaceAll(FIX)",
+        "$util.escapeJavaScript($nope).replaceAll(FIX)",
+        "$!util.escapeJavaScript($nope).replaceAll(FIX)",
+        "$util.escapeJavaScript(12).replaceAll(FIX)",
+        "$util.escapeJavaScript($v).replaceAll(FIX).length()",
+        "$util.escapeJavaScript(\"<$v>\").replaceAll(FIX)",
+        "#set($e = $util.escapeJavaScript($v).replaceAll(FIX))[$e]",
+        "#set($e = \"$util.escapeJavaScript($v).replaceAll(FIX)\")[$e]",
+        "#foreach($n in $input.params().header.keySet())$util.escapeJavaScript($input.params().header.get($n)).replaceAll(FIX)|#end",
+    ];
+    for v in values {
+        let input = In {
+            headers: &[("X-V", "")],
+            ..NONE
+        };
+        let mut req = request(input);
+        req.headers = vec![("X-V".to_string(), v.to_string())];
+        for form in forms {
+            let src = format!("#set($v = $input.params('X-V')){}", form);
+            let (fix, other) = ("\"\\\\'\",\"'\"", "\"[\\\\]'\",\"'\"");
+            let fused = src.replace("FIX", fix);
+            let general = src.replace("FIX", other);
+            let render_src = |s: &str| Template::parse("t.vtl", s).and_then(|t| render(&t, &req));
+            // (an escaped reference prints its source text: the regex as written)
+            let (a, b) = (
+                render_src(&fused),
+                render_src(&general).map(|out| out.replace(other, fix)),
+            );
+            assert_eq!(a, b, "value {:?}, template {}", v, fused);
+        }
+        // and the text itself is Commons Lang's escape without the quote's backslash
+        let t = Template::parse(
+            "t.vtl",
+            "$util.escapeJavaScript($input.params('X-V')).replaceAll(\"\\\\'\",\"'\")",
+        )
+        .unwrap();
+        assert_eq!(
+            render(&t, &req).unwrap(),
+            apigw::escape_javascript(v).replace("\\'", "'"),
+            "{:?}",
+            v
+        );
+    }
+}
+
+/// `$map.get($key)` (the Map.get shortcut) with the map's own key, an equal key built
+/// elsewhere, a missing key, and a key of another type.
+#[test]
+fn map_get_shortcut() {
+    let input = In {
+        headers: &[("A", "1"), ("B", "2"), ("C", "3")],
+        ..NONE
+    };
+    let out = run(
+        "#set($h = $input.params().header)#foreach($k in $h.keySet())$k=$h.get($k);#end\
+         $h.get(\"B\") $h.get('C') [$h.get('D')] [$h.get(1)] $h.get(\"$h.get('A')\")",
+        input,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "A=1;B=2;C=3;2 3 [$h.get('D')] [$h.get(1)] $h.get(\"$h.get('A')\")"
+    );
+    let out = run(
+        "#set($m = {1: 'one', 'x': $nope})$m.get(1) $m.get('x') $!m.get('x')|#if($m.get(1))t#end",
+        NONE,
+    )
+    .unwrap();
+    assert_eq!(out, "one $m.get('x') |t");
+}

@@ -12,7 +12,7 @@ use std::rc::Rc;
 /// Deepest nesting of lists/maps that `toString` and `equals` walk.
 pub const MAX_VALUE_DEPTH: usize = 100;
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub enum Value {
     #[default]
     Null,
@@ -22,7 +22,7 @@ pub enum Value {
     /// java.lang.Long
     Long(i64),
     /// java.math.BigInteger (limited to 128 bits here)
-    BigInt(i128),
+    BigInt(Big),
     /// java.lang.Double
     Double(f64),
     Str(Rc<str>),
@@ -31,6 +31,28 @@ pub enum Value {
     Entry(Rc<(Value, Value)>),
     Scope(Rc<RefCell<Scope>>),
     Host(Rc<dyn HostObject>),
+}
+
+/// Written out (rather than derived) to be inlined: values are cloned on every variable
+/// read, and an out-of-line clone hands its result back through memory.
+impl Clone for Value {
+    #[inline(always)]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Long(i) => Value::Long(*i),
+            Value::BigInt(i) => Value::BigInt(*i),
+            Value::Double(d) => Value::Double(*d),
+            Value::Str(s) => Value::Str(s.clone()),
+            Value::List(l) => Value::List(l.clone()),
+            Value::Map(m) => Value::Map(m.clone()),
+            Value::Entry(e) => Value::Entry(e.clone()),
+            Value::Scope(s) => Value::Scope(s.clone()),
+            Value::Host(h) => Value::Host(h.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Value {
@@ -42,6 +64,22 @@ impl std::fmt::Debug for Value {
     }
 }
 
+/// An `i128` kept with 8-byte alignment: a bare `i128` (16-byte aligned) would make every
+/// [`Value`] 32 bytes instead of 24, and values are moved and returned all the time while
+/// BigIntegers are rare.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Big([u64; 2]);
+
+impl Big {
+    pub fn new(i: i128) -> Big {
+        Big([i as u64, (i >> 64) as u64])
+    }
+
+    pub fn get(self) -> i128 {
+        ((self.0[1] as i128) << 64) | self.0[0] as i128
+    }
+}
+
 /// An object supplied by the host (API Gateway's `$input` and `$util`).
 pub trait HostObject {
     /// Java class name, for toString.
@@ -50,73 +88,92 @@ pub trait HostObject {
     fn call(&self, name: &str, args: &[Value]) -> Result<Option<Value>, String>;
     /// A bean property (`getFoo()`), or None.
     fn property(&self, name: &str) -> Option<Value>;
-    /// `escapeJavaScript(arg).replaceAll("\\'","'")` in one step, when this object is
-    /// `$util`: Some(result) (null for a null argument), or None to evaluate normally.
-    fn escape_js_keep_quote(&self, _arg: &Value) -> Option<Value> {
-        None
+    /// True when this object is `$util`, whose `escapeJavaScript(x).replaceAll("\\'","'")`
+    /// the renderer evaluates in one step with [`HostObject::escape_js_keep_quote_into`]
+    /// (for a string `x`; null gives null as `escapeJavaScript(null)` does).
+    fn fuses_escape_js(&self) -> bool {
+        false
+    }
+    /// `escapeJavaScript(s).replaceAll("\\'","'")` appended to `out`; false (nothing
+    /// appended) when that is `s` itself. Called only when `fuses_escape_js()`.
+    fn escape_js_keep_quote_into(&self, _s: &str, _out: &mut String) -> bool {
+        false
     }
 }
 
-thread_local! {
-    static INTERN: RefCell<std::collections::HashSet<Rc<str>, FxBuild>> =
-        const { RefCell::new(std::collections::HashSet::with_hasher(FxBuild)) };
+/// Per-thread shared copies of the short strings of request data (header names, context
+/// names and values), which repeat from render to render.
+pub struct StrCache {
+    /// the strings of the previous render's request data, by position
+    shape: Vec<Rc<str>>,
+    /// position of the next [`StrCache::shaped`] string in this render
+    pos: usize,
+    /// a bounded interning set
+    intern: std::collections::HashSet<Rc<str>, FxBuild>,
 }
 
 thread_local! {
-    static SHAPE: RefCell<(Vec<Rc<str>>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    static STR_CACHE: RefCell<StrCache> = const {
+        RefCell::new(StrCache {
+            shape: Vec::new(),
+            pos: 0,
+            intern: std::collections::HashSet::with_hasher(FxBuild),
+        })
+    };
 }
 
-/// Starts a pass of [`shaped`] strings (one per render).
-pub fn shape_reset() {
-    SHAPE.with(|c| c.borrow_mut().1 = 0);
-}
-
-/// A copy of `s`, shared with the string at the same position of the previous render's
-/// request data when they are equal (request shapes repeat: the same context names, header
-/// names and often values), else from the interning cache.
-pub fn shaped(s: &str) -> Value {
-    if s.len() > 256 {
-        return Value::str(s);
-    }
-    SHAPE.with(|c| {
+/// Runs `f` with this thread's string cache, starting a new pass of [`StrCache::shaped`]
+/// strings (one pass per render). The cache is borrowed once for the whole pass rather than
+/// once per string. `f` must not call `with_str_cache` itself.
+pub fn with_str_cache<R>(f: impl FnOnce(&mut StrCache) -> R) -> R {
+    STR_CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let i = c.1;
-        c.1 += 1;
-        if let Some(prev) = c.0.get(i)
+        c.pos = 0;
+        f(&mut c)
+    })
+}
+
+impl StrCache {
+    /// A copy of `s`, shared with the string at the same position of the previous render's
+    /// request data when they are equal (request shapes repeat: the same context names,
+    /// header names and often values), else from the interning set. Only the text matters:
+    /// a hit is checked by comparing it. (Returned as `Rc<str>`, which comes back in
+    /// registers, rather than as a `Value`, which would come back through memory.)
+    pub fn shaped(&mut self, s: &str) -> Rc<str> {
+        if s.len() > 256 {
+            return Rc::from(s);
+        }
+        let i = self.pos;
+        self.pos += 1;
+        if let Some(prev) = self.shape.get(i)
             && &**prev == s
         {
-            return Value::Str(prev.clone());
+            return prev.clone();
         }
-        let v = interned(s);
-        if let Value::Str(r) = &v {
-            if i < c.0.len() {
-                c.0[i] = r.clone();
-            } else if i == c.0.len() && i < 4096 {
-                c.0.push(r.clone());
-            }
+        let r = self.interned(s);
+        if i < self.shape.len() {
+            self.shape[i] = r.clone();
+        } else if i == self.shape.len() && i < 4096 {
+            self.shape.push(r.clone());
         }
-        v
-    })
-}
-
-/// A shared copy of a short string from a bounded per-thread cache (request data repeats
-/// from render to render: header names, context values).
-pub fn interned(s: &str) -> Value {
-    if s.len() > 256 {
-        return Value::str(s);
+        r
     }
-    INTERN.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(a) = c.get(s) {
-            return Value::Str(a.clone());
+
+    /// A shared copy of a short string from the bounded interning set.
+    pub fn interned(&mut self, s: &str) -> Rc<str> {
+        if s.len() > 256 {
+            return Rc::from(s);
         }
-        if c.len() >= 4096 {
-            c.clear();
+        if let Some(a) = self.intern.get(s) {
+            return a.clone();
+        }
+        if self.intern.len() >= 4096 {
+            self.intern.clear();
         }
         let a: Rc<str> = Rc::from(s);
-        c.insert(a.clone());
-        Value::Str(a)
-    })
+        self.intern.insert(a.clone());
+        a
+    }
 }
 
 /// What Java class a list value stands for.
@@ -187,6 +244,8 @@ pub struct JMap {
 
 const INDEX_THRESHOLD: usize = 16;
 const SCANS_BEFORE_INDEX: u32 = 8;
+/// Largest map [`JMap::position`] first scans for the key's own pointer.
+const POINTER_SCAN_MAX: usize = 64;
 
 impl JMap {
     pub fn new() -> JMap {
@@ -239,6 +298,19 @@ impl JMap {
 
     fn position(&self, key: &Value) -> Option<usize> {
         if let Value::Str(k) = key {
+            // A key taken from this map (`keySet()`, then `get($name)`) is often the very
+            // string stored: in a small map without an index, a scan of pointers finds it
+            // without comparing text. String keys are unique by content, so the entry holding
+            // the same string is the one a content search would find.
+            if self.entries.len() <= POINTER_SCAN_MAX
+                && self.index.get().is_none()
+                && let Some(i) = self
+                    .entries
+                    .iter()
+                    .position(|(e, _)| matches!(e, Value::Str(s) if Rc::ptr_eq(s, k)))
+            {
+                return Some(i);
+            }
             return self.str_position(k);
         }
         self.entries.iter().position(|(k, _)| java_equals(k, key))
@@ -417,7 +489,7 @@ pub fn to_java_string(v: &Value) -> Result<std::borrow::Cow<'_, str>, String> {
         Value::Bool(false) => Cow::Borrowed("false"),
         Value::Int(i) => Cow::Owned(i.to_string()),
         Value::Long(i) => Cow::Owned(i.to_string()),
-        Value::BigInt(i) => Cow::Owned(i.to_string()),
+        Value::BigInt(i) => Cow::Owned(i.get().to_string()),
         Value::Double(d) => Cow::Owned(java_double_to_string(*d)),
         _ => {
             let mut s = String::new();
@@ -443,7 +515,7 @@ pub fn write_java(out: &mut String, v: &Value, depth: usize) -> Result<(), Strin
             let _ = write!(out, "{}", i);
         }
         Value::BigInt(i) => {
-            let _ = write!(out, "{}", i);
+            let _ = write!(out, "{}", i.get());
         }
         Value::Double(d) => out.push_str(&java_double_to_string(*d)),
         Value::List(l) => {
@@ -689,7 +761,7 @@ pub fn as_i64(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i as i64,
         Value::Long(i) => *i,
-        Value::BigInt(i) => *i as i64,
+        Value::BigInt(i) => i.get() as i64,
         Value::Double(d) => java_d2l(*d),
         _ => 0,
     }
@@ -697,7 +769,7 @@ pub fn as_i64(v: &Value) -> i64 {
 
 fn as_i128(v: &Value) -> i128 {
     match v {
-        Value::BigInt(i) => *i,
+        Value::BigInt(i) => i.get(),
         other => as_i64(other) as i128,
     }
 }
@@ -706,7 +778,7 @@ pub fn as_f64(v: &Value) -> f64 {
     match v {
         Value::Int(i) => *i as f64,
         Value::Long(i) => *i as f64,
-        Value::BigInt(i) => *i as f64,
+        Value::BigInt(i) => i.get() as f64,
         Value::Double(d) => *d,
         _ => 0.0,
     }
@@ -722,7 +794,7 @@ pub fn java_int_value(v: &Value) -> i32 {
     match v {
         Value::Int(i) => *i,
         Value::Long(i) => *i as i32,
-        Value::BigInt(i) => *i as i32,
+        Value::BigInt(i) => i.get() as i32,
         Value::Double(d) => {
             if d.is_nan() {
                 0
@@ -745,7 +817,7 @@ fn wrap(result: i64, a: &Value, b: &Value) -> Value {
 }
 
 fn big(r: Option<i128>) -> Result<Value, String> {
-    r.map(Value::BigInt)
+    r.map(|i| Value::BigInt(Big::new(i)))
         .ok_or_else(|| "integer overflow beyond 128 bits".to_string())
 }
 
@@ -753,7 +825,7 @@ pub fn is_zero(v: &Value) -> bool {
     match v {
         Value::Int(i) => *i == 0,
         Value::Long(i) => *i == 0,
-        Value::BigInt(i) => *i == 0,
+        Value::BigInt(i) => i.get() == 0,
         Value::Double(d) => *d == 0.0,
         _ => false,
     }
@@ -883,11 +955,44 @@ mod tests {
     }
 
     #[test]
+    fn big_keeps_every_i128() {
+        for i in [
+            0,
+            1,
+            -1,
+            i64::MAX as i128 + 1,
+            i64::MIN as i128 - 1,
+            i128::MAX,
+            i128::MIN,
+        ] {
+            assert_eq!(Big::new(i).get(), i);
+        }
+    }
+
+    #[test]
+    fn map_lookup_by_pointer_or_text() {
+        let mut m = JMap::new();
+        for k in ["a", "b", "c"] {
+            m.put(Value::str(k), Value::str(&k.to_uppercase()));
+        }
+        let own = m.entries()[1].0.clone();
+        let fresh = Value::str("b");
+        for key in [&own, &fresh] {
+            assert!(matches!(m.get(key), Some(Value::Str(s)) if &**s == "B"));
+        }
+        assert!(m.get(&Value::str("z")).is_none());
+        // putting an equal key keeps one entry in its place
+        m.put(fresh, Value::Int(2));
+        assert_eq!(m.len(), 3);
+        assert!(matches!(m.get(&own), Some(Value::Int(2))));
+    }
+
+    #[test]
     fn arithmetic_promotes_like_velocity() {
         let r = math(MathOp::Add, &Value::Int(i32::MAX), &Value::Int(1)).unwrap();
         assert!(matches!(r, Value::Long(2147483648)));
         let r = math(MathOp::Add, &Value::Long(i64::MAX), &Value::Int(1)).unwrap();
-        assert!(matches!(r, Value::BigInt(9223372036854775808)));
+        assert!(matches!(r, Value::BigInt(b) if b.get() == 9223372036854775808));
         let r = math(MathOp::Div, &Value::Int(-7), &Value::Int(2)).unwrap();
         assert!(matches!(r, Value::Int(-3)));
         let r = math(MathOp::Mod, &Value::Int(-7), &Value::Int(2)).unwrap();

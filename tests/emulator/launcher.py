@@ -111,7 +111,21 @@ Gap fillers (API Gateway v2, all on the real AWS URIs / camelCase JSON keys):
     * Tagging of stage ARNs (moto: no URL route -> 404) and of unknown APIs (NotFound)
     * NotFoundException instead of HTTP 500 / silent success for missing
       children in Update/Delete calls (integration, integration response,
-      route, route response, stage, api)
+      route, route response, stage, api, authorizer)
+    * Authorizers: GetAuthorizers (absent in moto: HTTP 500); CreateAuthorizer answers
+      201 (moto: 200); ids are 6 lowercase alphanumerics like real ones (moto: 8
+      letters); no null members in authorizer JSON; DeleteApi drops them with the API
+    * Routes: authorizationType is "NONE" when not given (moto: null); UpdateRoute with
+      authorizationType NONE (or AWS_IAM) drops authorizerId (moto kept it)
+    * Stages: a WebSocket stage's defaultRouteSettings show dataTraceEnabled false,
+      detailedMetricsEnabled false, loggingLevel OFF unless set (moto: only what was
+      sent); UpdateStage merges defaultRouteSettings / routeSettings member by member,
+      replaces accessLogSettings whole ({} removes it), and removes a stage variable
+      sent as ""; DeleteAccessLogSettings (absent in moto: HTTP 404)
+
+Gap fillers (API Gateway v1 account, PATCH /account): GetAccount leaves out
+cloudwatchRoleArn until it is set (moto: null); UpdateAccount op=replace
+path=/cloudwatchRoleArn with an empty value (or op=remove) clears it.
 """
 
 from __future__ import annotations
@@ -143,6 +157,7 @@ from xml.sax.saxutils import escape as xml_escape
 # ---------------------------------------------------------------------------
 
 import moto.apigateway.urls as apigw_v1_urls
+from moto.apigateway import models as v1models
 import moto.apigatewayv2.urls as apigw_v2_urls
 from moto.apigatewayv2 import models as v2models
 from moto.apigatewayv2.exceptions import APIGatewayV2Error, BadRequestException
@@ -154,7 +169,15 @@ Api = v2models.Api
 Stage = v2models.Stage
 Route = v2models.Route
 Integration = v2models.Integration
+Authorizer = v2models.Authorizer
 Backend = v2models.ApiGatewayV2Backend
+Account = v1models.Account
+
+
+def _short_id(length: int) -> str:
+    """A short lowercase alphanumeric id, as API Gateway gives deployments and authorizers."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(random.choice(alphabet) for _ in range(length))
 
 
 class DeploymentNotFound(APIGatewayV2Error):
@@ -179,8 +202,7 @@ class Deployment:
 
     def __init__(self, description: str | None, auto_deployed: bool = False):
         # Real ids are short lowercase alphanumerics (e.g. "a1b2c3").
-        alphabet = string.ascii_lowercase + string.digits
-        self.id = "".join(random.choice(alphabet) for _ in range(6))
+        self.id = _short_id(6)
         self.description = description
         self.auto_deployed = auto_deployed
         self.created = datetime.now()
@@ -251,11 +273,22 @@ _orig_stage_init = Stage.__init__
 _orig_stage_to_json = Stage.to_json
 
 
+# What GetStage shows for a WebSocket stage's DefaultRouteSettings when they were not
+# set; settings that were given are merged over it (moto kept only what was given).
+_WS_ROUTE_SETTINGS_DEFAULTS = {"dataTraceEnabled": False, "detailedMetricsEnabled": False,
+                               "loggingLevel": "OFF"}
+
+
 def _stage_init(self: Any, api: Any, config: dict[str, Any]) -> None:
     _orig_stage_init(self, api, config)
     self.deployment_id = config.get("deploymentId")
     if self.tags is None:
         self.tags = {}
+    if api.protocol_type == "WEBSOCKET":
+        self.default_route_settings = {**_WS_ROUTE_SETTINGS_DEFAULTS,
+                                       **(config.get("defaultRouteSettings") or {})}
+    if not self.access_log_settings:  # {} = none
+        self.access_log_settings = None
 
 
 def _stage_to_json(self: Any) -> dict[str, Any]:
@@ -291,7 +324,16 @@ def _api_update_stage(self: Any, stage_name: str, params: dict[str, Any]) -> Any
             )
         self.get_deployment(deployment_id)
         stage.deployment_id = deployment_id
-    # Scalars are replaced; maps are merged key by key (PATCH semantics).
+    # PATCH semantics, as AWS applies UpdateStage:
+    # - scalars that are sent replace the old value; absent ones are kept;
+    # - DefaultRouteSettings / RouteSettings are merged member by member (sending only
+    #   LoggingLevel keeps the throttling limits: pulumi-aws issue 2363 saw that
+    #   dropping the settings from a request does not remove throttling);
+    # - AccessLogSettings is replaced as a whole, and an empty object removes it (how
+    #   terraform-provider-aws removes it: UpdateStage with AccessLogSettings {});
+    #   DeleteAccessLogSettings removes it too;
+    # - a stage variable sent with the value "" is removed (terraform-provider-aws's
+    #   stage.go: "Variables are removed by setting the associated value to \"\"").
     if "autoDeploy" in params:
         stage.auto_deploy = params["autoDeploy"]
     if "description" in params:
@@ -299,15 +341,19 @@ def _api_update_stage(self: Any, stage_name: str, params: dict[str, Any]) -> Any
     if "clientCertificateId" in params:
         stage.client_certificate_id = params["clientCertificateId"]
     if "accessLogSettings" in params:
-        stage.access_log_settings = params["accessLogSettings"]
+        stage.access_log_settings = params["accessLogSettings"] or None
     if params.get("defaultRouteSettings"):
         merged = dict(stage.default_route_settings or {})
         merged.update(params["defaultRouteSettings"])
         stage.default_route_settings = merged
     if params.get("routeSettings"):
-        stage.route_settings = {**(stage.route_settings or {}), **params["routeSettings"]}
+        routes = dict(stage.route_settings or {})
+        for key, value in params["routeSettings"].items():
+            routes[key] = {**routes.get(key, {}), **(value or {})}
+        stage.route_settings = routes
     if params.get("stageVariables"):
-        stage.stage_variables = {**(stage.stage_variables or {}), **params["stageVariables"]}
+        variables = {**(stage.stage_variables or {}), **params["stageVariables"]}
+        stage.stage_variables = {k: v for k, v in variables.items() if v != ""}
     stage.updated = datetime.now()
     return stage
 
@@ -355,6 +401,103 @@ def _integration_delete_response(self: Any, integration_response_id: str) -> Non
 def _route_delete_route_response(self: Any, route_response_id: str) -> None:
     self.get_route_response(route_response_id)
     del self.route_responses[route_response_id]
+
+
+# --- Authorizers: real-looking ids, no nulls, NotFound for missing ones --------
+# moto 5.2.5 stores authorizers (CreateAuthorizer / GetAuthorizer / UpdateAuthorizer /
+# DeleteAuthorizer) but has no GetAuthorizers, answers 200 to CreateAuthorizer (the
+# model says 201), prints every unset member as null, raises KeyError (HTTP 500) when
+# UpdateAuthorizer names a missing authorizer and deletes a missing one silently.
+
+_orig_authorizer_init = Authorizer.__init__
+
+
+def _authorizer_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _orig_authorizer_init(self, *args, **kwargs)
+    self.id = _short_id(6)  # real authorizer ids look like "266m9t"
+
+
+def _authorizer_to_json(self: Any) -> dict[str, Any]:
+    dct = {
+        "authorizerId": self.id,
+        "authorizerCredentialsArn": self.auth_creds_arn,
+        "authorizerPayloadFormatVersion": self.auth_payload_format_version,
+        "authorizerResultTtlInSeconds": self.auth_result_ttl,
+        "authorizerType": self.authorizer_type,
+        "authorizerUri": self.authorizer_uri,
+        "enableSimpleResponses": self.enable_simple_response,
+        "identitySource": self.identity_source,
+        "identityValidationExpression": self.identity_validation_expr,
+        "jwtConfiguration": self.jwt_config,
+        "name": self.name,
+    }
+    return {k: v for k, v in dct.items() if v is not None}
+
+
+_orig_api_update_authorizer = Api.update_authorizer
+
+
+def _api_update_authorizer(self: Any, authorizer_id: str, *args: Any, **kw: Any) -> Any:
+    self.get_authorizer(authorizer_id)
+    return _orig_api_update_authorizer(self, authorizer_id, *args, **kw)
+
+
+def _api_delete_authorizer(self: Any, authorizer_id: str) -> None:
+    self.get_authorizer(authorizer_id)
+    del self.authorizers[authorizer_id]
+
+
+# --- Routes: AuthorizationType defaults to NONE; NONE / AWS_IAM drop the authorizer --
+# AWS answers "authorizationType": "NONE" for a route created without one (moto: null).
+# UpdateRoute with AuthorizationType NONE detaches the authorizer (cloudformation-
+# coverage-roadmap issue 2184: removing an authorizer takes AuthorizationType NONE);
+# moto kept the old authorizerId.
+
+_orig_route_init = Route.__init__
+_orig_route_update = Route.update
+
+
+def _route_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _orig_route_init(self, *args, **kwargs)
+    if not self.authorization_type:
+        self.authorization_type = "NONE"
+
+
+def _route_update(self: Any, *args: Any, **kwargs: Any) -> None:
+    _orig_route_update(self, *args, **kwargs)
+    if kwargs.get("authorization_type") in ("NONE", "AWS_IAM"):
+        self.authorizer_id = None
+
+
+# --- API Gateway (v1) account: the CloudWatch role ------------------------------
+# moto 5.2.5 has GetAccount / UpdateAccount (PATCH /account, patchOperations).  Filled
+# here: no null members in the answer (AWS leaves out cloudwatchRoleArn until it is
+# set), and replace with an empty value (or remove) clears the role.
+
+_orig_account_apply = Account.apply_patch_operations
+
+
+def _account_apply(self: Any, patch_operations: list[dict[str, Any]]) -> Any:
+    rest = []
+    for op in patch_operations or []:
+        if op.get("path") == "/cloudwatchRoleArn":
+            if op.get("op") == "remove" or not op.get("value"):
+                self.cloudwatch_role_arn = None
+            else:
+                self.cloudwatch_role_arn = op["value"]
+        else:
+            rest.append(op)
+    return _orig_account_apply(self, rest)
+
+
+def _account_to_json(self: Any) -> dict[str, Any]:
+    dct = {
+        "cloudwatchRoleArn": self.cloudwatch_role_arn,
+        "throttleSettings": self.throttle_settings,
+        "features": self.features,
+        "apiKeyVersion": self.api_key_version,
+    }
+    return {k: v for k, v in dct.items() if v is not None}
 
 
 # --- Backend: delete_api strictness, deployments, stage-aware tagging ---------
@@ -434,8 +577,9 @@ def _validating_tag_handler(orig: Callable[[Any], Any]) -> Callable[[Any], Any]:
 _PATH_IDS = re.compile(
     r"/v2/apis/(?P<api_id>[^/]+)"
     r"(?:/(?:deployments/(?P<deployment_id>[^/]+)"
-    r"|stages/(?P<stage_name>[^/]+)"
+    r"|stages/(?P<stage_name>[^/]+)(?:/accesslogsettings)?"
     r"|routes/(?P<route_id>[^/]+)(?:/routeresponses)?"
+    r"|authorizers(?:/(?P<authorizer_id>[^/]+))?"
     r"|deployments))?/?$"
 )
 
@@ -503,6 +647,33 @@ def get_route_responses(self: Any) -> Any:
     return _v2_response(200, {"items": items})
 
 
+_orig_create_authorizer = ApiGatewayV2Response.create_authorizer
+
+
+def create_authorizer(self: Any) -> Any:
+    _status, _headers, body = _orig_create_authorizer(self)
+    return _v2_response(201, json.loads(body))
+
+
+def get_authorizers(self: Any) -> Any:
+    api = self.apigatewayv2_backend.get_api(_path_ids(self)["api_id"])
+    return _v2_response(200, {"items": [a.to_json() for a in api.authorizers.values()]})
+
+
+def delete_authorizer(self: Any) -> Any:
+    ids = _path_ids(self)
+    self.apigatewayv2_backend.get_api(ids["api_id"]).delete_authorizer(ids["authorizer_id"])
+    return _v2_response(204)
+
+
+def delete_access_log_settings(self: Any) -> Any:
+    ids = _path_ids(self)
+    stage = self.apigatewayv2_backend.get_api(ids["api_id"]).get_stage(ids["stage_name"])
+    stage.access_log_settings = None
+    stage.updated = datetime.now()
+    return _v2_response(204)
+
+
 # --- URL routes ---------------------------------------------------------------
 # moto builds each flask app lazily (on the first request for a backend) from
 # `<backend module>.urls.url_paths`.  apigatewayv2 requests are signed with
@@ -513,6 +684,7 @@ def get_route_responses(self: Any) -> Any:
 _EXTRA_URL_PATHS = {
     "{0}/v2/apis/(?P<api_id>[^/]+)/deployments$": ApiGatewayV2Response.dispatch,
     "{0}/v2/apis/(?P<api_id>[^/]+)/deployments/(?P<deployment_id>[^/]+)$": ApiGatewayV2Response.dispatch,
+    "{0}/v2/apis/(?P<api_id>[^/]+)/stages/(?P<stage_name>[^/]+)/accesslogsettings$": ApiGatewayV2Response.dispatch,
     # Stage ARNs (arn:...::/apis/ID/stages/NAME) arrive with %2F decoded to "/".
     "{0}/v2/tags/(?P<resource_arn_pt1>[^/]+)/apis/(?P<resource_arn_pt2>[^/]+)/stages/(?P<resource_arn_pt3>[^/]+)$": ApiGatewayV2Response.dispatch,
 }
@@ -535,12 +707,22 @@ def apply_apigatewayv2_patches() -> None:
     Integration.update_response = _integration_update_response
     Integration.delete_response = _integration_delete_response
     Route.delete_route_response = _route_delete_route_response
+    Route.__init__ = _route_init
+    Route.update = _route_update
+    Authorizer.__init__ = _authorizer_init
+    Authorizer.to_json = _authorizer_to_json
+    Api.update_authorizer = _api_update_authorizer
+    Api.delete_authorizer = _api_delete_authorizer
+    Account.apply_patch_operations = _account_apply
+    Account.to_json = _account_to_json
     Backend.delete_api = _backend_delete_api
     Backend.get_tags = _backend_get_tags
     Backend.tag_resource = _backend_tag_resource
     Backend.untag_resource = _backend_untag_resource
     for handler in (create_deployment, get_deployments, get_deployment,
-                    delete_deployment, update_stage, get_route_responses):
+                    delete_deployment, update_stage, get_route_responses,
+                    create_authorizer, get_authorizers, delete_authorizer,
+                    delete_access_log_settings):
         setattr(ApiGatewayV2Response, handler.__name__, handler)
     for name in ("get_tags", "tag_resource", "untag_resource"):
         orig = getattr(ApiGatewayV2Response, name)

@@ -15,6 +15,7 @@ Usage:
         [--latency-ms MS] [--realism] [--table-creating-s S] [--role-propagation-s S]
         [--function-pending-s S] [--function-update-s S] [--strict]
         [--seed N] [--throttle-rate F] [--error-rate F] [--chaos-exclude Op1,Op2]
+        [--not-aws JSON]
 
 Runs in the foreground until SIGTERM/SIGINT (then exits 0).  Nothing printed
 is meaningful; the client detects readiness by polling
@@ -30,9 +31,10 @@ Extra endpoints (everything else is moto):
                                    {"service", "operation", "method", "path", "mutating",
                                     "start", "end" (time.monotonic() seconds; end = when
                                     the response was handed back), "status" (HTTP status
-                                    sent), and for injected errors "fault" (the code) and
-                                    "fault_kind" (queued | lost | throttle | error |
-                                    realism | emulator)}
+                                    sent), and for injected errors "fault" (the code, or
+                                    "NotAws" for a raw answer) and "fault_kind" (queued |
+                                    lost | throttle | error | realism | strict | emulator |
+                                    swallow | raw | not_aws)}
     POST /_wsconn/calls/reset   -> 200, clears the recording
     GET  /_wsconn/stats         -> 200 {"calls": N, "mutating": M, "levels": L, "faults": F};
                                    L = sequential round-trip levels: the longest chain of
@@ -47,6 +49,12 @@ Extra endpoints (everything else is moto):
                                    "swallow": true the client gets 200 with a "{}" body and
                                    moto never sees the call (a write that does not stick;
                                    for JSON-protocol operations such as PutRetentionPolicy).
+                                   With "raw": {"status", "content_type", "body", "headers"}
+                                   (all optional; default an HTML 404 page, text/html) the
+                                   client gets that response, which is NOT an AWS protocol
+                                   answer (a proxy's page, a wrong --endpoint-url); with
+                                   "lost": true as well, moto does the call first.  A
+                                   malformed list answers 400 and queues nothing.
     POST /_wsconn/faults/reset  -> 200, drops every queued fault
     GET  /_wsconn/config        -> 200, the settings below
     POST /_wsconn/config        -> 200 + merged settings; body: a JSON object of settings
@@ -88,12 +96,20 @@ Settings (all off by default):
                     (ValidationException "TimeToLive is already enabled/disabled") or to
                     another attribute while enabled, and Describe/UpdateTimeToLive of a
                     missing table as ResourceNotFoundException (moto: "ResourceNotFound").
-    seed, throttle_rate, error_rate, chaos_exclude (["GetCallerIdentity"]):
+    seed, throttle_rate, error_rate, chaos_exclude ([]):
                     seeded random faults decided before the call takes effect: the
                     service's throttling error (API Gateway / Lambda 429
                     TooManyRequestsException, DynamoDB / Logs 400 ThrottlingException,
-                    IAM / STS 400 Throttling) or 500 InternalFailure / 503
+                    IAM / STS 400 Throttling "Rate exceeded") or 500 InternalFailure / 503
                     ServiceUnavailable.  Operations in chaos_exclude are never faulted.
+                    Every operation is faulted by default, sts:GetCallerIdentity
+                    included (until issue 14 the default was ["GetCallerIdentity"], which
+                    hid a credential check that gave up under throttling).
+    not_aws (null)  {"status", "content_type", "body", "headers"} (each optional; {} = an
+                    HTML 404 page): EVERY AWS call gets this response, which is not an
+                    AWS protocol answer: the endpoint is not AWS at all.  The /_wsconn/*
+                    endpoints keep working; set it back to null to end it.  Recorded as
+                    "fault": "NotAws", "fault_kind": "not_aws".
 
 Injected errors use each protocol's wire format: REST-JSON (apigateway, lambda:
 x-amzn-ErrorType header + {"message"}), JSON 1.0/1.1 (dynamodb, logs: {"__type",
@@ -843,8 +859,47 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "seed": None,
     "throttle_rate": 0.0,
     "error_rate": 0.0,
-    "chaos_exclude": ["GetCallerIdentity"],
+    "chaos_exclude": [],
+    # When set ({"status", "content_type", "body", "headers"}), every AWS call gets this
+    # response instead: the endpoint is not AWS at all (a proxy, a wrong --endpoint-url).
+    "not_aws": None,
 }
+
+# A response that is not an AWS protocol answer (setting "not_aws", a queued fault's
+# "raw"): an HTML 404 page unless told otherwise.
+_RAW_DEFAULTS = {"status": 404, "content_type": "text/html",
+                 "body": "<!doctype html><html><head><title>404 Not Found</title></head>"
+                         "<body><h1>Not Found</h1><p>The requested URL was not found on this "
+                         "server.</p></body></html>",
+                 "headers": {}}
+
+
+def raw_spec(value: Any, what: str) -> dict[str, Any]:
+    """A validated raw-response spec with defaults filled in; ValueError if malformed."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object with status, content_type, body, headers")
+    unknown = sorted(set(value) - set(_RAW_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{what}: unknown key(s) {unknown}; known: {sorted(_RAW_DEFAULTS)}")
+    spec = {**_RAW_DEFAULTS, **value}
+    status = spec["status"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"{what}.status must be an HTTP status (100-599), got {status!r}")
+    if not isinstance(spec["content_type"], str) or not isinstance(spec["body"], str):
+        raise ValueError(f"{what}.content_type and {what}.body must be strings")
+    headers = spec["headers"]
+    if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ValueError(f"{what}.headers must be an object of strings")
+    return spec
+
+
+def raw_response(spec: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of a raw (non-AWS) answer."""
+    body = spec["body"].encode()
+    headers = [("Content-Type", spec["content_type"])] + list(spec["headers"].items())
+    headers.append(("Content-Length", str(len(body))))
+    return spec["status"], headers, body
 
 _NON_NEGATIVE = ("latency_ms", "table_creating_s", "role_propagation_s",
                  "function_pending_s", "function_update_s")
@@ -876,6 +931,9 @@ def merge_settings(current: dict[str, Any], update: Any) -> dict[str, Any]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError("chaos_exclude must be a list of operation names")
             value = list(value)
+        elif key == "not_aws":
+            if value is not None:
+                value = raw_spec(value, "not_aws")
         merged[key] = value
     if merged["throttle_rate"] + merged["error_rate"] > 1:
         raise ValueError("throttle_rate + error_rate must not exceed 1")
@@ -1098,9 +1156,20 @@ class CallRecorder:
                                    json.dumps({"error": str(exc)}).encode(), "application/json")
             return self._reply(start_response, "200 OK", body, "application/json")
         if path == "/_wsconn/faults" and method == "POST":
-            faults = json.loads(self._buffer_body(environ) or b"[]")
+            try:
+                faults = [dict(f) for f in json.loads(self._buffer_body(environ) or b"[]")]
+                for f in faults:
+                    if not isinstance(f.get("operation"), str):
+                        raise ValueError("every fault needs an \"operation\"")
+                    if "raw" in f:
+                        f["raw"] = raw_spec(f["raw"], "raw")
+                    elif not f.get("swallow") and not isinstance(f.get("code"), str):
+                        raise ValueError("a fault needs a \"code\" (or \"raw\", or \"swallow\")")
+            except (ValueError, TypeError) as exc:
+                return self._reply(start_response, "400 Bad Request",
+                                   json.dumps({"error": str(exc)}).encode(), "application/json")
             with self._lock:
-                self._faults.extend(dict(f) for f in faults)
+                self._faults.extend(faults)
             return self._reply(start_response, "200 OK", b"{}", "application/json")
         if path == "/_wsconn/faults/reset" and method == "POST":
             with self._lock:
@@ -1270,8 +1339,17 @@ class CallRecorder:
             call.record["fault_kind"] = kind
         return _Response(*aws_error(call.service, code, message, status))
 
+    def _raw(self, call: _Call, kind: str, spec: dict[str, Any]) -> _Response:
+        """A non-AWS answer; the record says so ("fault": "NotAws", "fault_kind": kind)."""
+        with self._lock:
+            call.record["fault"] = "NotAws"
+            call.record["fault_kind"] = kind
+        return _Response(*raw_response(spec))
+
     def _process(self, call: _Call, settings: dict[str, Any], clocks: _Clocks) -> _Response:
         """Faults first (queued, then random), then moto with AWS's clocks around it."""
+        if settings["not_aws"] is not None:
+            return self._raw(call, "not_aws", settings["not_aws"])
         with self._lock:
             queued = self._take_fault(call.operation)
             chaos = None
@@ -1294,6 +1372,8 @@ class CallRecorder:
             return _Response(200, [("Content-Type", "application/x-amz-json-1.1"),
                                    ("Content-Length", str(len(body)))], body)
         if queued is not None and not queued.get("lost"):
+            if "raw" in queued:
+                return self._raw(call, "raw", queued["raw"])
             return self._fault(call, "queued", queued["code"], int(queued.get("status", 400)),
                                queued.get("message", ""))
         if chaos is not None:
@@ -1314,6 +1394,8 @@ class CallRecorder:
         if refusal is not None:
             return self._fault(call, *refusal)
         if queued is not None:  # "lost": moto did it, the client hears an error
+            if "raw" in queued:
+                return self._raw(call, "lost", queued["raw"])
             return self._fault(call, "lost", queued["code"], int(queued.get("status", 500)),
                                queued.get("message", ""))
         return resp
@@ -1574,6 +1656,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, help="fraction of calls answered 500/503")
     parser.add_argument("--chaos-exclude", type=lambda v: [x for x in v.split(",") if x],
                         help="comma-separated operations never faulted at random")
+    parser.add_argument("--not-aws", type=json.loads, metavar="JSON",
+                        help='answer every AWS call with this non-AWS response, e.g. '
+                             '\'{"status": 404, "content_type": "text/html", "body": "..."}\' '
+                             '(\'{}\' = an HTML 404 page)')
     args = parser.parse_args(argv)
     try:
         settings = merge_settings(DEFAULT_SETTINGS, {

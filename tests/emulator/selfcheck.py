@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 import boto3
+import botocore.parsers
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -255,7 +256,7 @@ def in_parallel(*fns):
 def check_config(base: str) -> None:
     cfg = get_json(f"{base}/_wsconn/config")
     assert cfg["seed"] == 7 and cfg["table_creating_s"] == CLOCK and cfg["realism"] is False, cfg
-    assert cfg["latency_ms"] == 0 and cfg["chaos_exclude"] == ["GetCallerIdentity"], cfg
+    assert cfg["latency_ms"] == 0 and cfg["chaos_exclude"] == [] and cfg["not_aws"] is None, cfg
     merged = configure(base, latency_ms=10)
     assert merged["latency_ms"] == 10 and merged["seed"] == 7, merged  # merged, not replaced
     assert post_json(f"{base}/_wsconn/config", {"nope": 1})[0] == 400
@@ -459,8 +460,21 @@ def check_random_faults(base: str, c) -> None:
     assert stats["faults"] == throttled + errored and stats["calls"] == 100, stats
     reset(base)  # reseeds: the same seed gives the same faults
     assert outcomes(100) == first
-    for _ in range(20):  # chaos_exclude (default: GetCallerIdentity) is never faulted
+    # Nothing is excluded by default: sts:GetCallerIdentity is throttled like the rest
+    # (awsQuery XML, 400 Throttling "Rate exceeded"), unless chaos_exclude names it.
+    sts_outcomes = []
+    for _ in range(40):
+        try:
+            sts.get_caller_identity()
+            sts_outcomes.append("ok")
+        except ClientError as e:
+            sts_outcomes.append((e.response["Error"]["Code"], e.response["Error"]["Message"],
+                                 e.response["ResponseMetadata"]["HTTPStatusCode"]))
+    assert ("Throttling", "Rate exceeded", 400) in sts_outcomes, sts_outcomes
+    configure(base, chaos_exclude=["GetCallerIdentity"])
+    for _ in range(20):
         sts.get_caller_identity()
+    configure(base, chaos_exclude=[])
 
     # Every service's throttling error, parsed by boto3.
     configure(base, throttle_rate=1.0, error_rate=0.0)
@@ -481,7 +495,7 @@ def check_random_faults(base: str, c) -> None:
     code, message, status = client_error(lambda: sts.get_caller_identity())
     assert code in ("InternalFailure", "ServiceUnavailable") and status in (500, 503) and message, \
         (code, message, status)
-    configure(base, error_rate=0.0, chaos_exclude=["GetCallerIdentity"], seed=7)
+    configure(base, error_rate=0.0, seed=7)
 
 
 def check_lost_response(base: str, c) -> None:
@@ -554,6 +568,63 @@ def check_error_wire_formats(base: str, c) -> None:
     assert stats["faults"] == len(cases) + 1 == stats["calls"], stats
 
 
+def check_not_aws(base: str, c) -> None:
+    """Answers that are not AWS's protocol (issue 14 defect 3), and a queued STS
+    throttle (defect 1)."""
+    reset(base)
+    page = "<!doctype html><title>404 Not Found</title><h1>Not Found</h1>"
+    assert post_json(f"{base}/_wsconn/faults", [
+        {"operation": "GetApis", "raw": {"status": 404, "content_type": "text/html", "body": page}},
+        {"operation": "GetCallerIdentity", "code": "Throttling", "status": 400,
+         "message": "Rate exceeded", "count": 2},
+    ])[0] == 200
+    # A raw answer reaches the client as sent: no AWS error code to parse.
+    req = urllib.request.Request(f"{base}/v2/apis", headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/apigateway/"
+                         "aws4_request, SignedHeaders=host, Signature=0"})
+    try:
+        urllib.request.urlopen(req, timeout=5)
+        raise AssertionError("expected the raw 404")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and e.headers["Content-Type"] == "text/html", (e.code, e.headers)
+        assert e.read().decode() == page and "x-amzn-RequestId" not in e.headers
+    assert c.apigw.get_apis()["Items"] is not None  # one use only
+    sts = boto3.client("sts", config=NO_RETRY, **c.kw)
+    for _ in range(2):
+        assert client_error(sts.get_caller_identity) == ("Throttling", "Rate exceeded", 400)
+    assert sts.get_caller_identity()["Account"] == "123456789012"
+    # Malformed raw specs are refused whole.
+    assert post_json(f"{base}/_wsconn/faults", [{"operation": "GetApis", "raw": {"status": "x"}}])[0] == 400
+    assert post_json(f"{base}/_wsconn/faults", [{"operation": "GetApis"}])[0] == 400
+
+    # not_aws: every AWS call, whatever its service, gets the page; /_wsconn/* still works.
+    cfg = configure(base, not_aws={})
+    assert cfg["not_aws"]["status"] == 404 and cfg["not_aws"]["content_type"] == "text/html", cfg
+    for fn in (sts.get_caller_identity, c.ddb.list_tables, c.lam.list_functions, c.apigw.get_apis,
+               c.iam.list_roles):
+        try:
+            fn()
+            raise AssertionError(f"{fn} answered as AWS")
+        except ClientError as e:
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response
+        except botocore.parsers.ResponseParserError:
+            pass  # awsQuery clients cannot even parse the page
+    configure(base, not_aws={"status": 502, "content_type": "text/plain", "body": "Bad Gateway",
+                             "headers": {"Server": "proxy"}})
+    try:
+        c.ddb.list_tables()
+        raise AssertionError("expected the 502")
+    except ClientError as e:
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+    assert post_json(f"{base}/_wsconn/config", {"not_aws": {"status": 1000}})[0] == 400
+    configure(base, not_aws=None)
+    assert c.ddb.list_tables() is not None
+    calls = get_json(f"{base}/_wsconn/calls")
+    kinds = [(x["operation"], x.get("fault"), x.get("fault_kind")) for x in calls if "fault" in x]
+    assert kinds[0] == ("GetApis", "NotAws", "raw") and kinds[1][2] == "queued", kinds
+    assert {k for _, _, k in kinds[3:]} == {"not_aws"} and len(kinds) == 9, kinds
+
+
 def check_strict(base: str, c) -> None:
     """"strict": refusals AWS makes that moto 5.2.5 does not."""
     configure(base, strict=True)
@@ -618,7 +689,7 @@ def emulation_checks(base: str) -> None:
     for check in (check_config, check_latency_and_levels, check_table_clock,
                   check_role_and_function_clocks, check_concurrent_modification,
                   check_random_faults, check_lost_response, check_error_wire_formats,
-                  check_strict):
+                  check_not_aws, check_strict):
         t0 = time.monotonic()
         if check is check_config:
             check(base)
@@ -631,6 +702,7 @@ def main() -> int:
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
         os.environ[k] = v
+    t0 = time.monotonic()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, str(HERE / "launcher.py"), "--port", str(port),
@@ -648,7 +720,7 @@ def main() -> int:
     proc.send_signal(signal.SIGTERM)
     rc = proc.wait(timeout=10)
     assert rc == 0, f"launcher exit code {rc} on SIGTERM"
-    print("selfcheck: OK")
+    print(f"selfcheck: OK ({time.monotonic() - t0:.1f} s)")
     return 0
 
 

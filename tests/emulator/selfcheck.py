@@ -5,8 +5,12 @@ Starts the launcher on a free loopback port, drives it with boto3 through the
 API Gateway v2 gap fillers, the call recorder, and the opt-in emulation of AWS
 (latency, round-trip levels, realism clocks, concurrent modification, random
 faults, lost responses, per-protocol error wire formats, strict refusals), and
-exits non-zero on the first failed assertion.  Takes about 7 s.  Run with the
-emulator venv's python (scripts/test creates it):
+exits non-zero on the first failed assertion.  Also covers what issues 14 and 15
+need: answers that are not AWS, STS throttling, API Gateway authorizers, stage
+settings, the account's CloudWatch role, execution log groups, the published
+constraints strict mode enforces, Lambda resource policies and discovery by name
+prefix.  Takes about 15 s.  Run with the emulator venv's python (scripts/test
+creates it):
 
     target/emulator-venv/bin/python tests/emulator/selfcheck.py
 """
@@ -674,6 +678,465 @@ def check_strict(base: str, c) -> None:
     c.lam.delete_function(FunctionName="strict-fn")
     c.ddb.delete_table(TableName="strict-t")
 
+# ---------------------------------------------------------------------------
+# Issue 14 / 15: authorizers, stage settings, the account's CloudWatch role,
+# execution logs, published constraints, resource policies and discovery
+# ---------------------------------------------------------------------------
+
+LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}]})
+APIGW_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "apigateway.amazonaws.com"}}]})
+AUTH_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+            "arn:aws:lambda:us-east-1:123456789012:function:selfcheck-auth/invocations")
+
+
+def raw_get(base: str, path: str, service: str = "apigateway"):
+    """GET with a SigV4-looking header (the emulator reads the service from its scope);
+    returns the parsed JSON body, so that the wire's keys and nulls can be checked."""
+    req = urllib.request.Request(f"{base}{path}", headers={
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/{service}/"
+                         "aws4_request, SignedHeaders=host, Signature=0"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def no_nulls(value, where: str) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            assert v is not None, f"{where}.{k} is null"
+            no_nulls(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            no_nulls(v, f"{where}[{i}]")
+
+
+def new_ws_api(c, name: str) -> str:
+    return c.apigw.create_api(Name=name, ProtocolType="WEBSOCKET",
+                              RouteSelectionExpression="$request.body.action")["ApiId"]
+
+
+def set_account_role(c, arn) -> None:
+    c.apigw1.update_account(patchOperations=[
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": arn or ""}])
+
+
+def check_authorizers_and_routes(base: str, c) -> None:
+    reset(base)
+    api = new_ws_api(c, "selfcheck-auth")
+    created = c.apigw.create_authorizer(
+        ApiId=api, AuthorizerType="REQUEST", AuthorizerUri=AUTH_URI, Name="selfcheck-authorizer",
+        IdentitySource=["route.request.querystring.token"])
+    auth_id = created["AuthorizerId"]
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201, created
+    assert len(auth_id) == 6 and auth_id.isalnum() and auth_id == auth_id.lower(), auth_id
+    assert (created["AuthorizerType"], created["AuthorizerUri"], created["IdentitySource"],
+            created["Name"]) == ("REQUEST", AUTH_URI, ["route.request.querystring.token"],
+                                 "selfcheck-authorizer"), created
+    wire = raw_get(base, f"/v2/apis/{api}/authorizers")
+    assert [a["authorizerId"] for a in wire["items"]] == [auth_id], wire
+    no_nulls(wire, "GetAuthorizers")
+    assert c.apigw.get_authorizer(ApiId=api, AuthorizerId=auth_id)["Name"] == "selfcheck-authorizer"
+    updated = c.apigw.update_authorizer(ApiId=api, AuthorizerId=auth_id,
+                                        IdentitySource=["route.request.header.Authorization"])
+    assert updated["IdentitySource"] == ["route.request.header.Authorization"], updated
+    assert updated["AuthorizerUri"] == AUTH_URI  # untouched members stay
+    for fn in (lambda: c.apigw.get_authorizer(ApiId=api, AuthorizerId="nope00"),
+               lambda: c.apigw.update_authorizer(ApiId=api, AuthorizerId="nope00", Name="x"),
+               lambda: c.apigw.delete_authorizer(ApiId=api, AuthorizerId="nope00")):
+        assert client_error(fn) == ("NotFoundException",
+                                    "Invalid Authorizer identifier specified nope00", 404)
+
+    plain = c.apigw.create_route(ApiId=api, RouteKey="$default")
+    assert plain["AuthorizationType"] == "NONE" and "AuthorizerId" not in plain, plain
+    connect = c.apigw.create_route(ApiId=api, RouteKey="$connect", AuthorizationType="CUSTOM",
+                                   AuthorizerId=auth_id)
+    got = c.apigw.get_route(ApiId=api, RouteId=connect["RouteId"])
+    assert (got["AuthorizationType"], got["AuthorizerId"]) == ("CUSTOM", auth_id), got
+    listed = {r["RouteKey"]: r for r in c.apigw.get_routes(ApiId=api)["Items"]}
+    assert listed["$connect"]["AuthorizerId"] == auth_id, listed
+    back = c.apigw.update_route(ApiId=api, RouteId=connect["RouteId"], AuthorizationType="NONE")
+    assert back["AuthorizationType"] == "NONE" and "AuthorizerId" not in back, back
+    assert "AuthorizerId" not in c.apigw.get_route(ApiId=api, RouteId=connect["RouteId"])
+    again = c.apigw.update_route(ApiId=api, RouteId=connect["RouteId"], AuthorizationType="CUSTOM",
+                                 AuthorizerId=auth_id)
+    assert again["AuthorizerId"] == auth_id, again
+
+    assert c.apigw.delete_authorizer(ApiId=api, AuthorizerId=created["AuthorizerId"]
+                                     )["ResponseMetadata"]["HTTPStatusCode"] == 204
+    second = c.apigw.create_authorizer(ApiId=api, AuthorizerType="REQUEST", AuthorizerUri=AUTH_URI,
+                                       Name="second", IdentitySource=["route.request.header.A"])
+    c.apigw.delete_api(ApiId=api)  # takes its authorizers along
+    assert client_error(lambda: c.apigw.get_authorizers(ApiId=api))[0] == "NotFoundException"
+    assert client_error(lambda: c.apigw.get_authorizer(
+        ApiId=api, AuthorizerId=second["AuthorizerId"]))[0] == "NotFoundException"
+
+
+def check_stage_settings(base: str, c) -> None:
+    reset(base)
+    api = new_ws_api(c, "selfcheck-stage")
+    bare = c.apigw.create_stage(ApiId=api, StageName="bare")
+    assert bare["DefaultRouteSettings"] == {"DataTraceEnabled": False, "DetailedMetricsEnabled": False,
+                                            "LoggingLevel": "OFF"}, bare
+    assert "AccessLogSettings" not in bare
+    log_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/apigateway/selfcheck/prod"
+    fmt = '{"requestId":"$context.requestId","routeKey":"$context.routeKey"}'
+    c.apigw.create_stage(ApiId=api, StageName="prod", StageVariables={"a": "1", "b": "2"},
+                         DefaultRouteSettings={"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50.0},
+                         AccessLogSettings={"DestinationArn": log_arn, "Format": fmt})
+    wire = raw_get(base, f"/v2/apis/{api}/stages/prod")
+    assert wire["defaultRouteSettings"] == {
+        "dataTraceEnabled": False, "detailedMetricsEnabled": False, "loggingLevel": "OFF",
+        "throttlingBurstLimit": 100, "throttlingRateLimit": 50.0}, wire
+    assert wire["accessLogSettings"] == {"destinationArn": log_arn, "format": fmt}, wire
+    # UpdateStage: route settings merge member by member, access log settings as a whole.
+    upd = c.apigw.update_stage(ApiId=api, StageName="prod", DefaultRouteSettings={"LoggingLevel": "ERROR"},
+                               StageVariables={"a": ""})
+    assert upd["DefaultRouteSettings"] == {
+        "DataTraceEnabled": False, "DetailedMetricsEnabled": False, "LoggingLevel": "ERROR",
+        "ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50.0}, upd
+    assert upd["StageVariables"] == {"b": "2"}, upd
+    assert upd["AccessLogSettings"] == {"DestinationArn": log_arn, "Format": fmt}, upd
+    upd = c.apigw.update_stage(ApiId=api, StageName="prod",
+                               DefaultRouteSettings={"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5.5})
+    assert (upd["DefaultRouteSettings"]["ThrottlingBurstLimit"], upd["DefaultRouteSettings"]["ThrottlingRateLimit"],
+            upd["DefaultRouteSettings"]["LoggingLevel"]) == (10, 5.5, "ERROR"), upd
+    c.apigw.update_stage(ApiId=api, StageName="prod", AccessLogSettings={})  # {} removes them
+    assert "AccessLogSettings" not in c.apigw.get_stage(ApiId=api, StageName="prod")
+    c.apigw.update_stage(ApiId=api, StageName="prod", AccessLogSettings={"DestinationArn": log_arn, "Format": fmt})
+    listed = {s["StageName"]: s for s in c.apigw.get_stages(ApiId=api)["Items"]}
+    assert listed["prod"]["AccessLogSettings"]["DestinationArn"] == log_arn, listed
+    assert c.apigw.delete_access_log_settings(ApiId=api, StageName="prod"
+                                              )["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert "AccessLogSettings" not in c.apigw.get_stage(ApiId=api, StageName="prod")
+    assert client_error(lambda: c.apigw.delete_access_log_settings(
+        ApiId=api, StageName="nope"))[0] == "NotFoundException"
+    calls = {x["operation"] for x in get_json(f"{base}/_wsconn/calls")}
+    assert "DeleteAccessLogSettings" in calls, calls
+    c.apigw.delete_api(ApiId=api)
+
+
+def check_account_and_execution_logs(base: str, c) -> None:
+    reset(base)
+    assert "cloudwatchRoleArn" not in raw_get(base, "/account"), "an unset role is left out"
+    role = c.iam.create_role(RoleName="selfcheck-apigw-cw", AssumeRolePolicyDocument=APIGW_TRUST)["Role"]
+    set_account_role(c, role["Arn"])
+    assert c.apigw1.get_account()["cloudwatchRoleArn"] == role["Arn"]
+    ops = {x["operation"] for x in get_json(f"{base}/_wsconn/calls")}
+    assert {"GetAccount", "UpdateAccount"} <= ops, ops
+
+    # Execution logging makes API Gateway's log group (no tags, no retention).
+    api = new_ws_api(c, "selfcheck-exec-logs")
+    c.apigw.create_stage(ApiId=api, StageName="quiet")
+    c.apigw.create_stage(ApiId=api, StageName="loud", DefaultRouteSettings={"LoggingLevel": "INFO"})
+    c.apigw.update_stage(ApiId=api, StageName="quiet", DefaultRouteSettings={"LoggingLevel": "ERROR"})
+    groups = c.logs.describe_log_groups(logGroupNamePrefix=f"API-Gateway-Execution-Logs_{api}/")["logGroups"]
+    assert sorted(g["logGroupName"] for g in groups) == [
+        f"API-Gateway-Execution-Logs_{api}/loud", f"API-Gateway-Execution-Logs_{api}/quiet"], groups
+    assert all("retentionInDays" not in g for g in groups), groups
+    assert c.logs.list_tags_for_resource(resourceArn=groups[0]["logGroupArn"])["tags"] == {}
+    c.apigw.update_stage(ApiId=api, StageName="loud", DefaultRouteSettings={"LoggingLevel": "INFO"})  # exists: fine
+
+    # No account role: no execution logs (and strict mode refuses the logging at all).
+    set_account_role(c, None)
+    assert "cloudwatchRoleArn" not in c.apigw1.get_account()
+    c.apigw.create_stage(ApiId=api, StageName="norole", DefaultRouteSettings={"LoggingLevel": "INFO"})
+    assert not c.logs.describe_log_groups(
+        logGroupNamePrefix=f"API-Gateway-Execution-Logs_{api}/norole")["logGroups"]
+
+    # Realism: a role IAM has not propagated yet is refused, like Lambda's.
+    configure(base, realism=True, role_propagation_s=HOLD)
+    fresh = c.iam.create_role(RoleName="selfcheck-apigw-cw-fresh", AssumeRolePolicyDocument=APIGW_TRUST)["Role"]
+    t_role = time.monotonic()
+    assert client_error(lambda: set_account_role(c, fresh["Arn"])) == (
+        "BadRequestException", "The role ARN does not have required permissions set to API Gateway", 400)
+    assert "cloudwatchRoleArn" not in c.apigw1.get_account(), "the refused update did nothing"
+    configure(base, role_propagation_s=CLOCK)
+    sleep_until(t_role + CLOCK)
+    set_account_role(c, fresh["Arn"])
+    assert c.apigw1.get_account()["cloudwatchRoleArn"] == fresh["Arn"]
+    configure(base, realism=False)
+    set_account_role(c, None)
+    c.apigw.delete_api(ApiId=api)
+    for name in (f"API-Gateway-Execution-Logs_{api}/loud", f"API-Gateway-Execution-Logs_{api}/quiet"):
+        c.logs.delete_log_group(logGroupName=name)
+    for name in ("selfcheck-apigw-cw", "selfcheck-apigw-cw-fresh"):
+        c.iam.delete_role(RoleName=name)
+
+
+def check_strict_application(base: str, c) -> None:
+    """Strict refusals around authorizers, stage logging and the account's role."""
+    configure(base, strict=True)
+    reset(base)
+    api = new_ws_api(c, "selfcheck-strict-app")
+    auth = c.apigw.create_authorizer(ApiId=api, AuthorizerType="REQUEST", AuthorizerUri=AUTH_URI,
+                                     Name="selfcheck-authorizer",
+                                     IdentitySource=["route.request.header.Authorization"])["AuthorizerId"]
+    connect = c.apigw.create_route(ApiId=api, RouteKey="$connect", AuthorizationType="CUSTOM",
+                                   AuthorizerId=auth)["RouteId"]
+    assert client_error(lambda: c.apigw.delete_authorizer(ApiId=api, AuthorizerId=auth)) == (
+        "ConflictException", "Cannot delete authorizer 'selfcheck-authorizer', is referenced in "
+        "route: $connect", 409)
+    c.apigw.update_route(ApiId=api, RouteId=connect, AuthorizationType="NONE")
+    assert client_error(lambda: c.apigw.update_route(
+        ApiId=api, RouteId=connect, AuthorizationType="CUSTOM", AuthorizerId="zzzzzz")) == (
+            "NotFoundException", "Invalid Authorizer identifier specified zzzzzz", 404)
+    assert client_error(lambda: c.apigw.create_route(
+        ApiId=api, RouteKey="sendmessage", AuthorizationType="CUSTOM"))[:2] == (
+            "BadRequestException", "AuthorizerId is required when AuthorizationType is CUSTOM")
+    c.apigw.delete_authorizer(ApiId=api, AuthorizerId=auth)
+    for sources in (["$request.header.Auth"], ["route.request.header."], ["route.request.body.x"]):
+        code, message, status = client_error(lambda: c.apigw.create_authorizer(
+            ApiId=api, AuthorizerType="REQUEST", AuthorizerUri=AUTH_URI, Name="a", IdentitySource=sources))
+        assert (code, status) == ("BadRequestException", 400) and sources[0] in message, (sources, message)
+    assert client_error(lambda: c.apigw.create_authorizer(
+        ApiId=api, AuthorizerType="JWT", Name="a", IdentitySource=["route.request.header.A"]))[0] \
+        == "BadRequestException"
+    c.apigw.create_authorizer(ApiId=api, AuthorizerType="REQUEST", AuthorizerUri=AUTH_URI, Name="ok",
+                              IdentitySource=["route.request.querystring.token", "stageVariables.v",
+                                              "context.requestId", "route.request.header.X-Token_1"])
+
+    # Logging needs the account's CloudWatch role.
+    log_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/apigateway/selfcheck/prod"
+    fmt = '{"requestId":"$context.requestId"}'
+    no_role = ("BadRequestException",
+               "CloudWatch Logs role ARN must be set in account settings to enable logging", 400)
+    assert client_error(lambda: c.apigw.create_stage(
+        ApiId=api, StageName="prod", DefaultRouteSettings={"LoggingLevel": "ERROR"})) == no_role
+    assert client_error(lambda: c.apigw.create_stage(
+        ApiId=api, StageName="prod", AccessLogSettings={"DestinationArn": log_arn, "Format": fmt})) == no_role
+    c.apigw.create_stage(ApiId=api, StageName="prod", DefaultRouteSettings={
+        "LoggingLevel": "OFF", "ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50.0})
+    assert client_error(lambda: c.apigw.update_stage(
+        ApiId=api, StageName="prod", DefaultRouteSettings={"DataTraceEnabled": True})) == no_role
+    assert client_error(lambda: c.apigw.update_stage(
+        ApiId=api, StageName="prod", AccessLogSettings={"DestinationArn": log_arn, "Format": fmt})) == no_role
+
+    # The account's role must exist and trust API Gateway.
+    refused = ("BadRequestException", "The role ARN does not have required permissions set to API Gateway", 400)
+    assert client_error(lambda: set_account_role(
+        c, "arn:aws:iam::123456789012:role/selfcheck-missing")) == refused
+    lam_role = c.iam.create_role(RoleName="selfcheck-not-apigw", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]
+    assert client_error(lambda: set_account_role(c, lam_role["Arn"])) == refused
+    cw = c.iam.create_role(RoleName="selfcheck-apigw-cw2", AssumeRolePolicyDocument=APIGW_TRUST)["Role"]
+    set_account_role(c, cw["Arn"])
+    c.apigw.update_stage(ApiId=api, StageName="prod", DefaultRouteSettings={"LoggingLevel": "INFO"},
+                         AccessLogSettings={"DestinationArn": log_arn, "Format": fmt + "\n"})
+    bad = [
+        ({"AccessLogSettings": {"DestinationArn": log_arn + ":*", "Format": fmt}}, "log group ARN"),
+        ({"AccessLogSettings": {"DestinationArn": log_arn, "Format": '{"id":"$context.requestIdX"}'}},
+         "$context.requestId"),
+        ({"AccessLogSettings": {"DestinationArn": log_arn, "Format": "$context.requestId\n$context.status"}},
+         "Access Log format must be single line, new line character is allowed only at end of the format"),
+        ({"DefaultRouteSettings": {"ThrottlingBurstLimit": 5001}}, "throttlingBurstLimit"),
+        ({"DefaultRouteSettings": {"ThrottlingRateLimit": -1.0}}, "throttlingRateLimit"),
+        ({"DefaultRouteSettings": {"LoggingLevel": "DEBUG"}},
+         "Value 'DEBUG' at 'defaultRouteSettings.loggingLevel' failed to satisfy constraint: "
+         "Member must satisfy enum value set: [ERROR, INFO, OFF]"),
+    ]
+    for kwargs, words in bad:
+        code, message, status = client_error(lambda: c.u["apigatewayv2"].update_stage(
+            ApiId=api, StageName="prod", **kwargs))
+        assert (code, status) == ("BadRequestException", 400) and words in message, (kwargs, message)
+    c.apigw.update_stage(ApiId=api, StageName="prod", AccessLogSettings={
+        "DestinationArn": log_arn, "Format": "$context.extendedRequestId $context.status"},
+        DefaultRouteSettings={"ThrottlingBurstLimit": 5000, "ThrottlingRateLimit": 10000.0})
+    kinds = {x.get("fault_kind") for x in get_json(f"{base}/_wsconn/calls") if "fault" in x}
+    assert kinds == {"strict"}, kinds
+
+    configure(base, strict=False)
+    set_account_role(c, None)
+    c.apigw.delete_api(ApiId=api)
+    c.logs.delete_log_group(logGroupName=f"API-Gateway-Execution-Logs_{api}/prod")
+    for name in ("selfcheck-not-apigw", "selfcheck-apigw-cw2"):
+        c.iam.delete_role(RoleName=name)
+
+
+def tiny_zip() -> bytes:
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("index.mjs", "export const handler = async () => ({});")
+    return zipped.getvalue()
+
+
+def check_strict_constraints(base: str, c) -> None:
+    """Published constraints (botocore's models) on the calls wsconn makes."""
+    configure(base, strict=True)
+    reset(base)
+    iam, lam, logs, ddb, apigw = (c.u[s] for s in ("iam", "lambda", "logs", "dynamodb", "apigatewayv2"))
+
+    def refused(fn, code, *expected_errors):
+        """One error listing every violation (in no promised order), as AWS's front end."""
+        got_code, message, status = client_error(fn)
+        n = len(expected_errors)
+        prefix = f"{n} validation error{'s' if n != 1 else ''} detected: "
+        assert (got_code, status) == (code, 400) and message.startswith(prefix), (got_code, message, status)
+        assert sorted(message[len(prefix):].split("; ")) == sorted(expected_errors), message
+
+    tag_pattern = r"Member must satisfy regular expression pattern: [\p{L}\p{Z}\p{N}_.:/=+\-@]*"
+    refused(lambda: iam.create_role(RoleName="r" * 65, AssumeRolePolicyDocument=LAMBDA_TRUST),
+            "ValidationError", f"Value '{'r' * 65}' at 'roleName' failed to satisfy constraint: "
+                               "Member must have length less than or equal to 64")
+    refused(lambda: iam.create_role(RoleName="selfcheck role", AssumeRolePolicyDocument=LAMBDA_TRUST,
+                                    Tags=[{"Key": "wsconn:stack", "Value": "a,b"}]),
+            "ValidationError",
+            r"Value 'selfcheck role' at 'roleName' failed to satisfy constraint: Member must "
+            r"satisfy regular expression pattern: [\w+=,.@-]+",
+            f"Value 'a,b' at 'tags.1.member.value' failed to satisfy constraint: {tag_pattern}")
+    role = iam.create_role(RoleName="selfcheck-strict-fn", AssumeRolePolicyDocument=LAMBDA_TRUST, Tags=[
+        {"Key": "wsconn:stack", "Value": "Grüße 1 _.:/=+-@"}])["Role"]  # letters, spaces, digits: fine
+    refused(lambda: iam.put_role_policy(RoleName=role["RoleName"], PolicyName="logs only",
+                                        PolicyDocument=LAMBDA_TRUST),
+            "ValidationError", r"Value 'logs only' at 'policyName' failed to satisfy constraint: "
+                               r"Member must satisfy regular expression pattern: [\w+=,.@-]+")
+    refused(lambda: iam.tag_role(RoleName=role["RoleName"], Tags=[{"Key": "k", "Value": "x" * 257}]),
+            "ValidationError", f"Value '{'x' * 257}' at 'tags.1.member.value' failed to satisfy "
+                               "constraint: Member must have length less than or equal to 256")
+
+    fn = dict(Runtime="nodejs24.x", Handler="index.handler", Role=role["Arn"], Code={"ZipFile": tiny_zip()})
+    refused(lambda: lam.create_function(FunctionName="f" * 65, **fn), "ValidationException",
+            f"Value '{'f' * 65}' at 'functionName' failed to satisfy constraint: "
+            "Member must have length less than or equal to 64")
+    refused(lambda: lam.create_function(FunctionName="selfcheck-limits", MemorySize=10241, Timeout=901, **fn),
+            "ValidationException",
+            "Value '10241' at 'memorySize' failed to satisfy constraint: Member must have value "
+            "less than or equal to 10240",
+            "Value '901' at 'timeout' failed to satisfy constraint: Member must have value less "
+            "than or equal to 900")
+    refused(lambda: lam.create_function(FunctionName="selfcheck-limits", MemorySize=64, Timeout=0, **fn),
+            "ValidationException",
+            "Value '64' at 'memorySize' failed to satisfy constraint: Member must have value "
+            "greater than or equal to 128",
+            "Value '0' at 'timeout' failed to satisfy constraint: Member must have value greater "
+            "than or equal to 1")
+    refused(lambda: lam.create_function(FunctionName="selfcheck-tags", Tags={"wsconn:stack": "a,b"}, **fn),
+            "ValidationException",
+            "Value '{wsconn:stack=a,b}' at 'tags' failed to satisfy constraint: Map value must "
+            r"satisfy constraint: [Member must satisfy regular expression pattern: "
+            r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)]")
+    assert client_error(lambda: lam.create_function(
+        FunctionName="selfcheck-env", Environment={"Variables": {"AWS_REGION": "x", "TABLE_NAME": "t",
+                                                                  "AWS_LAMBDA_FUNCTION_NAME": "y"}}, **fn)) == (
+        "InvalidParameterValueException", "Lambda was unable to configure your environment variables "
+        "because the environment variables you have provided contains reserved keys that are currently "
+        "not supported for modification. Reserved keys used in this request: AWS_REGION, "
+        "AWS_LAMBDA_FUNCTION_NAME", 400)
+    big_env = {"Variables": {"BIG": "x" * 4090}}
+    code, message, status = client_error(lambda: lam.create_function(
+        FunctionName="selfcheck-env", Environment=big_env, **fn))
+    assert (code, status) == ("InvalidParameterValueException", 400) and message.startswith(
+        "Lambda was unable to configure your environment variables because the environment "
+        'variables you have provided exceeded the 4KB limit. String measured: {"BIG":"xxx'), message
+    variables = {"TZ": "UTC", "AWS_LAMBDA_EXEC_WRAPPER": "/opt/w", "BIG": ""}
+    variables["BIG"] = "x" * (4096 - len(json.dumps(variables, separators=(",", ":"))))
+    created = lam.create_function(FunctionName="selfcheck-env", MemorySize=10240, Timeout=900,
+                                  Environment={"Variables": variables}, **fn)
+    assert created["MemorySize"] == 10240, created  # 4096 bytes exactly, unreserved keys: fine
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("big.bin", b"\0" * (262144000 + 1))
+    assert client_error(lambda: lam.update_function_code(
+        FunctionName="selfcheck-env", ZipFile=bomb.getvalue())) == (
+            "InvalidParameterValueException", "Unzipped size must be smaller than 262144000 bytes", 400)
+    assert client_error(lambda: lam.update_function_code(
+        FunctionName="selfcheck-env", ZipFile=b"\1" * (50 * 1024 * 1024 + 1))) == (
+            "RequestEntityTooLargeException",
+            "Request must be smaller than 69905067 bytes for the UpdateFunctionCode operation", 413)
+
+    refused(lambda: logs.create_log_group(logGroupName="/aws/lambda/self check"),
+            "InvalidParameterException",
+            r"Value '/aws/lambda/self check' at 'logGroupName' failed to satisfy constraint: Member "
+            r"must satisfy regular expression pattern: [\.\-_/#A-Za-z0-9]+")
+    refused(lambda: logs.create_log_group(logGroupName="/aws/lambda/selfcheck", tags={"k": "a;b"}),
+            "InvalidParameterException",
+            "Value '{k=a;b}' at 'tags' failed to satisfy constraint: Map value must satisfy "
+            r"constraint: [Member must satisfy regular expression pattern: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$]")
+    logs.create_log_group(logGroupName="/aws/lambda/selfcheck", tags={"wsconn:stack": "selfcheck"})
+    refused(lambda: logs.put_retention_policy(logGroupName="/aws/lambda/selfcheck", retentionInDays=10),
+            "InvalidParameterException",
+            "Value '10' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum "
+            "value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, "
+            "2192, 2557, 2922, 3288, 3653]")
+    logs.put_retention_policy(logGroupName="/aws/lambda/selfcheck", retentionInDays=14)
+
+    table = dict(BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    refused(lambda: ddb.create_table(TableName="ab", **table), "ValidationException",
+            "Value 'ab' at 'tableName' failed to satisfy constraint: Member must have length "
+            "greater than or equal to 3")
+    refused(lambda: ddb.create_table(TableName="self check", **table), "ValidationException",
+            "Value 'self check' at 'tableName' failed to satisfy constraint: Member must satisfy "
+            "regular expression pattern: [a-zA-Z0-9_.-]+")
+
+    refused(lambda: apigw.create_api(Name="n" * 129, ProtocolType="WEBSOCKET",
+                                     RouteSelectionExpression="$request.body.action"),
+            "BadRequestException", f"Value '{'n' * 129}' at 'name' failed to satisfy constraint: "
+                                   "Member must have length less than or equal to 128")
+    api = new_ws_api(c, "selfcheck-constraints")
+    refused(lambda: apigw.create_authorizer(ApiId=api, AuthorizerType="REQUEST", AuthorizerUri=AUTH_URI,
+                                            Name="a" * 129, IdentitySource=["route.request.header.A"]),
+            "BadRequestException", f"Value '{'a' * 129}' at 'name' failed to satisfy constraint: "
+                                   "Member must have length less than or equal to 128")
+    refused(lambda: apigw.update_api(ApiId=api, Description="d" * 1025), "BadRequestException",
+            f"Value '{'d' * 1025}' at 'description' failed to satisfy constraint: Member must have "
+            "length less than or equal to 1024")
+    kinds = {x.get("fault_kind") for x in get_json(f"{base}/_wsconn/calls") if "fault" in x}
+    assert kinds == {"strict"}, kinds
+
+    configure(base, strict=False)  # default: moto takes what it is given
+    iam.create_role(RoleName="selfcheck loose", AssumeRolePolicyDocument=LAMBDA_TRUST,
+                    Tags=[{"Key": "k", "Value": "a,b"}])
+    iam.delete_role(RoleName="selfcheck loose")
+    c.apigw.delete_api(ApiId=api)
+    c.lam.delete_function(FunctionName="selfcheck-env")
+    c.logs.delete_log_group(logGroupName="/aws/lambda/selfcheck")
+    iam.delete_role(RoleName=role["RoleName"])
+
+
+def check_policies_and_discovery(base: str, c) -> None:
+    """What issue 14's foreign-grant test and issue 15's discovery rely on; moto 5.2.5
+    does these itself (no gap filler)."""
+    reset(base)
+    stack = "selfcheck-disc"
+    tag = [{"Key": "wsconn:stack", "Value": stack}]
+    role = c.iam.create_role(RoleName=f"{stack}-sendmessage-fn", AssumeRolePolicyDocument=LAMBDA_TRUST,
+                             Tags=tag)["Role"]
+    c.iam.create_role(RoleName="selfcheck-other", AssumeRolePolicyDocument=LAMBDA_TRUST)
+    arn = c.lam.create_function(FunctionName=f"{stack}-sendmessage", Runtime="nodejs24.x",
+                                Handler="index.handler", Role=role["Arn"], Code={"ZipFile": tiny_zip()},
+                                Tags={"wsconn:stack": stack})["FunctionArn"]
+    assert client_error(lambda: c.lam.get_policy(FunctionName=arn))[0] == "ResourceNotFoundException"
+    own = f"arn:aws:execute-api:{REGION}:123456789012:abc123/*"
+    c.lam.add_permission(FunctionName=arn, StatementId="wsconn-apigw", Action="lambda:InvokeFunction",
+                         Principal="apigateway.amazonaws.com", SourceArn=own)
+    c.lam.add_permission(FunctionName=arn, StatementId="foreign", Action="lambda:InvokeFunction",
+                         Principal="*")
+    statements = {st["Sid"]: st for st in json.loads(c.lam.get_policy(FunctionName=arn)["Policy"])["Statement"]}
+    assert set(statements) == {"wsconn-apigw", "foreign"}, statements
+    assert statements["foreign"]["Principal"] == "*" and "Condition" not in statements["foreign"]
+    assert statements["wsconn-apigw"]["Condition"] == {"ArnLike": {"AWS:SourceArn": own}}, statements
+    c.lam.remove_permission(FunctionName=arn, StatementId="foreign")
+    left = [st["Sid"] for st in json.loads(c.lam.get_policy(FunctionName=arn)["Policy"])["Statement"]]
+    assert left == ["wsconn-apigw"], left
+
+    names = [f["FunctionName"] for f in c.lam.list_functions()["Functions"]]
+    assert f"{stack}-sendmessage" in names, names
+    assert c.lam.list_tags(Resource=arn)["Tags"] == {"wsconn:stack": stack}
+    roles = [r["RoleName"] for r in c.iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{stack}-")]
+    assert roles == [f"{stack}-sendmessage-fn"], roles
+    assert c.iam.list_role_tags(RoleName=roles[0])["Tags"] == tag
+    for name in (f"/aws/lambda/{stack}-sendmessage", f"/aws/lambda/{stack}-authorizer", "/aws/lambda/selfcheck-x"):
+        c.logs.create_log_group(logGroupName=name, tags={"wsconn:stack": stack})
+    found = [g["logGroupName"] for g in c.logs.describe_log_groups(
+        logGroupNamePrefix=f"/aws/lambda/{stack}-")["logGroups"]]
+    assert found == [f"/aws/lambda/{stack}-authorizer", f"/aws/lambda/{stack}-sendmessage"], found
+    c.lam.delete_function(FunctionName=arn)
+    for name in (f"/aws/lambda/{stack}-sendmessage", f"/aws/lambda/{stack}-authorizer", "/aws/lambda/selfcheck-x"):
+        c.logs.delete_log_group(logGroupName=name)
+    for name in (f"{stack}-sendmessage-fn", "selfcheck-other"):
+        c.iam.delete_role(RoleName=name)
+
+
 
 class Clients:
     def __init__(self, base: str):
@@ -682,6 +1145,14 @@ class Clients:
         self.iam = boto3.client("iam", config=NO_RETRY, **self.kw)
         self.lam = boto3.client("lambda", config=NO_RETRY, **self.kw)
         self.apigw = boto3.client("apigatewayv2", config=NO_RETRY, **self.kw)
+        self.apigw1 = boto3.client("apigateway", config=NO_RETRY, **self.kw)
+        self.logs = boto3.client("logs", config=NO_RETRY, **self.kw)
+        # boto3 refuses some invalid values itself (minimums, required members); these
+        # send whatever they are given, as another SDK might.
+        unchecked = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                           parameter_validation=False)
+        self.u = {svc: boto3.client(svc, config=unchecked, **self.kw)
+                  for svc in ("iam", "lambda", "logs", "dynamodb", "apigatewayv2", "apigateway")}
 
 
 def emulation_checks(base: str) -> None:
@@ -689,7 +1160,9 @@ def emulation_checks(base: str) -> None:
     for check in (check_config, check_latency_and_levels, check_table_clock,
                   check_role_and_function_clocks, check_concurrent_modification,
                   check_random_faults, check_lost_response, check_error_wire_formats,
-                  check_not_aws, check_strict):
+                  check_not_aws, check_strict, check_authorizers_and_routes, check_stage_settings,
+                  check_account_and_execution_logs, check_strict_application,
+                  check_strict_constraints, check_policies_and_discovery):
         t0 = time.monotonic()
         if check is check_config:
             check(base)
@@ -699,6 +1172,8 @@ def emulation_checks(base: str) -> None:
 
 
 def main() -> int:
+    if not __debug__:
+        sys.exit("selfcheck: its checks are assert statements; run it without -O")
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
         os.environ[k] = v

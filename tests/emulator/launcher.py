@@ -144,7 +144,9 @@ Settings (all off by default):
         $context.extendedRequestId, or with a newline before its end ("Access Log format
         must be single line, new line character is allowed only at end of the
         format"), and throttling limits outside 0..the account's (5000 burst, 10000
-        rate) -> 400 BadRequestException.
+        rate) -> 400 BadRequestException; routeSettings for a route key the API does not
+        have -> 404 NotFoundException "Unable to find Route by key K within the provided
+        RouteSettings".
       * API Gateway v1: UpdateAccount setting a cloudwatchRoleArn that names no role, or
         a role that does not trust apigateway.amazonaws.com -> 400 BadRequestException
         "The role ARN does not have required permissions set to API Gateway".
@@ -411,7 +413,8 @@ def _api_update_stage(self: Any, stage_name: str, params: dict[str, Any]) -> Any
     #   dropping the settings from a request does not remove throttling);
     # - AccessLogSettings is replaced as a whole, and an empty object removes it (how
     #   terraform-provider-aws removes it: UpdateStage with AccessLogSettings {});
-    #   DeleteAccessLogSettings removes it too;
+    #   DeleteAccessLogSettings removes it too (botocore: "To disable access logging
+    #   for a Stage, delete its AccessLogSettings");
     # - a stage variable sent with the value "" is removed (terraform-provider-aws's
     #   stage.go: "Variables are removed by setting the associated value to \"\"").
     if "autoDeploy" in params:
@@ -2121,6 +2124,12 @@ class CallRecorder:
                             "use route.request.header.<name>, route.request.querystring.<name>, "
                             "stageVariables.<name> or context.<name>")
         elif op in ("CreateStage", "UpdateStage"):
+            keys = {r.route_key for r in api.routes.values()}
+            for key in params.get("routeSettings") or {}:
+                if key not in keys:
+                    # AWS's words (terraform-aws-modules/terraform-aws-apigateway-v2 PR 80).
+                    return ("strict", "NotFoundException", 404,
+                            f"Unable to find Route by key {key} within the provided RouteSettings")
             if _stage_wants_logging(params) and not account_settings.cloudwatch_role_arn:
                 return ("strict", "BadRequestException", 400, _CW_ROLE_MISSING)
             access = params.get("accessLogSettings") or {}

@@ -938,6 +938,11 @@ def check_strict_application(base: str, c) -> None:
         code, message, status = client_error(lambda: c.u["apigatewayv2"].update_stage(
             ApiId=api, StageName="prod", **kwargs))
         assert (code, status) == ("BadRequestException", 400) and words in message, (kwargs, message)
+    assert client_error(lambda: c.apigw.update_stage(
+        ApiId=api, StageName="prod", RouteSettings={"sendmessage": {"ThrottlingBurstLimit": 1}})) == (
+            "NotFoundException", "Unable to find Route by key sendmessage within the provided "
+            "RouteSettings", 404)
+    c.apigw.update_stage(ApiId=api, StageName="prod", RouteSettings={"$connect": {"ThrottlingBurstLimit": 1}})
     c.apigw.update_stage(ApiId=api, StageName="prod", AccessLogSettings={
         "DestinationArn": log_arn, "Format": "$context.extendedRequestId $context.status"},
         DefaultRouteSettings={"ThrottlingBurstLimit": 5000, "ThrottlingRateLimit": 10000.0})

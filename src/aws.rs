@@ -22,6 +22,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+/// How long the credential check retries throttling and 5xx (the other calls' SDK retry
+/// allows about as long: 10 attempts, backing off to 5 s).
+pub const IDENTITY_RETRY: Duration = Duration::from_secs(60);
+
+/// Whether a failed GetCallerIdentity is worth sending again: throttled or a 5xx (the
+/// call did not happen, or may not have), but not an endpoint nobody answers on, and not
+/// credentials STS refused.
+pub fn retry_identity<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+    R: error::HttpStatus,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => false,
+        SdkError::ServiceError(s) if s.raw().status_code() < 500 => {
+            error::outcome(e) == error::Outcome::Throttled
+        }
+        SdkError::ServiceError(_) => true,
+        // Not the service's protocol at all: asking again will not change that.
+        _ => false,
+    }
+}
+
 pub struct Aws {
     pub ddb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
@@ -243,20 +267,36 @@ impl Aws {
         })
     }
 
-    /// Checks the credentials and learns the account and partition. One retry only: an
-    /// unreachable endpoint should fail in seconds, not minutes.
+    /// Checks the credentials and learns the account and partition.
+    ///
+    /// Throttling and 5xx are retried on the same dense schedule as every other call
+    /// (for up to [`IDENTITY_RETRY`]): a busy account must not fail a deploy here. Two
+    /// answers end it at once: an endpoint that cannot be reached at all (no one to
+    /// retry with; the SDK's own retry would only delay that message by seconds) and
+    /// credentials STS refuses (InvalidClientTokenId, SignatureDoesNotMatch,
+    /// ExpiredToken…: a 4xx).
     pub async fn identity(&self) -> Result<AwsEnv> {
-        let who = self
-            .sts
-            .get_caller_identity()
-            .customize()
-            .config_override(
-                aws_sdk_sts::config::Builder::default()
-                    .retry_config(RetryConfig::standard().with_max_attempts(2)),
-            )
-            .send()
-            .await
-            .map_err(|e| error::aws("checking credentials (sts:GetCallerIdentity)", e))?;
+        let mut schedule = crate::wait::Schedule::new(IDENTITY_RETRY);
+        let who = loop {
+            let sent = self
+                .sts
+                .get_caller_identity()
+                .customize()
+                .config_override(
+                    aws_sdk_sts::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            let e = match sent {
+                Ok(who) => break who,
+                Err(e) => e,
+            };
+            let again = retry_identity(&e);
+            let e = error::aws("checking credentials", e);
+            if !again || !schedule.sleep().await {
+                return Err(e);
+            }
+        };
         Ok(AwsEnv {
             region: self.region.clone(),
             account: who.account().unwrap_or_default().to_string(),
@@ -354,6 +394,32 @@ mod tests {
             Some("aws-us-gov")
         );
         assert_eq!(partition_of("garbage"), None);
+    }
+
+    #[test]
+    fn the_credential_check_retries_throttling_and_5xx_only() {
+        use aws_smithy_runtime_api::client::result::{SdkError, ServiceError};
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let err = |status: u16, code: &str| -> SdkError<ErrorMetadata, Response> {
+            let raw = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+            let meta = ErrorMetadata::builder().code(code).build();
+            SdkError::ServiceError(ServiceError::builder().source(meta).raw(raw).build())
+        };
+        assert!(retry_identity(&err(400, "Throttling")));
+        assert!(retry_identity(&err(429, "TooManyRequestsException")));
+        assert!(retry_identity(&err(500, "InternalFailure")));
+        assert!(retry_identity(&err(503, "ServiceUnavailable")));
+        assert!(!retry_identity(&err(403, "InvalidClientTokenId")));
+        assert!(!retry_identity(&err(403, "SignatureDoesNotMatch")));
+        assert!(!retry_identity(&err(400, "ExpiredToken")));
+        let refused: SdkError<ErrorMetadata, Response> = SdkError::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::io("refused".into()),
+        );
+        assert!(!retry_identity(&refused));
+        let timeout: SdkError<ErrorMetadata, Response> = SdkError::timeout_error("slow");
+        assert!(!retry_identity(&timeout));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Command-line interface: subcommands, global options and desired-state options.
 
+use crate::config::Overrides;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// Where `--local` looks for a running `wsconn local` when given no address.
+pub const DEFAULT_LOCAL: &str = "127.0.0.1:8080";
 
 /// The API Gateway WebSocket connection-tracking pattern (DynamoDB service integrations
 /// for $connect/$disconnect, a Lambda for $default): run it on this machine, deploy it to
@@ -229,7 +233,7 @@ pub enum Command {
     )]
     Smoke {
         /// Check a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
-        #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_LOCAL)]
+        #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = DEFAULT_LOCAL)]
         local: Option<String>,
         /// Seconds to keep retrying the connect (a fresh deploy's integration role can take
         /// a moment), and to wait for the item to go after the disconnect.
@@ -244,7 +248,7 @@ pub enum Command {
     )]
     Connections {
         /// Work against a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
-        #[arg(long, global = true, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_LOCAL)]
+        #[arg(long, global = true, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = DEFAULT_LOCAL)]
         local: Option<String>,
         #[command(subcommand)]
         action: ConnectionsAction,
@@ -312,6 +316,24 @@ pub enum ConnectionsAction {
         #[arg(long)]
         all: bool,
     },
+}
+
+impl Cli {
+    /// What the command line says about the stack, for `config::resolve`.
+    pub fn overrides(&self) -> Overrides {
+        let (g, o) = (&self.global, self.command.stack_opts());
+        Overrides {
+            stack: g.stack.clone(),
+            region: g.region.clone(),
+            profile: g.profile.clone(),
+            endpoint_url: g.endpoint_url.clone(),
+            stage: o.stage.clone(),
+            connection_ttl: o.connection_ttl,
+            tags: o.tags.clone(),
+            log_retention_days: o.log_retention_days,
+            assets_dir: o.assets_dir.clone(),
+        }
+    }
 }
 
 impl Command {

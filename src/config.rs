@@ -1,7 +1,6 @@
 //! Resolved configuration: flags > environment > wsconn.toml > defaults, validated
 //! before any AWS call. Every derived AWS name is checked against that service's rules.
 
-use crate::cli::{GlobalOpts, StackOpts};
 use crate::error::Error;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -56,29 +55,47 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Names {
     pub table: String,
+    /// The role API Gateway's DynamoDB integrations act as, and its one inline policy.
     pub api_role: String,
     pub api_role_policy: String,
-    pub function_role: String,
-    pub function_role_policy: String,
-    pub function: String,
-    pub log_group: String,
     pub api: String,
-    pub permission_sid: String,
+    /// The `$default` route's function.
+    pub default_function: FunctionNames,
+}
+
+/// A function's name and the names that follow from it: its role and its log group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionNames {
+    pub function: String,
+    pub role: String,
+    pub log_group: String,
+}
+
+/// The statement id of the permission that lets API Gateway invoke a function.
+pub const PERMISSION_SID: &str = "wsconn-apigateway-invoke";
+/// The inline policy that lets a function write its own log group.
+pub const LOG_POLICY: &str = "write-own-logs";
+
+impl FunctionNames {
+    /// `<stack>-<suffix>`, its role `<stack>-<suffix>-fn` and `/aws/lambda/<stack>-<suffix>`.
+    pub fn new(stack: &str, suffix: &str) -> FunctionNames {
+        let function = format!("{stack}-{suffix}");
+        FunctionNames {
+            role: format!("{function}-fn"),
+            log_group: format!("/aws/lambda/{function}"),
+            function,
+        }
+    }
 }
 
 impl Names {
     pub fn for_stack(stack: &str) -> Names {
-        let function = format!("{stack}-default");
         Names {
             table: format!("{stack}-connections"),
             api_role: format!("{stack}-apigw-dynamodb"),
             api_role_policy: "connections-table-write".into(),
-            function_role: format!("{stack}-default-fn"),
-            function_role_policy: "write-own-logs".into(),
-            log_group: format!("/aws/lambda/{function}"),
-            function,
             api: stack.to_string(),
-            permission_sid: "wsconn-apigateway-invoke".into(),
+            default_function: FunctionNames::new(stack, "default"),
         }
     }
 }
@@ -104,32 +121,48 @@ pub fn parse_file(text: &str) -> Result<FileConfig, String> {
     toml::from_str(text).map_err(|e| e.message().to_string())
 }
 
+/// What the command line says (flags, and the environment variables clap reads for
+/// them); `None` where it says nothing. The CLI fills it; nothing here knows the CLI.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub stack: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub stage: Option<String>,
+    pub connection_ttl: Option<u64>,
+    /// `KEY=VALUE` strings, validated here.
+    pub tags: Vec<String>,
+    pub log_retention_days: Option<i32>,
+    pub assets_dir: Option<PathBuf>,
+}
+
 /// Merges flags/env (already merged by clap) over the file over defaults, then validates.
-pub fn resolve(g: &GlobalOpts, o: &StackOpts, file: FileConfig) -> Result<Config, Error> {
+pub fn resolve(o: &Overrides, file: FileConfig) -> Result<Config, Error> {
     let mut tags = file.tags;
     for t in &o.tags {
         let (k, v) = parse_tag(t)?;
         tags.insert(k, v);
     }
     let cfg = Config {
-        stack: g
+        stack: o
             .stack
             .clone()
             .or(file.stack)
             .unwrap_or_else(|| DEFAULT_STACK.into()),
         // The SDK's own variables rank above the file, as every other option's do.
-        region: g
+        region: o
             .region
             .clone()
             .or_else(|| env_var("AWS_REGION"))
             .or_else(|| env_var("AWS_DEFAULT_REGION"))
             .or(file.region),
-        profile: g
+        profile: o
             .profile
             .clone()
             .or_else(|| env_var("AWS_PROFILE"))
             .or(file.profile),
-        endpoint_url: g.endpoint_url.clone().or(file.endpoint_url),
+        endpoint_url: o.endpoint_url.clone().or(file.endpoint_url),
         stage: o
             .stage
             .clone()
@@ -242,13 +275,14 @@ fn validate_tag(k: &str, v: &str) -> Result<(), Error> {
 }
 
 /// Each service's naming rule, applied to the derived names.
+fn too_long(what: &str, name: &str, max: usize) -> Error {
+    Error::Config(format!(
+        "{what} name {name:?} would be {} characters; the limit is {max}. Use a shorter --stack",
+        name.len()
+    ))
+}
+
 pub fn validate_names(n: &Names) -> Result<(), Error> {
-    let too_long = |what: &str, name: &str, max: usize| {
-        Error::Config(format!(
-            "{what} name {name:?} would be {} characters; the limit is {max}. Use a shorter --stack",
-            name.len()
-        ))
-    };
     if n.table.len() < 3 || n.table.len() > 255 {
         return Err(too_long("DynamoDB table", &n.table, 255));
     }
@@ -262,16 +296,23 @@ pub fn validate_names(n: &Names) -> Result<(), Error> {
             n.table
         )));
     }
-    for role in [&n.api_role, &n.function_role] {
-        if role.len() > 64 {
-            return Err(too_long("IAM role", role, 64));
-        }
+    if n.api_role.len() > 64 {
+        return Err(too_long("IAM role", &n.api_role, 64));
     }
-    if n.function.len() > 64 {
-        return Err(too_long("Lambda function", &n.function, 64));
+    validate_function_names(&n.default_function)
+}
+
+/// Lambda allows 64 characters in a function name, IAM 64 in a role name, CloudWatch
+/// Logs 512 in a log group name.
+pub fn validate_function_names(f: &FunctionNames) -> Result<(), Error> {
+    if f.role.len() > 64 {
+        return Err(too_long("IAM role", &f.role, 64));
     }
-    if n.log_group.len() > 512 {
-        return Err(too_long("log group", &n.log_group, 512));
+    if f.function.len() > 64 {
+        return Err(too_long("Lambda function", &f.function, 64));
+    }
+    if f.log_group.len() > 512 {
+        return Err(too_long("log group", &f.log_group, 512));
     }
     Ok(())
 }
@@ -280,15 +321,10 @@ pub fn validate_names(n: &Names) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn global(stack: Option<&str>) -> GlobalOpts {
-        GlobalOpts {
+    fn stack(stack: Option<&str>) -> Overrides {
+        Overrides {
             stack: stack.map(String::from),
-            region: None,
-            profile: None,
-            endpoint_url: None,
-            output: crate::cli::OutputFormat::Text,
-            yes: false,
-            config: None,
+            ..Default::default()
         }
     }
 
@@ -296,15 +332,15 @@ mod tests {
     fn names_derive_from_stack() {
         let n = Names::for_stack("chat");
         assert_eq!(n.table, "chat-connections");
-        assert_eq!(n.function, "chat-default");
-        assert_eq!(n.log_group, "/aws/lambda/chat-default");
+        assert_eq!(n.default_function.function, "chat-default");
+        assert_eq!(n.default_function.log_group, "/aws/lambda/chat-default");
         assert_eq!(n.api_role, "chat-apigw-dynamodb");
-        assert_eq!(n.function_role, "chat-default-fn");
+        assert_eq!(n.default_function.role, "chat-default-fn");
     }
 
     #[test]
     fn defaults_apply_and_owner_tag_is_added() {
-        let c = resolve(&global(None), &StackOpts::default(), FileConfig::default()).unwrap();
+        let c = resolve(&stack(None), FileConfig::default()).unwrap();
         assert_eq!(c.stack, "wsconn");
         assert_eq!(c.stage, "api");
         assert_eq!(c.connection_ttl, 86_400);
@@ -318,12 +354,12 @@ mod tests {
             "stack = \"fromfile\"\nstage = \"prod\"\nconnection-ttl = 60\n[tags]\nteam = \"a\"\n",
         )
         .unwrap();
-        let opts = StackOpts {
+        let opts = Overrides {
             stage: Some("dev".into()),
             tags: vec!["team=b".into()],
-            ..Default::default()
+            ..stack(Some("flag"))
         };
-        let c = resolve(&global(Some("flag")), &opts, file).unwrap();
+        let c = resolve(&opts, file).unwrap();
         assert_eq!(c.stack, "flag");
         assert_eq!(c.stage, "dev");
         assert_eq!(c.connection_ttl, 60);
@@ -346,23 +382,12 @@ mod tests {
     #[test]
     fn long_stack_names_fail_on_the_derived_role_name() {
         let long = "a".repeat(50);
-        let err = resolve(
-            &global(Some(&long)),
-            &StackOpts::default(),
-            FileConfig::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = resolve(&stack(Some(&long)), FileConfig::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("IAM role") && err.contains("64"), "{err}");
         let ok = "a".repeat(49);
-        assert!(
-            resolve(
-                &global(Some(&ok)),
-                &StackOpts::default(),
-                FileConfig::default()
-            )
-            .is_ok()
-        );
+        assert!(resolve(&stack(Some(&ok)), FileConfig::default()).is_ok());
     }
 
     #[test]
@@ -370,24 +395,24 @@ mod tests {
         assert!(parse_tag("noequals").is_err());
         assert!(parse_tag("=v").is_err());
         assert_eq!(parse_tag("k=a=b").unwrap(), ("k".into(), "a=b".into()));
-        let bad = |o: StackOpts| resolve(&global(None), &o, FileConfig::default()).is_err();
-        assert!(bad(StackOpts {
+        let bad = |o: Overrides| resolve(&o, FileConfig::default()).is_err();
+        assert!(bad(Overrides {
             tags: vec!["wsconn:stack=x".into()],
             ..Default::default()
         }));
-        assert!(bad(StackOpts {
+        assert!(bad(Overrides {
             tags: vec!["aws:x=y".into()],
             ..Default::default()
         }));
-        assert!(bad(StackOpts {
+        assert!(bad(Overrides {
             connection_ttl: Some(0),
             ..Default::default()
         }));
-        assert!(bad(StackOpts {
+        assert!(bad(Overrides {
             stage: Some("$default".into()),
             ..Default::default()
         }));
-        assert!(bad(StackOpts {
+        assert!(bad(Overrides {
             log_retention_days: Some(15),
             ..Default::default()
         }));

@@ -2,7 +2,6 @@
 //! being done and to which resource; no Debug dumps reach the user.
 
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +67,13 @@ impl Error {
             _ => None,
         }
     }
+    /// The "does not exist" answer of any service (see [`is_not_found`]).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self.code(),
+            Some("NotFoundException" | "ResourceNotFoundException" | "NoSuchEntity")
+        )
+    }
     pub fn message(&self) -> &str {
         match self {
             Error::Aws { message, .. } => message,
@@ -76,13 +82,17 @@ impl Error {
     }
 }
 
-/// Converts an SDK error into [`Error`], naming the operation and resource in `doing`.
+/// Converts an SDK error into [`Error`]. `doing` says what was being done to which
+/// resource; the service and operation are added from the error's type
+/// (`creating table t (dynamodb:CreateTable): …`). An answer that is not the service's
+/// protocol (an HTML page from a proxy or a wrong `--endpoint-url`) becomes one line with
+/// its HTTP status and the start of its body, never the SDK's Debug structures.
 pub fn aws<E, R>(doing: impl Into<String>, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    let doing = doing.into();
+    let doing = with_operation::<E>(doing.into());
     match &err {
         SdkError::DispatchFailure(d) => {
             let cause = root_cause(&err);
@@ -103,12 +113,14 @@ where
         SdkError::TimeoutError(_) => Error::Access(format!(
             "{doing}: the AWS endpoint did not answer in time. Check the network or --endpoint-url"
         )),
+        SdkError::ServiceError(s) if err.code().is_none() => not_aws(doing, s.raw()),
+        SdkError::ResponseError(r) => not_aws(doing, r.raw()),
         _ => {
             let code = err.code().map(String::from);
             let message = err
                 .message()
                 .map(String::from)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                .unwrap_or_else(|| root_cause(&err));
             Error::Aws {
                 doing,
                 code,
@@ -116,6 +128,57 @@ where
             }
         }
     }
+}
+
+/// An answer the SDK could not read as the service's protocol.
+fn not_aws<R: HttpStatus>(doing: String, raw: &R) -> Error {
+    let body = raw.body_text();
+    let start: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shown = if start.is_empty() {
+        "an empty body".to_string()
+    } else if start.chars().count() > 60 {
+        format!(
+            "{:?}",
+            format!("{}…", start.chars().take(60).collect::<String>())
+        )
+    } else {
+        format!("{start:?}")
+    };
+    Error::Aws {
+        doing,
+        code: None,
+        message: format!(
+            "HTTP {} that is not an AWS answer: {shown}; is --endpoint-url right?",
+            raw.status_code()
+        ),
+    }
+}
+
+/// `doing` with the service and operation of `E`'s type appended, unless already there.
+fn with_operation<E>(doing: String) -> String {
+    match operation_of(std::any::type_name::<E>()) {
+        Some(op) if !doing.contains(&op) => format!("{doing} ({op})"),
+        _ => doing,
+    }
+}
+
+/// `aws_sdk_dynamodb::operation::create_table::CreateTableError` → `dynamodb:CreateTable`:
+/// the service's IAM prefix and the operation, as IAM policies and AWS's docs name it.
+pub fn operation_of(type_name: &str) -> Option<String> {
+    let krate = type_name.split("::").next()?;
+    let service = match krate {
+        "aws_sdk_apigatewayv2" | "aws_sdk_apigateway" => "apigateway",
+        "aws_sdk_apigatewaymanagement" => "execute-api",
+        "aws_sdk_cloudwatchlogs" => "logs",
+        "aws_sdk_dynamodb" => "dynamodb",
+        "aws_sdk_iam" => "iam",
+        "aws_sdk_lambda" => "lambda",
+        "aws_sdk_sts" => "sts",
+        _ => return None,
+    };
+    let last = type_name.rsplit("::").next()?;
+    let op = last.strip_suffix("Error")?;
+    (!op.is_empty()).then(|| format!("{service}:{op}"))
 }
 
 /// The innermost cause's own words ("Connection refused (os error 111)"), not a Debug dump.
@@ -129,6 +192,16 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 
 pub fn no_credentials_message() -> String {
     "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()
+}
+
+/// The one "does not exist" predicate, for every service wsconn calls: API Gateway says
+/// NotFoundException, DynamoDB, Lambda and CloudWatch Logs ResourceNotFoundException,
+/// IAM NoSuchEntity.
+pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(
+        code_of(err),
+        Some("NotFoundException" | "ResourceNotFoundException" | "NoSuchEntity")
+    )
 }
 
 /// The SDK error code of `err` when it is a service error.
@@ -194,14 +267,24 @@ where
     }
 }
 
-/// The HTTP status of a raw response (implemented for the SDK's response type).
+/// What wsconn reads of a raw response (implemented for the SDK's response type).
 pub trait HttpStatus {
     fn status_code(&self) -> u16;
+    /// The body as text, when it was read into memory (error answers are).
+    fn body_text(&self) -> String {
+        String::new()
+    }
 }
 
 impl HttpStatus for aws_smithy_runtime_api::http::Response {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
+    }
+    fn body_text(&self) -> String {
+        self.body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -360,6 +443,81 @@ mod tests {
         assert_eq!(outcome(&err(503, "ServiceUnavailable")), Outcome::Unknown);
         let timeout: SdkError<ErrorMetadata, Response> = SdkError::timeout_error("read timed out");
         assert_eq!(outcome(&timeout), Outcome::Unknown);
+    }
+
+    #[test]
+    fn operations_are_named_from_the_sdk_error_type() {
+        assert_eq!(
+            operation_of("aws_sdk_apigatewayv2::operation::get_apis::GetApisError").as_deref(),
+            Some("apigateway:GetApis")
+        );
+        assert_eq!(
+            operation_of("aws_sdk_dynamodb::operation::create_table::CreateTableError").as_deref(),
+            Some("dynamodb:CreateTable")
+        );
+        assert_eq!(
+            operation_of(
+                "aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyError"
+            )
+            .as_deref(),
+            Some("logs:PutRetentionPolicy")
+        );
+        assert_eq!(operation_of("aws_smithy_types::error::ErrorMetadata"), None);
+        // The real type names, as the compiler spells them today.
+        assert_eq!(
+            operation_of(std::any::type_name::<
+                aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            >())
+            .as_deref(),
+            Some("sts:GetCallerIdentity")
+        );
+    }
+
+    fn html(
+        status: u16,
+        body: &str,
+    ) -> SdkError<
+        aws_sdk_apigatewayv2::operation::get_apis::GetApisError,
+        aws_smithy_runtime_api::http::Response,
+    > {
+        use aws_smithy_runtime_api::client::result::ServiceError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        let raw = Response::new(
+            StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::from(body.to_string()),
+        );
+        let unhandled = aws_sdk_apigatewayv2::operation::get_apis::GetApisError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder().build(),
+        );
+        SdkError::ServiceError(ServiceError::builder().source(unhandled).raw(raw).build())
+    }
+
+    #[test]
+    fn an_answer_that_is_not_aws_is_one_line_with_status_and_body() {
+        let page = "<!doctype html>\n<title>404 Not Found</title>\n<h1>Not Found</h1><p>The requested URL was not found on this server.</p>";
+        let e = aws("listing WebSocket APIs", html(404, page)).to_string();
+        assert_eq!(
+            e,
+            "listing WebSocket APIs (apigateway:GetApis): HTTP 404 that is not an AWS answer: \"<!doctype html> <title>404 Not Found</title> <h1>Not Found</…\"; is --endpoint-url right?"
+        );
+        assert!(!e.contains("ServiceError") && !e.contains('\n'));
+        let empty = aws("listing WebSocket APIs", html(502, "")).to_string();
+        assert!(
+            empty.contains("HTTP 502 that is not an AWS answer: an empty body"),
+            "{empty}"
+        );
+    }
+
+    #[test]
+    fn one_not_found_predicate_covers_every_service() {
+        for code in [
+            "NotFoundException",
+            "ResourceNotFoundException",
+            "NoSuchEntity",
+        ] {
+            assert!(aws_err(code, "gone").is_not_found(), "{code}");
+        }
+        assert!(!aws_err("ResourceInUseException", "busy").is_not_found());
     }
 
     #[test]

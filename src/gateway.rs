@@ -18,7 +18,7 @@ pub struct Api {
     pub stack: Arc<Stack>,
     /// Parsed template per route key with a service integration; a template that fails
     /// to parse keeps its reason, and the route refuses until the file is fixed.
-    templates: Vec<(&'static str, Result<vtl::Template, String>)>,
+    templates: Vec<(String, Result<vtl::Template, String>)>,
 }
 
 impl Api {
@@ -28,10 +28,10 @@ impl Api {
             .iter()
             .filter_map(|r| match &r.integration {
                 IntegrationDef::DynamoDb { template, .. } => Some((
-                    r.key,
+                    r.key.clone(),
                     vtl::Template::parse(template.file, &template.text).map_err(|e| e.to_string()),
                 )),
-                IntegrationDef::LambdaProxy => None,
+                IntegrationDef::LambdaProxy { .. } => None,
             })
             .collect();
         Api { stack, templates }
@@ -44,7 +44,7 @@ impl Api {
             .routes
             .iter()
             .filter(|r| matches!(r.integration, IntegrationDef::DynamoDb { .. }))
-            .map(|r| (r.key, Err(reason.to_string())))
+            .map(|r| (r.key.clone(), Err(reason.to_string())))
             .collect();
         Api { stack, templates }
     }
@@ -432,7 +432,7 @@ pub fn render_service_request(
             request: None,
         });
     };
-    let template = match api.template(route.key) {
+    let template = match api.template(&route.key) {
         Some(Ok(t)) => t,
         Some(Err(e)) => {
             return Err(IntegrationFailure {
@@ -523,7 +523,7 @@ mod tests {
             api.stack.api.route_selection_expression,
             "$request.body.action"
         );
-        let key = |b: Option<&str>| api.select_route(b).map(|r| r.key);
+        let key = |b: Option<&str>| api.select_route(b).map(|r| r.key.as_str());
         assert_eq!(key(Some(r#"{"first_name": "Jane"}"#)), Some("$default"));
         assert_eq!(key(Some(r#"{"action": "nope"}"#)), Some("$default"));
         assert_eq!(key(Some(r#"{"action": "$connect"}"#)), Some("$default"));

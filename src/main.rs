@@ -1,25 +1,12 @@
-//! wsconn: deploys the API Gateway WebSocket connection-tracking pattern by direct SDK
-//! calls, runs it locally, and operates it. `main` parses, dispatches to one file per
-//! command (`commands/`), and maps errors to one line on stderr and exit codes.
-
-mod assets;
-mod aws;
-mod cli;
-mod commands;
-mod config;
-mod deploy;
-mod error;
-mod gateway;
-mod local;
-mod ops;
-mod stack;
-mod vtl;
-mod wait;
+//! The `wsconn` binary: parses the command line, dispatches to one file per command
+//! (`wsconn::commands`), and maps errors to one line on stderr and exit codes.
 
 use clap::Parser;
-use cli::{Cli, Command};
-use error::Error;
 use std::process::ExitCode;
+use wsconn::cli::{Cli, Command};
+use wsconn::commands;
+use wsconn::config;
+use wsconn::error::Error;
 
 /// Exit code after SIGINT/SIGTERM, as shells report 128 + SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -64,7 +51,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let g = &cli.global;
     let file = config::load_file(g.config.as_deref())?;
-    let cfg = config::resolve(g, cli.command.stack_opts(), file)?;
+    let cfg = config::resolve(&cli.overrides(), file)?;
     match &cli.command {
         Command::Deploy {
             engine,

@@ -6,13 +6,17 @@
 //! deploy engine (`deploy::resources`), and the local runtime needs none.
 
 use crate::assets::{self, Assets};
-use crate::config::{Config, Names};
+use crate::config::{Config, FunctionNames, LOG_POLICY, Names, PERMISSION_SID};
 use crate::error::Result;
 use std::collections::BTreeMap;
 
 pub type Tags = BTreeMap<String, String>;
 
 /// The desired stack, built from the resolved configuration and the assets.
+///
+/// Everything that occurs more than once is a list keyed by its natural key: functions
+/// by name, routes by route key, roles by name, log groups by name. Adding a route or a
+/// function means adding a value here; `deploy`, `local` and `render` follow.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub name: String,
@@ -23,8 +27,14 @@ pub struct Stack {
     pub tags: Tags,
     pub names: Names,
     pub table: TableDef,
-    pub function: FunctionDef,
     pub api: ApiDef,
+    /// Every IAM role: the one API Gateway's DynamoDB integrations act as, then one per
+    /// function.
+    pub roles: Vec<RoleDef>,
+    /// Every log group the stack manages (one per function).
+    pub log_groups: Vec<String>,
+    /// Every Lambda function, by name.
+    pub functions: Vec<FunctionDef>,
     /// `$connect`, `$disconnect`, `$default`, in that order.
     pub routes: Vec<RouteDef>,
 }
@@ -39,6 +49,41 @@ pub struct TableDef {
     pub billing_mode: &'static str,
 }
 
+/// An IAM role the stack owns: who may assume it, and what its inline policies allow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleDef {
+    pub name: String,
+    /// The service principal that assumes it (`lambda.amazonaws.com`…).
+    pub service: &'static str,
+    /// The function it serves (`None` for the integrations' role): the graph runs a
+    /// function's steps after its role's.
+    pub function: Option<String>,
+    pub policies: Vec<PolicyDef>,
+}
+
+/// One inline policy: a name and the grants it holds, one statement each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDef {
+    pub name: String,
+    pub grants: Vec<Grant>,
+}
+
+/// `actions` allowed on one resource of the stack. ARNs are derived by `deploy` (they
+/// need the account); the model names what, not where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub actions: Vec<&'static str>,
+    pub on: Target,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The connections table.
+    Table,
+    /// The log streams of a log group (`<group ARN>:*`).
+    LogStreams(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionDef {
     pub name: String,
@@ -50,11 +95,31 @@ pub struct FunctionDef {
     pub architecture: &'static str,
     /// The execution role's name.
     pub role: String,
+    /// Its log group.
+    pub log_group: String,
+    /// Environment variables (none for the built-in echo).
+    pub environment: BTreeMap<String, String>,
     /// `index.mjs` as deployed.
     pub source: String,
     /// The byte-for-byte reproducible deployment package and its base64 SHA-256.
     pub zip: Vec<u8>,
     pub sha256: String,
+    /// The resource-policy statements API Gateway needs to invoke it.
+    pub permissions: Vec<PermissionDef>,
+}
+
+/// A statement in a function's resource policy: API Gateway (the principal) may invoke
+/// the function when the call comes from `source`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionDef {
+    pub sid: String,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Any route of the stack's API (`<api-id>/*`).
+    Api,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +132,7 @@ pub struct ApiDef {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteDef {
-    pub key: &'static str,
+    pub key: String,
     pub integration: IntegrationDef,
     /// A route response makes the backend's answer reach the client.
     pub route_response: &'static str,
@@ -83,8 +148,8 @@ pub enum IntegrationDef {
         /// The integration response's key (a status regex).
         response_key: &'static str,
     },
-    /// An AWS_PROXY integration invoking the stack's function.
-    LambdaProxy,
+    /// An AWS_PROXY integration invoking a function of the stack.
+    LambdaProxy { function: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +237,11 @@ pub struct Template {
 pub const CONNECT: &str = "$connect";
 pub const DISCONNECT: &str = "$disconnect";
 pub const DEFAULT: &str = "$default";
+/// The routes every stack has.
 pub const ROUTE_KEYS: [&str; 3] = [CONNECT, DISCONNECT, DEFAULT];
+
+const LAMBDA: &str = "lambda.amazonaws.com";
+const APIGATEWAY: &str = "apigateway.amazonaws.com";
 
 impl Stack {
     /// Loads the assets (from `--assets-dir` or the built-in copies) and builds the model.
@@ -183,14 +252,42 @@ impl Stack {
     }
 
     pub fn from_parts(cfg: &Config, names: Names, assets: Assets) -> Stack {
-        let dynamo = |key, action, template: Template| RouteDef {
-            key,
+        let dynamo = |key: &str, action, template: Template| RouteDef {
+            key: key.to_string(),
             integration: IntegrationDef::DynamoDb {
                 action,
                 template,
                 response_key: "/200/",
             },
             route_response: "$default",
+        };
+        let Assets {
+            connect_template,
+            disconnect_template,
+            handler,
+            lambda_zip,
+            lambda_sha256,
+        } = assets;
+        let echo = echo_function(&names.default_function, handler, lambda_zip, lambda_sha256);
+        let connect = Template {
+            file: assets::CONNECT_FILE,
+            text: connect_template,
+        };
+        let disconnect = Template {
+            file: assets::DISCONNECT_FILE,
+            text: disconnect_template,
+        };
+        let integrations_role = RoleDef {
+            name: names.api_role.clone(),
+            service: APIGATEWAY,
+            function: None,
+            policies: vec![PolicyDef {
+                name: names.api_role_policy.clone(),
+                grants: vec![Grant {
+                    actions: vec!["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                    on: Target::Table,
+                }],
+            }],
         };
         Stack {
             name: cfg.stack.clone(),
@@ -204,53 +301,52 @@ impl Stack {
                 ttl_attribute: "ttl",
                 billing_mode: "PAY_PER_REQUEST",
             },
-            function: FunctionDef {
-                name: names.function.clone(),
-                runtime: "nodejs24.x",
-                handler: "index.handler",
-                memory_mb: 128,
-                timeout_s: 10,
-                // Graviton: cheaper per GB-second, and the echo handler has no native code.
-                architecture: "arm64",
-                role: names.function_role.clone(),
-                source: assets.handler,
-                zip: assets.lambda_zip,
-                sha256: assets.lambda_sha256,
-            },
             api: ApiDef {
                 name: names.api.clone(),
                 protocol: "WEBSOCKET",
                 route_selection_expression: "$request.body.action",
             },
+            roles: vec![integrations_role, function_role(&echo)],
+            log_groups: vec![echo.log_group.clone()],
             routes: vec![
-                dynamo(
-                    CONNECT,
-                    DynamoAction::PutItem,
-                    Template {
-                        file: assets::CONNECT_FILE,
-                        text: assets.connect_template,
-                    },
-                ),
-                dynamo(
-                    DISCONNECT,
-                    DynamoAction::DeleteItem,
-                    Template {
-                        file: assets::DISCONNECT_FILE,
-                        text: assets.disconnect_template,
-                    },
-                ),
+                dynamo(CONNECT, DynamoAction::PutItem, connect),
+                dynamo(DISCONNECT, DynamoAction::DeleteItem, disconnect),
                 RouteDef {
-                    key: DEFAULT,
-                    integration: IntegrationDef::LambdaProxy,
+                    key: DEFAULT.to_string(),
+                    integration: IntegrationDef::LambdaProxy {
+                        function: echo.name.clone(),
+                    },
                     route_response: "$default",
                 },
             ],
+            functions: vec![echo],
             names,
         }
     }
 
     pub fn route(&self, key: &str) -> Option<&RouteDef> {
         self.routes.iter().find(|r| r.key == key)
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionDef> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    pub fn role(&self, name: &str) -> Option<&RoleDef> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The function a route invokes (`None` for a service integration).
+    pub fn function_of(&self, route: &RouteDef) -> Option<&FunctionDef> {
+        match &route.integration {
+            IntegrationDef::LambdaProxy { function } => self.function(function),
+            IntegrationDef::DynamoDb { .. } => None,
+        }
+    }
+
+    /// The `$default` route's function.
+    pub fn default_function(&self) -> Option<&FunctionDef> {
+        self.function_of(self.route(DEFAULT)?)
     }
 
     /// Parses every mapping template with the template engine, so a syntax error stops a
@@ -274,8 +370,53 @@ impl Stack {
     pub fn template(&self, key: &str) -> Option<&Template> {
         match &self.route(key)?.integration {
             IntegrationDef::DynamoDb { template, .. } => Some(template),
-            IntegrationDef::LambdaProxy => None,
+            IntegrationDef::LambdaProxy { .. } => None,
         }
+    }
+}
+
+/// The built-in `$default` handler: it echoes the event, has no environment, and its
+/// role may write its own logs and nothing else.
+fn echo_function(
+    names: &FunctionNames,
+    source: String,
+    zip: Vec<u8>,
+    sha256: String,
+) -> FunctionDef {
+    FunctionDef {
+        name: names.function.clone(),
+        runtime: "nodejs24.x",
+        handler: "index.handler",
+        memory_mb: 128,
+        timeout_s: 10,
+        // Graviton: cheaper per GB-second, and the echo handler has no native code.
+        architecture: "arm64",
+        role: names.role.clone(),
+        log_group: names.log_group.clone(),
+        environment: BTreeMap::new(),
+        source,
+        zip,
+        sha256,
+        permissions: vec![PermissionDef {
+            sid: PERMISSION_SID.to_string(),
+            source: Source::Api,
+        }],
+    }
+}
+
+/// A function's role: assumed by Lambda, allowed to write its own log group's streams.
+fn function_role(f: &FunctionDef) -> RoleDef {
+    RoleDef {
+        name: f.role.clone(),
+        service: LAMBDA,
+        function: Some(f.name.clone()),
+        policies: vec![PolicyDef {
+            name: LOG_POLICY.to_string(),
+            grants: vec![Grant {
+                actions: vec!["logs:CreateLogStream", "logs:PutLogEvents"],
+                on: Target::LogStreams(f.log_group.clone()),
+            }],
+        }],
     }
 }
 
@@ -283,20 +424,14 @@ impl Stack {
 #[cfg(test)]
 pub mod tests_support {
     use super::*;
-    use crate::cli::{GlobalOpts, OutputFormat, StackOpts};
-    use crate::config::{FileConfig, resolve};
+    use crate::config::{FileConfig, Overrides, resolve};
 
     pub fn stack(name: &str) -> Stack {
-        let g = GlobalOpts {
+        let o = Overrides {
             stack: Some(name.into()),
-            region: None,
-            profile: None,
-            endpoint_url: None,
-            output: OutputFormat::Text,
-            yes: false,
-            config: None,
+            ..Default::default()
         };
-        let cfg = resolve(&g, &StackOpts::default(), FileConfig::default()).unwrap();
+        let cfg = resolve(&o, FileConfig::default()).unwrap();
         Stack::build(&cfg).unwrap()
     }
 }
@@ -364,7 +499,7 @@ mod tests {
     #[test]
     fn routes_templates_and_names_come_from_one_model() {
         let s = stack("chat");
-        let keys: Vec<_> = s.routes.iter().map(|r| r.key).collect();
+        let keys: Vec<_> = s.routes.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ROUTE_KEYS);
         let t = s.template(CONNECT).unwrap();
         assert_eq!(t.file, "mapping-templates/connect.vtl");
@@ -377,7 +512,12 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(s.function.role, "chat-default-fn");
+        assert_eq!(s.default_function().unwrap().role, "chat-default-fn");
+        assert_eq!(
+            s.role("chat-default-fn").unwrap().service,
+            "lambda.amazonaws.com"
+        );
+        assert_eq!(s.log_groups, ["/aws/lambda/chat-default"]);
         assert_eq!(s.tags.get("wsconn:stack").map(String::as_str), Some("chat"));
     }
 }

@@ -14,7 +14,7 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
     let c = emu.sdk().await;
     emu.wsconn(&["diff"]).expect(2);
     let out = emu.wsconn(&["deploy", "--yes"]).expect(0);
-    assert!(out.stdout.contains("Plan: 15 to create"), "{}", out.stdout);
+    assert!(out.stdout.contains("Plan: 22 to create"), "{}", out.stdout);
     let api_id = assert_stack_complete(&c, "wsconn", "api").await;
     assert!(out.stdout.contains(&format!(
         "wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"
@@ -466,7 +466,7 @@ async fn drift(
             c.iam.put_role_policy().role_name("wsconn-apigw-dynamodb").policy_name("extra")
                 .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}]}"#)
                 .send().await.unwrap();
-            ("role wsconn-apigw-dynamodb", "update", "inline_policies")
+            ("policy extra of role wsconn-apigw-dynamodb", "delete", "")
         }
         "deleted inline policy" => {
             c.iam
@@ -476,7 +476,11 @@ async fn drift(
                 .send()
                 .await
                 .unwrap();
-            ("role wsconn-default-fn", "update", "inline_policies")
+            (
+                "policy write-own-logs of role wsconn-default-fn",
+                "create",
+                "document",
+            )
         }
         "attached managed policy" => {
             c.iam
@@ -623,7 +627,7 @@ async fn drift(
                 .send()
                 .await
                 .unwrap();
-            ("integration $disconnect", "update", "integration_responses")
+            ("integration response /200/ of $disconnect", "create", "")
         }
         "deleted route" => {
             let routes = c.apigw.get_routes().api_id(api_id).send().await.unwrap();
@@ -683,7 +687,7 @@ async fn drift(
                 .send()
                 .await
                 .unwrap();
-            ("route $connect", "update", "route_responses")
+            ("route response $default of $connect", "create", "")
         }
         "extra route" => {
             let to = integration_id(c, api_id, "$default").await;
@@ -814,7 +818,7 @@ async fn risky_changes_need_consent_without_a_terminal() {
         out.stderr
     );
     assert!(
-        out.stdout.contains("Plan: 15 to create"),
+        out.stdout.contains("Plan: 22 to create"),
         "the plan is shown first:\n{}",
         out.stdout
     );
@@ -1154,8 +1158,9 @@ async fn real_aws_delays_are_retried_and_real_errors_are_reported() {
     let out = emu.wsconn(&["deploy", "--yes"]).expect(1);
     assert_eq!(emu.count("CreateFunction"), 1, "not retried");
     assert!(
-        out.stderr
-            .contains("error: creating function wsconn-default: The runtime parameter"),
+        out.stderr.contains(
+            "error: creating function wsconn-default (lambda:CreateFunction): The runtime parameter"
+        ),
         "{}",
         out.stderr
     );

@@ -1,27 +1,22 @@
-//! `wsconn deploy`: read, plan, show; then, when something differs, take the lease, read
-//! again under it, apply, and read again until the stack is in sync.
+//! `wsconn deploy`: read, plan, show; then, when something differs, take the lease and
+//! let `deploy::converge` apply rounds until a fresh read shows the stack in sync. This
+//! file decides only what is the command's: consent, the terminal, the summary.
 
 use super::{approve, color_stdout, interrupted};
 use crate::cli::{EngineOpts, GlobalOpts, LockOpts, OutputFormat};
 use crate::config::Config;
 use crate::deploy::context::Cx;
-use crate::deploy::engine::{self, Applied, Planned, ROUNDS};
+use crate::deploy::converge::{self, Report};
+use crate::deploy::engine::{self, Planned};
+use crate::deploy::kind::{Scope, Snapshot};
 use crate::deploy::lock::Lock;
 use crate::deploy::outputs::Outputs;
 use crate::deploy::plan::{self, Plan, ResourceChange};
 use crate::deploy::progress::{self, Progress};
-use crate::deploy::session::{self, Session};
-use crate::deploy::snapshot::{Scope, Snapshot};
+use crate::deploy::session::Session;
 use crate::error::{Error, Result};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-/// What converging took, for the summary line.
-#[derive(Default)]
-struct Report {
-    rounds: usize,
-    slowest: Option<(String, Duration)>,
-}
 
 pub async fn run(
     g: &GlobalOpts,
@@ -55,7 +50,13 @@ pub async fn run(
         &progress::note,
     )
     .await?;
-    let work = converge(&cx, &shown, g.yes, allow_replace, parallelism);
+    let yes = g.yes;
+    let ask_again = move |planned: &Planned, agreed: &[ResourceChange]| {
+        let changes: Vec<&ResourceChange> = planned.changes().collect();
+        let agreed: Vec<&ResourceChange> = agreed.iter().collect();
+        approve(&changes, &agreed, yes, allow_replace, None)
+    };
+    let work = converge::converge(&cx, &shown, parallelism, &ask_again, &Progress::new);
     let result = tokio::select! {
         r = work => r,
         signal = interrupted() => Err(Error::Interrupted(signal)),
@@ -64,92 +65,6 @@ pub async fn run(
     let (snap, report) = result?;
     released?;
     finish(&cx, &snap, &shown, json, Some(report), started)
-}
-
-/// Reads under the lease and applies until a fresh read shows nothing to do.
-async fn converge(
-    cx: &Cx,
-    shown: &Plan,
-    yes: bool,
-    allow_replace: bool,
-    parallelism: usize,
-) -> Result<(Snapshot, Report)> {
-    let mut report = Report::default();
-    let mut snap = session::refresh(cx, Scope::Full).await?;
-    let mut planned = engine::plan(&cx.stack, &cx.env, &snap)?;
-    let agreed: Vec<ResourceChange> = shown.changes.clone();
-    if planned.plan() != *shown {
-        if planned.is_empty() {
-            progress::note(
-                "Nothing left to do: the stack changed while this run waited, and it is in sync now.",
-            );
-            return Ok((snap, report));
-        }
-        progress::note("The stack changed since it was read (another run?). The plan is now:");
-        eprint!("{}", plan::render_text(&planned.plan(), false));
-        ask_again(&planned, &agreed, yes, allow_replace)?;
-    }
-    for round in 1..=ROUNDS {
-        report.rounds = round;
-        let labels = planned.steps.iter().map(|s| s.label()).collect();
-        let progress = Progress::new(labels);
-        if let Applied::Vanished(what) = engine::apply(cx, &planned, parallelism, &progress).await?
-        {
-            progress::note(&format!("{}; reading again", what.join("; ")));
-        }
-        if let Some(s) = progress.slowest()
-            && report.slowest.as_ref().is_none_or(|(_, d)| s.1 > *d)
-        {
-            report.slowest = Some(s);
-        }
-        // Prove it: a fresh read, and nothing left to plan.
-        snap = session::refresh(cx, Scope::Full).await?;
-        planned = engine::plan(&cx.stack, &cx.env, &snap)?;
-        if planned.is_empty() {
-            return Ok((snap, report));
-        }
-        let still = planned.plan();
-        if round == ROUNDS {
-            let what: Vec<String> = still
-                .changes
-                .iter()
-                .map(|c| {
-                    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
-                    if fields.is_empty() {
-                        format!("{} {}", c.action.symbol(), c.resource)
-                    } else {
-                        format!(
-                            "{} {} ({})",
-                            c.action.symbol(),
-                            c.resource,
-                            fields.join(", ")
-                        )
-                    }
-                })
-                .collect();
-            return Err(Error::Conflict(format!(
-                "the stack still differs after {ROUNDS} rounds of applying: {}. Something else is changing it, or AWS does not keep what wsconn sets; run `wsconn diff` to see it",
-                what.join("; ")
-            )));
-        }
-        progress::note(&format!(
-            "After round {round} a fresh read still differs; applying again:"
-        ));
-        eprint!("{}", plan::render_text(&still, false));
-        ask_again(&planned, &agreed, yes, allow_replace)?;
-    }
-    unreachable!("the loop returns in its last round")
-}
-
-fn ask_again(
-    planned: &Planned,
-    agreed: &[ResourceChange],
-    yes: bool,
-    allow_replace: bool,
-) -> Result<()> {
-    let changes: Vec<&ResourceChange> = planned.changes().collect();
-    let agreed: Vec<&ResourceChange> = agreed.iter().collect();
-    approve(&changes, &agreed, yes, allow_replace, None)
 }
 
 fn finish(

@@ -5,9 +5,9 @@ use super::{EXIT_CHANGES, color_stdout};
 use crate::cli::{EngineOpts, GlobalOpts, OutputFormat};
 use crate::config::Config;
 use crate::deploy::engine;
+use crate::deploy::kind::Scope;
 use crate::deploy::plan;
 use crate::deploy::session::Session;
-use crate::deploy::snapshot::Scope;
 use crate::error::Result;
 use std::process::ExitCode;
 

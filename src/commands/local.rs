@@ -28,6 +28,6 @@ pub async fn run(g: &GlobalOpts, cfg: Config, o: &LocalOpts) -> Result<ExitCode>
             .map(|ms| Duration::from_millis(ms.max(1))),
         output: g.output,
     };
-    local::run(cfg, opts).await?;
+    local::run(cfg, opts, super::interrupted()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -130,7 +130,7 @@ struct Rendered<'a> {
 fn action_of(stack: &Stack, route: &str) -> Option<DynamoAction> {
     match &stack.route(route)?.integration {
         IntegrationDef::DynamoDb { action, .. } => Some(*action),
-        IntegrationDef::LambdaProxy => None,
+        IntegrationDef::LambdaProxy { .. } => None,
     }
 }
 

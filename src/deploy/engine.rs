@@ -1,14 +1,14 @@
-//! The reconcile engine: read, plan in pure code, apply as a dependency graph, then read
-//! again to prove the stack converged.
+//! The reconcile engine: read every kind, plan in pure code, apply as a dependency graph.
+//! The rounds that prove convergence are in `super::converge`.
 //!
-//! Guarantees (for `deploy`, which `commands::deploy` drives):
-//! - **Reads first, and only reads.** [`plan`] and [`plan_destroy`] are pure; the
-//!   snapshot before them makes only read calls. A stack in sync is reported after
-//!   three round-trip levels with no mutating call and no lock.
+//! Guarantees (for `deploy`, which `super::converge` drives):
+//! - **Reads first, and only reads.** [`plan`] and [`plan_destroy`] are pure; the read
+//!   before them makes only read calls. A stack in sync is reported after three
+//!   round-trip levels with no mutating call and no lock.
 //! - **Parallel to the critical path.** [`apply`] runs the plan's graph
 //!   (`super::graph`): every step whose needs are met starts, up to `--parallelism`,
-//!   with the writes to one API serialised. The table, the roles, the log group, the
-//!   function's chain and the API's chain run side by side.
+//!   with the writes to one API serialised. The table, the roles, the log groups, the
+//!   functions' chains and the API's chain run side by side.
 //! - **No blind retries of creates.** Creates AWS makes idempotent by name (table, role,
 //!   function, log group, stage, statement id) answer "already exists" when resent;
 //!   that means "someone just created it": it is re-read, its ownership checked, and
@@ -16,11 +16,6 @@
 //!   integration, route, responses, deployment) are sent with the SDK's retry off, and
 //!   an unknown outcome is followed by a read by natural key before they are resent
 //!   (`resources::create_once`). Throttling is always retried: it means "not done".
-//! - **Converged or an error.** After applying, the stack is read again; anything that
-//!   still differs is planned and applied again, at most [`ROUNDS`] rounds. `deploy`
-//!   exits 0 only when a fresh read shows the stack in sync, and otherwise names what
-//!   still differs. Duplicates found by reading (two integrations or routes for one
-//!   key, a second deployment) are resolved in the same run.
 //! - **Vanished is absent.** A resource deleted between the read and a write, or an
 //!   API whose children answer NotFound after it was listed, is treated as absent by
 //!   the next round, not as a failure.
@@ -45,22 +40,39 @@
 //! that finds nothing to change take no lease, so they make no mutating call.
 
 use super::context::{Cx, Facts};
-use super::graph::{self, Graph, Kind, serial_of};
-use super::plan::{Action, Plan, ResourceChange};
+use super::graph::{self, Graph, serial_of};
+use super::kind::{DynResource, Of, Place, Planner, Reader, Scope, Snapshot};
+use super::plan::{Plan, ResourceChange};
 use super::resources::{
-    api, function, integration, log_group, permission,
-    role::{self, Role},
-    route, stage, table,
+    api::Api, deployment::Deployment, function::Function, integration::Integration,
+    integration_response::IntegrationResponse, log_group::LogGroup, permission::Permission,
+    role::Role, role_policy::RolePolicy, route, route::Route, route_response::RouteResponse,
+    stage::Stage, table::Table,
 };
-use super::snapshot::Snapshot;
 use super::step::Step;
-use crate::aws::AwsEnv;
+use crate::aws::{Aws, AwsEnv};
 use crate::error::{Error, Result};
 use crate::stack::Stack;
-use std::collections::BTreeMap;
 
-/// Deploy applies and re-reads at most this many times before it gives up.
-pub const ROUNDS: usize = 3;
+/// Every resource kind, in planning order: a kind may look at what those before it
+/// planned (the API decides whether its children are new; the deployment looks for new
+/// integrations and routes; the stage for a new deployment). Reading starts them all at
+/// once; destroy plans them in the same order and the graph reverses the edges.
+pub const KINDS: &[&dyn DynResource] = &[
+    &Of::<Table>::KIND,
+    &Of::<Role>::KIND,
+    &Of::<RolePolicy>::KIND,
+    &Of::<LogGroup>::KIND,
+    &Of::<Function>::KIND,
+    &Of::<Api>::KIND,
+    &Of::<Permission>::KIND,
+    &Of::<Integration>::KIND,
+    &Of::<IntegrationResponse>::KIND,
+    &Of::<Route>::KIND,
+    &Of::<RouteResponse>::KIND,
+    &Of::<Deployment>::KIND,
+    &Of::<Stage>::KIND,
+];
 
 /// A plan's steps and the graph that orders them.
 pub struct Planned {
@@ -87,124 +99,74 @@ fn planned(steps: Vec<Step>, rules: &[graph::Rule]) -> Result<Planned> {
     Ok(Planned { steps, graph })
 }
 
-/// The kept integrations and routes of the live API (none when the plan creates it).
-struct Wiring {
-    integrations: BTreeMap<String, String>,
-    routes: BTreeMap<String, String>,
-}
-
-fn wiring(snap: &Snapshot) -> Wiring {
-    match snap.api.as_ref().and_then(|a| a.children.as_ref()) {
-        Some(c) => Wiring {
-            integrations: integration::kept(&c.integrations, &route::targets(&c.routes)),
-            routes: route::kept(&c.routes),
-        },
-        None => Wiring {
-            integrations: BTreeMap::new(),
-            routes: BTreeMap::new(),
-        },
-    }
+/// Reads the stack: every kind at once, each through the `--parallelism` gate, with
+/// the credential check beside them unless `env` is already known. Its error wins: an
+/// unreachable endpoint or a bad key is one line about that, not about a table.
+///
+/// A child that answers NotFoundException under a listed API means the API was deleted
+/// after the listing (listings lag deletes): the API and its children are then absent.
+pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -> Result<Snapshot> {
+    let reader = Reader::new(aws, stack, scope);
+    let identity = async {
+        match env {
+            Some(e) => Ok(e),
+            None => aws.identity().await,
+        }
+    };
+    let reads =
+        futures::future::try_join_all(KINDS.iter().map(|k| aws.unit(Box::pin(k.read(&reader)))));
+    let (env, parts) = futures::try_join!(identity, reads)?;
+    let parts = if reader.is_api_vanished() {
+        KINDS
+            .iter()
+            .zip(parts)
+            .map(|(k, p)| {
+                if k.place() == Place::Account {
+                    p
+                } else {
+                    k.empty()
+                }
+            })
+            .collect()
+    } else {
+        parts
+    };
+    Ok(Snapshot::new(env, parts))
 }
 
 /// The identifiers steps start from: those of the live stack.
 pub fn facts(snap: &Snapshot, stack: &Stack) -> Facts {
-    let w = wiring(snap);
-    let children = snap.api.as_ref().and_then(|a| a.children.as_ref());
+    let w = route::wiring(snap, stack);
     Facts {
-        api_id: snap.api.as_ref().map(|a| a.found.id.clone()),
+        api_id: snap.get::<Api>(&stack.api.name).map(|a| a.id),
         integration_ids: w.integrations,
         route_ids: w.routes,
-        deployment_id: children.and_then(|c| {
-            c.stages
-                .iter()
-                .find(|s| s.name == stack.stage)
-                .and_then(|s| s.deployment_id.clone())
-        }),
+        deployment_id: snap
+            .get::<Stage>(&stack.stage)
+            .and_then(|s| s.deployment_id),
     }
 }
 
-/// Every step that makes the live stack match the desired one. Pure: no AWS call. Fails
-/// before anything is changed when a resource with a derived name is not the stack's.
+/// Every step that makes the live stack match the desired one: each kind's plan, in
+/// [`KINDS`] order. Pure: no AWS call. Fails before anything is changed when a resource
+/// with a derived name is not the stack's.
 pub fn plan(stack: &Stack, env: &AwsEnv, snap: &Snapshot) -> Result<Planned> {
-    let mut steps = Vec::new();
-    steps.extend(table::plan(stack, snap.table.as_ref())?);
-    for r in role::ROLES {
-        steps.extend(role::plan(stack, env, r, snap.role(r))?);
+    let mut p = Planner::new(stack, env, snap, route::wiring(snap, stack));
+    for kind in KINDS {
+        kind.plan(&mut p)?;
     }
-    steps.extend(log_group::plan(stack, snap.log_group.as_ref())?);
-    steps.extend(function::plan(stack, env, snap.function.as_ref())?);
-
-    let (api_steps, fresh) = api::plan(stack, snap.api.as_ref().map(|a| &a.found));
-    steps.extend(api_steps);
-    let children = if fresh {
-        None
-    } else {
-        snap.api.as_ref().and_then(|a| a.children.as_ref())
-    };
-    let w = if fresh {
-        Wiring {
-            integrations: BTreeMap::new(),
-            routes: BTreeMap::new(),
-        }
-    } else {
-        wiring(snap)
-    };
-    steps.extend(integration::plan(
-        stack,
-        env,
-        children.map(|c| c.integrations.as_slice()),
-        &w.integrations,
-    ));
-    steps.extend(route::plan(
-        stack,
-        children.map(|c| c.routes.as_slice()),
-        &w.integrations,
-    ));
-    let api_id = if fresh {
-        None
-    } else {
-        snap.api.as_ref().map(|a| a.found.id.as_str())
-    };
-    steps.extend(permission::plan(
-        stack,
-        env,
-        snap.permission.as_ref(),
-        api_id,
-    ));
-    // New integrations or routes get new ids, so the deployed configuration's hash is
-    // known only after they exist.
-    let creates_children = steps.iter().any(|s| {
-        matches!(s.node.kind, Kind::Integration | Kind::Route)
-            && s.change
-                .as_ref()
-                .is_some_and(|c| c.action == Action::Create)
-    });
-    let ids = (!fresh && !creates_children).then_some((&w.integrations, &w.routes));
-    steps.extend(stage::plan(
-        stack,
-        env,
-        children.map(|c| (c.stages.as_slice(), c.deployments.as_slice())),
-        ids,
-    ));
-    planned(steps, graph::DEPLOY_RULES)
+    planned(p.steps, graph::DEPLOY_RULES)
 }
 
 /// Delete steps for everything the stack owns, as the reverse graph. Deleting the API
-/// deletes its children, so they get no steps of their own; deleting the function
-/// deletes its resource policy.
+/// deletes its children, so they get no steps of their own; deleting a function deletes
+/// its resource policy.
 pub fn plan_destroy(stack: &Stack, snap: &Snapshot) -> Result<Planned> {
-    let mut steps = Vec::new();
-    steps.extend(api::plan_destroy(
-        stack,
-        snap.api.as_ref().map(|a| &a.found),
-    ));
-    steps.extend(function::plan_destroy(stack, snap.function.as_ref())?);
-    steps.extend(log_group::plan_destroy(stack, snap.log_group.as_ref())?);
-    for r in [Role::Function, Role::ApiGateway] {
-        steps.extend(role::plan_destroy(stack, r, snap.role(r))?);
+    let mut p = Planner::new(stack, &snap.env, snap, Default::default());
+    for kind in KINDS {
+        kind.plan_destroy(&mut p)?;
     }
-    steps.extend(table::plan_destroy(stack, snap.table.as_ref())?);
-    planned(steps, &graph::destroy_rules())
+    planned(p.steps, &graph::destroy_rules())
 }
 
 /// How applying went when no step failed for real.
@@ -248,5 +210,67 @@ pub async fn apply(
         None => Ok(Applied::Vanished(
             vanished.into_iter().map(|(_, e)| e.to_string()).collect(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::plan::Action;
+
+    fn env() -> AwsEnv {
+        AwsEnv {
+            region: "eu-west-1".into(),
+            account: "111122223333".into(),
+            partition: "aws".into(),
+        }
+    }
+
+    #[test]
+    fn an_empty_account_plans_every_kind_as_a_create() {
+        let stack = crate::stack::tests_support::stack("s");
+        let snap = Snapshot::new(env(), vec![]);
+        let planned = plan(&stack, &env(), &snap).unwrap();
+        let plan = planned.plan();
+        assert!(plan.changes.iter().all(|c| c.action == Action::Create));
+        let resources: Vec<&str> = plan.changes.iter().map(|c| c.resource.as_str()).collect();
+        for want in [
+            "table s-connections",
+            "role s-apigw-dynamodb",
+            "role s-default-fn",
+            "policy connections-table-write of role s-apigw-dynamodb",
+            "policy write-own-logs of role s-default-fn",
+            "log group /aws/lambda/s-default",
+            "function s-default",
+            "api s",
+            "permission wsconn-apigateway-invoke on function s-default",
+            "integration $connect",
+            "integration response /200/ of $disconnect",
+            "route $default",
+            "route response $default of $connect",
+            "deployment",
+            "stage api",
+        ] {
+            assert!(
+                resources.contains(&want),
+                "{want} missing from {resources:?}"
+            );
+        }
+        assert_eq!(plan.summary.create, 22, "{resources:?}");
+    }
+
+    #[test]
+    fn an_empty_account_has_nothing_to_destroy() {
+        let stack = crate::stack::tests_support::stack("s");
+        let snap = Snapshot::new(env(), vec![]);
+        assert!(plan_destroy(&stack, &snap).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_kind_has_a_distinct_name() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len());
     }
 }

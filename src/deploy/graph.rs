@@ -20,20 +20,23 @@ use std::future::Future;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Table,
-    /// Deleting a role's inline policies and detaching its managed ones (destroy only).
-    RolePolicies,
     Role,
+    /// An inline policy of a role.
+    RolePolicy,
     LogGroup,
     Function,
     /// Waiting until the function is Active with no update in progress.
     FunctionReady,
     Api,
     Integration,
+    IntegrationResponse,
     Route,
+    RouteResponse,
     /// Deleting an orphan or duplicate integration.
     IntegrationCleanup,
     /// Deleting an extra or duplicate route.
     RouteCleanup,
+    /// A statement of a function's resource policy.
     Permission,
     Deployment,
     Stage,
@@ -47,7 +50,10 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Node {
     pub kind: Kind,
-    /// A route key, a role ("api" / "function"), a resource id; "" for singletons.
+    /// What the step belongs to, so that rules can link one route's or one function's
+    /// steps: a route key (integration, route, their responses), a function name (the
+    /// function, its role, its role's policies, its log group, its permissions), a
+    /// resource id for clean-ups; "" for singletons.
     pub key: String,
 }
 
@@ -68,7 +74,7 @@ impl Node {
 pub enum Serial {
     /// Writes to the stack's API Gateway API.
     Api,
-    /// Writes to the function's resource policy.
+    /// Writes to the functions' resource policies.
     FunctionPolicy,
 }
 
@@ -77,7 +83,9 @@ pub fn serial_of(kind: Kind) -> Option<Serial> {
     match kind {
         Kind::Api
         | Kind::Integration
+        | Kind::IntegrationResponse
         | Kind::Route
+        | Kind::RouteResponse
         | Kind::IntegrationCleanup
         | Kind::RouteCleanup
         | Kind::Deployment
@@ -116,26 +124,32 @@ const fn rule(
 
 use Kind::*;
 
-/// The deploy graph. The table, both roles, the log group, the function and the API
-/// have no prerequisite: ARNs are derived from names, so nothing waits for IAM or Lambda
-/// unless AWS itself requires it.
+/// The deploy graph. The table, the roles, the log groups and the API have no
+/// prerequisite: ARNs are derived from names, so nothing waits for IAM or Lambda unless
+/// AWS itself requires it, and every role is created in the first wave.
 pub const DEPLOY_RULES: &[Rule] = &[
     rule(
         (Function, None),
-        (Role, Some("function")),
-        false,
+        (Role, None),
+        true,
         "CreateFunction answers InvalidParameterValueException until its execution role exists and Lambda can assume it",
+    ),
+    rule(
+        (RolePolicy, None),
+        (Role, None),
+        true,
+        "PutRolePolicy answers NoSuchEntity until the role exists",
     ),
     rule(
         (FunctionReady, None),
         (Function, None),
-        false,
+        true,
         "a function becomes Active only after it is created or updated",
     ),
     rule(
         (Permission, None),
         (Function, None),
-        false,
+        true,
         "AddPermission answers ResourceNotFoundException until the function exists",
     ),
     rule(
@@ -151,6 +165,12 @@ pub const DEPLOY_RULES: &[Rule] = &[
         "an integration is created inside the API and needs its id",
     ),
     rule(
+        (IntegrationResponse, None),
+        (Integration, None),
+        true,
+        "an integration response is created inside its integration and needs its id",
+    ),
+    rule(
         (Route, None),
         (Api, None),
         false,
@@ -161,6 +181,12 @@ pub const DEPLOY_RULES: &[Rule] = &[
         (Integration, None),
         true,
         "a route's target is its integration's id",
+    ),
+    rule(
+        (RouteResponse, None),
+        (Route, None),
+        true,
+        "a route response is created inside its route and needs its id",
     ),
     rule(
         (IntegrationCleanup, None),
@@ -182,9 +208,21 @@ pub const DEPLOY_RULES: &[Rule] = &[
     ),
     rule(
         (Deployment, None),
+        (IntegrationResponse, None),
+        false,
+        "a deployment snapshots the integration responses as they are when it is made",
+    ),
+    rule(
+        (Deployment, None),
         (Route, None),
         false,
-        "a deployment snapshots the routes and their responses as they are when it is made",
+        "a deployment snapshots the routes as they are when it is made",
+    ),
+    rule(
+        (Deployment, None),
+        (RouteResponse, None),
+        false,
+        "a deployment snapshots the route responses as they are when it is made",
     ),
     rule(
         (Deployment, None),
@@ -218,21 +256,14 @@ pub const DEPLOY_RULES: &[Rule] = &[
     ),
 ];
 
-/// Rules only deletion has (on top of the reversed deploy rules).
-pub const DESTROY_ONLY_RULES: &[Rule] = &[
-    rule(
-        (LogGroup, None),
-        (Function, None),
-        false,
-        "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
-    ),
-    rule(
-        (Role, None),
-        (RolePolicies, None),
-        true,
-        "DeleteRole answers DeleteConflict until inline policies are deleted and managed ones detached",
-    ),
-];
+/// Rules only deletion has (on top of the reversed deploy rules, which already delete a
+/// role's policies before the role: DeleteRole answers DeleteConflict until they are).
+pub const DESTROY_ONLY_RULES: &[Rule] = &[rule(
+    (LogGroup, None),
+    (Function, None),
+    true,
+    "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
+)];
 
 /// The destroy graph: every deploy rule reversed, plus [`DESTROY_ONLY_RULES`].
 pub fn destroy_rules() -> Vec<Rule> {
@@ -291,6 +322,10 @@ pub fn build(nodes: &[Node], rules: &[Rule]) -> Result<Graph, String> {
 impl Graph {
     pub fn len(&self) -> usize {
         self.needs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.needs.is_empty()
     }
 
     /// A step on a cycle, if there is one (Kahn's algorithm).
@@ -426,22 +461,28 @@ mod tests {
     fn deploy_nodes() -> Vec<Node> {
         let mut v = vec![
             Node::one(Table),
-            Node::new(Role, "api"),
-            Node::new(Role, "function"),
-            Node::one(LogGroup),
-            Node::one(Function),
-            Node::one(FunctionReady),
+            Node::new(Role, "s-apigw-dynamodb"),
+            Node::new(Role, "s-default"),
+            Node::new(RolePolicy, "s-apigw-dynamodb"),
+            Node::new(RolePolicy, "s-default"),
+            Node::new(LogGroup, "s-default"),
+            Node::new(Function, "s-default"),
+            Node::new(FunctionReady, "s-default"),
             Node::one(Api),
         ];
         for k in ["$connect", "$disconnect", "$default"] {
             v.push(Node::new(Integration, k));
         }
+        for k in ["$connect", "$disconnect"] {
+            v.push(Node::new(IntegrationResponse, k));
+        }
         for k in ["$connect", "$disconnect", "$default"] {
             v.push(Node::new(Route, k));
+            v.push(Node::new(RouteResponse, k));
         }
         v.push(Node::new(IntegrationCleanup, "orphan1"));
         v.push(Node::new(RouteCleanup, "route9"));
-        v.push(Node::one(Permission));
+        v.push(Node::new(Permission, "s-default"));
         v.push(Node::one(Deployment));
         v.push(Node::one(Stage));
         v.push(Node::new(StageCleanup, "old"));
@@ -452,12 +493,12 @@ mod tests {
     fn destroy_nodes() -> Vec<Node> {
         vec![
             Node::one(Api),
-            Node::one(Function),
-            Node::one(LogGroup),
-            Node::new(RolePolicies, "api"),
-            Node::new(RolePolicies, "function"),
-            Node::new(Role, "api"),
-            Node::new(Role, "function"),
+            Node::new(Function, "s-default"),
+            Node::new(LogGroup, "s-default"),
+            Node::new(RolePolicy, "s-apigw-dynamodb"),
+            Node::new(RolePolicy, "s-default"),
+            Node::new(Role, "s-apigw-dynamodb"),
+            Node::new(Role, "s-default"),
             Node::one(Table),
         ]
     }
@@ -503,31 +544,50 @@ mod tests {
     fn edges_follow_the_aws_rules() {
         let nodes = deploy_nodes();
         let g = build(&nodes, DEPLOY_RULES).unwrap();
-        // Independent roots: nothing waits for IAM unless Lambda requires it.
+        // Independent roots: nothing waits for IAM unless Lambda requires it, and every
+        // role is created in the first wave.
         for root in [
             Node::one(Table),
-            Node::new(Role, "api"),
-            Node::new(Role, "function"),
-            Node::one(LogGroup),
+            Node::new(Role, "s-apigw-dynamodb"),
+            Node::new(Role, "s-default"),
+            Node::new(LogGroup, "s-default"),
             Node::one(Api),
         ] {
             assert!(needs_of(&nodes, &g, &root).is_empty(), "{root:?}");
         }
+        // A function waits for its own role only.
         assert_eq!(
-            needs_of(&nodes, &g, &Node::one(Function)),
-            [Node::new(Role, "function")]
+            needs_of(&nodes, &g, &Node::new(Function, "s-default")),
+            [Node::new(Role, "s-default")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(RolePolicy, "s-apigw-dynamodb")),
+            [Node::new(Role, "s-apigw-dynamodb")]
         );
         assert_eq!(
             needs_of(&nodes, &g, &Node::new(Route, "$connect")),
             [Node::one(Api), Node::new(Integration, "$connect")]
         );
         assert_eq!(
-            needs_of(&nodes, &g, &Node::one(Permission)),
-            [Node::one(Function), Node::one(Api)]
+            needs_of(&nodes, &g, &Node::new(RouteResponse, "$connect")),
+            [Node::new(Route, "$connect")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(IntegrationResponse, "$disconnect")),
+            [Node::new(Integration, "$disconnect")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(Permission, "s-default")),
+            [Node::new(Function, "s-default"), Node::one(Api)]
         );
         let dep = needs_of(&nodes, &g, &Node::one(Deployment));
         assert!(dep.contains(&Node::new(RouteCleanup, "route9")));
         assert_eq!(dep.iter().filter(|n| n.kind == Route).count(), 3);
+        assert_eq!(dep.iter().filter(|n| n.kind == RouteResponse).count(), 3);
+        assert_eq!(
+            dep.iter().filter(|n| n.kind == IntegrationResponse).count(),
+            2
+        );
         // The reasons are the AWS rules, one line each.
         for needs in &g.needs {
             for (_, why) in needs {
@@ -541,16 +601,19 @@ mod tests {
         let nodes = destroy_nodes();
         let g = build(&nodes, &destroy_rules()).unwrap();
         assert_eq!(
-            needs_of(&nodes, &g, &Node::new(Role, "function")),
-            [Node::new(RolePolicies, "function"), Node::one(Function)]
+            needs_of(&nodes, &g, &Node::new(Role, "s-default")),
+            [
+                Node::new(RolePolicy, "s-default"),
+                Node::new(Function, "s-default")
+            ]
         );
         assert_eq!(
-            needs_of(&nodes, &g, &Node::new(Role, "api")),
-            [Node::new(RolePolicies, "api")]
+            needs_of(&nodes, &g, &Node::new(Role, "s-apigw-dynamodb")),
+            [Node::new(RolePolicy, "s-apigw-dynamodb")]
         );
         assert_eq!(
-            needs_of(&nodes, &g, &Node::one(LogGroup)),
-            [Node::one(Function)]
+            needs_of(&nodes, &g, &Node::new(LogGroup, "s-default")),
+            [Node::new(Function, "s-default")]
         );
         assert!(needs_of(&nodes, &g, &Node::one(Api)).is_empty());
         assert!(needs_of(&nodes, &g, &Node::one(Table)).is_empty());
@@ -617,7 +680,7 @@ mod tests {
     async fn independent_roots_start_together() {
         let nodes = deploy_nodes();
         let times = run_fake(&nodes, DEPLOY_RULES, 8).await;
-        let roots = [0, 1, 2, 3, 6]; // table, roles, log group, API
+        let roots = [0, 1, 2, 5, 8]; // table, roles, log group, API
         let latest_start = roots.iter().map(|&i| times[i].0).max().unwrap();
         let earliest_end = roots.iter().map(|&i| times[i].1).min().unwrap();
         assert!(latest_start < earliest_end, "roots ran one after another");

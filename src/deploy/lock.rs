@@ -170,7 +170,7 @@ async fn read_holder(
 async fn delete_group(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Result<()> {
     match logs.delete_log_group().log_group_name(group).send().await {
         Ok(_) => Ok(()),
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
         Err(e) => Err(error::aws(format!("releasing the lock {group}"), e)),
     }
 }

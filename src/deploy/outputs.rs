@@ -1,8 +1,11 @@
 //! What `outputs` (and the end of `deploy`) print: what exists now, `null` for what
 //! does not. Derived from a snapshot, so deploy needs no extra read to print them.
 
-use super::resources::check_owned;
-use super::snapshot::Snapshot;
+use super::kind::{Scope, Snapshot};
+use super::resources::{api::Api, check_owned, function::Function, stage::Stage, table::Table};
+use super::session::Session;
+use crate::config::Config;
+use crate::error::Result;
 use crate::stack::Stack;
 use serde::Serialize;
 
@@ -19,25 +22,34 @@ pub struct Outputs {
     pub websocket_url: Option<String>,
 }
 
+/// Reads the stack and returns its outputs (`outputs`, and `smoke`/`connections` to find
+/// a deployed stack).
+pub async fn read(cfg: Config, parallelism: usize) -> Result<(Session, Outputs)> {
+    let session = Session::open(cfg, parallelism).await?;
+    let snap = session.read(Scope::Full, None).await?;
+    let out = Outputs::from_snapshot(&session.stack, &snap);
+    Ok((session, out))
+}
+
 impl Outputs {
     pub fn from_snapshot(stack: &Stack, snap: &Snapshot) -> Outputs {
         // A same-named resource the stack does not own is not one of its outputs.
-        let owned = |tags| check_owned("", tags, &stack.name).is_ok();
-        let table = snap.table.as_ref().filter(|t| owned(&t.tags));
-        let function = snap.function.as_ref().filter(|f| owned(&f.tags));
-        let api_id = snap.api.as_ref().map(|a| a.found.id.clone());
-        let stage = snap
-            .api
-            .as_ref()
-            .and_then(|a| a.children.as_ref())
-            .filter(|c| c.stages.iter().any(|s| s.name == stack.stage))
-            .map(|_| stack.stage.clone());
+        let owned = |tags: &crate::stack::Tags| check_owned("", tags, &stack.name).is_ok();
+        let table = snap
+            .get::<Table>(&stack.table.name)
+            .filter(|t| owned(&t.tags));
+        let default = stack.default_function();
+        let function = default
+            .and_then(|f| snap.get::<Function>(&f.name))
+            .filter(|f| owned(&f.tags));
+        let api_id = snap.get::<Api>(&stack.api.name).map(|a| a.id);
+        let stage = snap.get::<Stage>(&stack.stage).map(|_| stack.stage.clone());
         Outputs {
             stack: stack.name.clone(),
             region: snap.env.region.clone(),
-            table_name: table.map(|_| stack.table.name.clone()),
-            table_arn: table.map(|t| t.arn.clone()),
-            function_name: function.map(|_| stack.function.name.clone()),
+            table_name: table.as_ref().map(|_| stack.table.name.clone()),
+            table_arn: table.as_ref().map(|t| t.arn.clone()),
+            function_name: function.as_ref().and(default).map(|f| f.name.clone()),
             function_arn: function.map(|f| f.arn.clone()),
             websocket_url: match (&api_id, &stage) {
                 (Some(id), Some(s)) => Some(snap.env.websocket_url(id, s)),

@@ -3,7 +3,7 @@
 
 use super::context::Cx;
 use super::engine;
-use super::snapshot::{self, Scope, Snapshot};
+use super::kind::{Scope, Snapshot};
 use crate::aws::{Aws, AwsEnv};
 use crate::config::Config;
 use crate::error::Result;
@@ -28,7 +28,7 @@ impl Session {
 
     /// The first read: the credential check runs beside it (unless `env` is known).
     pub async fn read(&self, scope: Scope, env: Option<AwsEnv>) -> Result<Snapshot> {
-        snapshot::read(&self.aws, &self.stack, scope, env).await
+        engine::read(&self.aws, &self.stack, scope, env).await
     }
 
     pub fn into_cx(self, snap: &Snapshot) -> Cx {
@@ -44,7 +44,7 @@ impl Session {
 
 /// Reads the stack again and makes its identifiers the ones steps start from.
 pub async fn refresh(cx: &Cx, scope: Scope) -> Result<Snapshot> {
-    let snap = snapshot::read(&cx.aws, &cx.stack, scope, Some(cx.env.clone())).await?;
+    let snap = engine::read(&cx.aws, &cx.stack, scope, Some(cx.env.clone())).await?;
     *cx.facts() = engine::facts(&snap, &cx.stack);
     Ok(snap)
 }

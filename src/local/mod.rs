@@ -40,7 +40,7 @@ pub struct Options {
     /// How often expired items are removed from the embedded table.
     pub ttl_sweep: Duration,
     pub limits: Limits,
-    /// The function's timeout; None: the stack's (`stack.function.timeout_s`).
+    /// The function's timeout; None: the function's own (`FunctionDef::timeout_s`).
     pub function_timeout: Option<Duration>,
     pub output: OutputFormat,
 }
@@ -105,9 +105,13 @@ struct Ready<'a> {
     stage: &'a str,
 }
 
-/// Runs until SIGINT or SIGTERM; every client is disconnected (through `$disconnect`)
-/// before it returns.
-pub async fn run(cfg: Config, opts: Options) -> Result<()> {
+/// Runs until `shutdown` resolves (with the name of what stopped it, such as
+/// "SIGTERM"); every client is disconnected (through `$disconnect`) before it returns.
+pub async fn run(
+    cfg: Config,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = &'static str>,
+) -> Result<()> {
     let local = |e: String| Error::Local(e);
     let stack = Arc::new(Stack::build(&cfg)?);
     let node_path = node::find_node(opts.node.as_deref()).map_err(local)?;
@@ -125,14 +129,17 @@ pub async fn run(cfg: Config, opts: Options) -> Result<()> {
         .ensure_table(&stack.table)
         .await
         .map_err(|e| Error::Local(format!("{}: {e}", store.description)))?;
+    let function = stack
+        .default_function()
+        .ok_or_else(|| Error::Local("the stack has no $default function".into()))?;
     let handler = match &cfg.assets_dir {
         Some(d) => node::HandlerSpec::file(&d.join(crate::assets::HANDLER_FILE)),
-        None => node::HandlerSpec::inline(&stack.function.source),
+        None => node::HandlerSpec::inline(&function.source),
     };
     let timeout = opts
         .function_timeout
-        .unwrap_or(Duration::from_secs(stack.function.timeout_s.max(1) as u64));
-    let node = node::NodeRuntime::start(node_path, handler, &stack, timeout, log.clone())
+        .unwrap_or(Duration::from_secs(function.timeout_s.max(1) as u64));
+    let node = node::NodeRuntime::start(node_path, handler, function, timeout, log.clone())
         .await
         .map_err(local)?;
     let listener = tokio::net::TcpListener::bind((opts.host.as_str(), opts.port))
@@ -161,7 +168,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<()> {
         reload::spawn(app.clone(), cfg.clone(), dir.clone());
     }
     announce(&opts, &stack, addr, &app, &node.version, timeout);
-    let served = server::serve(listener, app.clone()).await;
+    let served = server::serve(listener, app.clone(), shutdown).await;
     node.shutdown().await;
     app.store.close().await;
     log.info("stopped");

@@ -169,7 +169,7 @@ impl NodeRuntime {
     pub async fn start(
         node: PathBuf,
         spec: HandlerSpec,
-        stack: &crate::stack::Stack,
+        function: &crate::stack::FunctionDef,
         timeout: Duration,
         log: Log,
     ) -> Result<Arc<NodeRuntime>, String> {
@@ -187,8 +187,7 @@ impl NodeRuntime {
             ));
         }
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let export = stack
-            .function
+        let export = function
             .handler
             .rsplit('.')
             .next()
@@ -202,8 +201,8 @@ impl NodeRuntime {
             spec: Mutex::new(spec),
             slot: tokio::sync::Mutex::new(Slot::Empty),
             timeout,
-            function_name: stack.function.name.clone(),
-            memory_mb: stack.function.memory_mb,
+            function_name: function.name.clone(),
+            memory_mb: function.memory_mb,
             export,
             log,
         });

@@ -1,7 +1,7 @@
 //! One axum router on one port: the WebSocket API at `/<stage>`, the management API at
 //! `/<stage>/@connections/<id>`, and the table's DynamoDB endpoint at `/`. Shared state
-//! lives in one [`App`] behind an `Arc`; each endpoint has one handler; shutdown is
-//! wired to SIGINT/SIGTERM and disconnects every client first.
+//! lives in one [`App`] behind an `Arc`; each endpoint has one handler; shutdown comes
+//! from the caller's future (SIGINT/SIGTERM) and disconnects every client first.
 
 use super::App;
 use super::connections::{CloseReason, Conn, Outbound};
@@ -53,9 +53,14 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves until SIGINT or SIGTERM, then disconnects every client (running `$disconnect`
-/// for each) and returns.
-pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> Result<(), String> {
+/// Serves until `shutdown` resolves (with the signal's name, for the log), then
+/// disconnects every client (running `$disconnect` for each) and returns. As in axum's
+/// graceful-shutdown example, the signal is the caller's: this module knows no signals.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = &'static str>,
+) -> Result<(), String> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
@@ -65,7 +70,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> Result<(
             })
             .await
     });
-    let signal = crate::commands::interrupted().await;
+    let signal = shutdown.await;
     app.shutting_down.store(true, Ordering::SeqCst);
     let _ = stop_tx.send(());
     let n = app.registry.close_all(CloseReason::Shutdown);
@@ -351,13 +356,13 @@ async fn websocket(
             "Internal server error",
         );
     };
-    let req = gateway::template_request(&info, EventType::Connect, route.key, &ids, &hs, &qs, "");
+    let req = gateway::template_request(&info, EventType::Connect, &route.key, &ids, &hs, &qs, "");
     if let Err(f) = run_service(&app, &api, route, &req).await {
         log_event(
             &app,
             &info.connection_id,
             EventType::Connect,
-            route.key,
+            &route.key,
             500,
             started,
             &format!("refused: {f}"),
@@ -372,7 +377,7 @@ async fn websocket(
         &app,
         &info.connection_id,
         EventType::Connect,
-        route.key,
+        &route.key,
         200,
         started,
         "",
@@ -529,7 +534,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
     let error_frame = || gateway::internal_error_frame(id, &ids.request_id);
     let answers = !route.route_response.is_empty();
     match &route.integration {
-        IntegrationDef::LambdaProxy => {
+        IntegrationDef::LambdaProxy { .. } => {
             let (body, b64) = match &msg {
                 Incoming::Text(t) => (std::borrow::Cow::Borrowed(t.as_str()), false),
                 Incoming::Binary(b) => (
@@ -537,7 +542,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                     true,
                 ),
             };
-            let event = gateway::proxy_event(&conn.info, route.key, &ids, &body, b64);
+            let event = gateway::proxy_event(&conn.info, &route.key, &ids, &body, b64);
             let outcome = app.node.invoke(&event).await;
             let (status, detail, frame) = match outcome {
                 Outcome::Returned(v) => match gateway::proxy_reply(&v) {
@@ -573,7 +578,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                 &app,
                 id,
                 EventType::Message,
-                route.key,
+                &route.key,
                 status,
                 started,
                 &detail,
@@ -583,7 +588,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
             let req = gateway::template_request(
                 &conn.info,
                 EventType::Message,
-                route.key,
+                &route.key,
                 &ids,
                 &[],
                 &[],
@@ -594,7 +599,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                     if answers {
                         conn.send(Outbound::Text(String::from_utf8_lossy(&body).into_owned()));
                     }
-                    log_event(&app, id, EventType::Message, route.key, 200, started, "");
+                    log_event(&app, id, EventType::Message, &route.key, 200, started, "");
                 }
                 Err(f) => {
                     conn.send(Outbound::Text(error_frame()));
@@ -602,7 +607,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                         &app,
                         id,
                         EventType::Message,
-                        route.key,
+                        &route.key,
                         500,
                         started,
                         &f.to_string(),
@@ -622,14 +627,15 @@ async fn run_disconnect(app: &App, info: &ConnInfo, reason: &CloseReason) {
     let Some(route) = api.stack.route(stack::DISCONNECT) else {
         return;
     };
-    let req = gateway::template_request(info, EventType::Disconnect, route.key, &ids, &[], &[], "");
+    let req =
+        gateway::template_request(info, EventType::Disconnect, &route.key, &ids, &[], &[], "");
     let why = format!("({})", reason.describe());
     match run_service(app, &api, route, &req).await {
         Ok(_) => log_event(
             app,
             &info.connection_id,
             EventType::Disconnect,
-            route.key,
+            &route.key,
             200,
             started,
             &why,
@@ -638,7 +644,7 @@ async fn run_disconnect(app: &App, info: &ConnInfo, reason: &CloseReason) {
             app,
             &info.connection_id,
             EventType::Disconnect,
-            route.key,
+            &route.key,
             500,
             started,
             &format!("{why} failed: {f}"),

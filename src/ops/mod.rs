@@ -26,16 +26,13 @@ pub struct Target {
     pub describe: String,
 }
 
-/// `HOST:PORT` given to `--local`.
-pub const DEFAULT_LOCAL: &str = "127.0.0.1:8080";
-
 impl Target {
     /// A running `wsconn local`: everything on one port, no credentials needed (the
     /// local server accepts unsigned and SigV4-signed requests alike).
     pub async fn local(cfg: &Config, addr: &str) -> Result<Target> {
         if addr.contains('/') || !addr.contains(':') {
             return Err(Error::Config(format!(
-                "--local {addr:?}: expected HOST:PORT, for example {DEFAULT_LOCAL}"
+                "--local {addr:?}: expected HOST:PORT, the address `wsconn local` prints (for example 127.0.0.1:8080)"
             )));
         }
         let stack = Stack::build(cfg)?;
@@ -71,7 +68,7 @@ impl Target {
 
     /// A deployed stack, found as `outputs` finds it.
     pub async fn deployed(cfg: Config) -> Result<Target> {
-        let (session, out) = crate::commands::outputs::read(cfg, 8).await?;
+        let (session, out) = crate::deploy::outputs::read(cfg, 8).await?;
         let (Some(api_id), Some(stage), Some(url), Some(table)) = (
             out.api_id.as_deref(),
             out.stage.as_deref(),

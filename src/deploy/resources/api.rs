@@ -12,8 +12,9 @@ use crate::aws::{self, Aws};
 use crate::config::OWNER_TAG;
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
+use crate::deploy::kind::{Instances, Place, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
-use crate::deploy::step::{Op, Step};
+use crate::deploy::step::Op;
 use crate::error::{self, Error, Result};
 use crate::stack::Stack;
 use aws_sdk_apigatewayv2::types::ProtocolType;
@@ -65,7 +66,7 @@ pub async fn find_tagged(aws: &Aws, stack: &str) -> Result<Vec<FoundApi>> {
         let out = aws
             .gated(aws.apigw.get_apis().set_next_token(token).send())
             .await
-            .map_err(|e| error::aws("listing WebSocket APIs (apigateway:GetApis)", e))?;
+            .map_err(|e| error::aws("listing WebSocket APIs", e))?;
         Ok((out.items().to_vec(), out.next_token().map(String::from)))
     })
     .await?;
@@ -147,24 +148,51 @@ pub fn diff(
     (!fields.is_empty()).then(|| (ResourceChange::new(resource, Action::Update, fields), op))
 }
 
-/// The API's step, if any, and whether the plan replaces (or creates) it, in which case
-/// its children are planned as new.
-pub fn plan(stack: &Stack, live: Option<&FoundApi>) -> (Vec<Step>, bool) {
-    let label = label(stack, live.map(|a| a.id.as_str()));
-    match diff(&label, &desired(stack), live) {
-        None => (vec![], false),
-        Some((c, op)) => {
-            let fresh = matches!(op, ApiOp::Create | ApiOp::Replace);
-            (vec![Step::new(Node::one(Kind::Api), c, op)], fresh)
-        }
-    }
+/// The stack's API, read once per phase and shared: every kind inside the API needs its
+/// id (GetApis, one level per page).
+pub async fn found(rd: &Reader<'_>) -> Result<Option<FoundApi>> {
+    rd.shared("api", || discover(rd.aws, &rd.stack.name)).await
 }
 
-pub fn plan_destroy(stack: &Stack, live: Option<&FoundApi>) -> Vec<Step> {
-    let Some(live) = live else { return vec![] };
-    let c = ResourceChange::new(label(stack, Some(&live.id)), Action::Delete, vec![])
-        .with_reason("its routes, integrations, deployments and stage go with it");
-    vec![Step::new(Node::one(Kind::Api), c, ApiOp::Delete)]
+/// The kind: the stack's one WebSocket API, found by its tag, keyed by its name.
+pub struct Api;
+
+impl Resource for Api {
+    type Live = FoundApi;
+    const NAME: &'static str = "api";
+    const PLACE: Place = Place::Api;
+
+    fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<FoundApi>>> {
+        Box::pin(async move {
+            Ok(found(rd)
+                .await?
+                .map(|a| (rd.stack.api.name.clone(), a))
+                .into_iter()
+                .collect())
+        })
+    }
+
+    /// The API's step, if any. When the plan creates (or replaces) it, its children are
+    /// planned as new (`Planner::fresh_api`).
+    fn plan(p: &mut Planner<'_>) -> Result<()> {
+        let live = p.snap.get::<Api>(&p.stack.api.name);
+        let label = label(p.stack, live.as_ref().map(|a| a.id.as_str()));
+        if let Some((c, op)) = diff(&label, &desired(p.stack), live.as_ref()) {
+            p.fresh_api = matches!(op, ApiOp::Create | ApiOp::Replace);
+            p.push(Node::one(Kind::Api), c, op);
+        }
+        Ok(())
+    }
+
+    fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
+        let Some(live) = p.snap.get::<Api>(&p.stack.api.name) else {
+            return Ok(());
+        };
+        let c = ResourceChange::new(label(p.stack, Some(&live.id)), Action::Delete, vec![])
+            .with_reason("its routes, integrations, deployments and stage go with it");
+        p.push(Node::one(Kind::Api), c, ApiOp::Delete);
+        Ok(())
+    }
 }
 
 async fn create(cx: &Cx) -> Result<()> {

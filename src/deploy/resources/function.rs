@@ -1,4 +1,5 @@
-//! The `$default` route's Lambda function (it echoes the event).
+//! Lambda functions, keyed by name: the `$default` route's (the built-in echo by
+//! default) and, as the stack declares them, one per route.
 //!
 //! AWS behaviours handled (aws-notes):
 //! - A fresh role "cannot be assumed by Lambda" for a while, so CreateFunction and
@@ -17,10 +18,11 @@ use super::{TagDelta, Tags, check_owned, tags_field, tags_value};
 use crate::aws::{Aws, AwsEnv};
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
+use crate::deploy::kind::{Instances, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
 use crate::deploy::step::{Op, Step};
 use crate::error::{self, Error, Result};
-use crate::stack::Stack;
+use crate::stack::{FunctionDef, Stack};
 use crate::wait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
@@ -53,8 +55,7 @@ pub struct Spec {
 /// Fields set by UpdateFunctionCode; the rest go through UpdateFunctionConfiguration.
 const CODE_FIELDS: &[&str] = &["code_sha256", "architecture"];
 
-pub fn desired(stack: &Stack, env: &AwsEnv) -> Spec {
-    let f = &stack.function;
+pub fn desired(stack: &Stack, f: &FunctionDef, env: &AwsEnv) -> Spec {
     Spec {
         fields: vec![
             ("runtime", f.runtime.into()),
@@ -64,7 +65,7 @@ pub fn desired(stack: &Stack, env: &AwsEnv) -> Spec {
             ("role", env.role_arn(&f.role).into()),
             ("code_sha256", f.sha256.clone().into()),
             ("architecture", f.architecture.into()),
-            ("environment", json!({})),
+            ("environment", json!(f.environment)),
         ],
         tags: stack.tags.clone(),
     }
@@ -72,26 +73,21 @@ pub fn desired(stack: &Stack, env: &AwsEnv) -> Spec {
 
 #[derive(Debug)]
 pub enum FunctionOp {
-    Create,
+    Create(String),
     Update {
+        name: String,
         code: bool,
         config: bool,
         tags: TagDelta,
     },
-    Replace,
+    Replace(String),
     /// Wait until Active with no update in progress.
-    Ready,
-    Delete,
+    Ready(String),
+    Delete(String),
 }
 
-pub fn label(stack: &Stack) -> String {
-    format!("function {}", stack.function.name)
-}
-
-fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> bool {
-    error::code_of(e) == Some("ResourceNotFoundException")
+pub fn label(name: &str) -> String {
+    format!("function {name}")
 }
 
 /// GetFunction: configuration, state and tags in one call.
@@ -101,7 +97,7 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
         .await
     {
         Ok(o) => o,
-        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) if error::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(error::aws(format!("reading function {name}"), e)),
     };
     let Some(c) = out.configuration() else {
@@ -157,16 +153,17 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
 }
 
 pub fn diff(
-    resource: &str,
+    name: &str,
     spec: &Spec,
     live: Option<&LiveFunction>,
 ) -> Option<(ResourceChange, FunctionOp)> {
+    let resource = label(name);
     let Some(live) = live else {
         let mut f = spec.fields.clone();
         f.push(("tags", tags_value(&spec.tags)));
         return Some((
             ResourceChange::new(resource, Action::Create, created_fields(f)),
-            FunctionOp::Create,
+            FunctionOp::Create(name.to_string()),
         ));
     };
     if live.state == "Failed" {
@@ -177,7 +174,7 @@ pub fn diff(
             "the function is Failed ({}); the only remedy is to create it again",
             live.state_reason.as_deref().unwrap_or("no reason given")
         ));
-        return Some((c, FunctionOp::Replace));
+        return Some((c, FunctionOp::Replace(name.to_string())));
     }
     let mut fields = Vec::new();
     let (mut code, mut config) = (false, false);
@@ -199,6 +196,7 @@ pub fn diff(
     }
     fields.extend(tags_field(&live.tags, &spec.tags));
     let op = FunctionOp::Update {
+        name: name.to_string(),
         code,
         config,
         tags: TagDelta::between(&live.tags, &spec.tags),
@@ -206,48 +204,79 @@ pub fn diff(
     (!fields.is_empty()).then(|| (ResourceChange::new(resource, Action::Update, fields), op))
 }
 
-/// The function's step and, when it creates or updates, the wait until it is Active.
-pub fn plan(stack: &Stack, env: &AwsEnv, live: Option<&LiveFunction>) -> Result<Vec<Step>> {
-    if let Some(l) = live {
-        check_owned(&label(stack), &l.tags, &stack.name)?;
+/// The kind: every function of the stack, keyed by name.
+pub struct Function;
+
+impl Resource for Function {
+    type Live = LiveFunction;
+    const NAME: &'static str = "function";
+
+    fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveFunction>>> {
+        Box::pin(async move {
+            let found = futures::future::try_join_all(rd.stack.functions.iter().map(|f| async {
+                Ok::<_, Error>(read(rd.aws, &f.name).await?.map(|l| (f.name.clone(), l)))
+            }))
+            .await?;
+            Ok(found.into_iter().flatten().collect())
+        })
     }
-    let Some((c, op)) = diff(&label(stack), &desired(stack, env), live) else {
-        return Ok(vec![]);
-    };
-    let update_only_tags = matches!(
-        &op,
-        FunctionOp::Update {
-            code: false,
-            config: false,
-            ..
+
+    /// Each function's step and, when it creates or updates, the wait until it is Active.
+    fn plan(p: &mut Planner<'_>) -> Result<()> {
+        for f in &p.stack.functions {
+            let live = p.snap.get::<Function>(&f.name);
+            if let Some(l) = &live {
+                check_owned(&label(&f.name), &l.tags, &p.stack.name)?;
+            }
+            let Some((c, op)) = diff(&f.name, &desired(p.stack, f, p.env), live.as_ref()) else {
+                continue;
+            };
+            let update_only_tags = matches!(
+                &op,
+                FunctionOp::Update {
+                    code: false,
+                    config: false,
+                    ..
+                }
+            );
+            p.push(Node::new(Kind::Function, f.name.clone()), c, op);
+            if !update_only_tags {
+                p.steps.push(Step::internal(
+                    Node::new(Kind::FunctionReady, f.name.clone()),
+                    format!("  function {} becoming Active", f.name),
+                    FunctionOp::Ready(f.name.clone()),
+                ));
+            }
         }
-    );
-    let mut steps = vec![Step::new(Node::one(Kind::Function), c, op)];
-    if !update_only_tags {
-        steps.push(Step::internal(
-            Node::one(Kind::FunctionReady),
-            format!("  function {} becoming Active", stack.function.name),
-            FunctionOp::Ready,
-        ));
+        Ok(())
     }
-    Ok(steps)
+
+    fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
+        for f in &p.stack.functions {
+            let Some(live) = p.snap.get::<Function>(&f.name) else {
+                continue;
+            };
+            check_owned(&label(&f.name), &live.tags, &p.stack.name)?;
+            p.push(
+                Node::new(Kind::Function, f.name.clone()),
+                ResourceChange::new(label(&f.name), Action::Delete, vec![])
+                    .with_reason("its resource policy (the permission) goes with it"),
+                FunctionOp::Delete(f.name.clone()),
+            );
+        }
+        Ok(())
+    }
 }
 
-pub fn plan_destroy(stack: &Stack, live: Option<&LiveFunction>) -> Result<Vec<Step>> {
-    let Some(live) = live else { return Ok(vec![]) };
-    check_owned(&label(stack), &live.tags, &stack.name)?;
-    Ok(vec![Step::new(
-        Node::one(Kind::Function),
-        ResourceChange::new(label(stack), Action::Delete, vec![])
-            .with_reason("its resource policy (the permission) goes with it"),
-        FunctionOp::Delete,
-    )])
+fn def<'a>(cx: &'a Cx, name: &str) -> Result<&'a FunctionDef> {
+    cx.stack
+        .function(name)
+        .ok_or_else(|| Error::Conflict(format!("function {name} is not part of the stack")))
 }
 
 /// Waits until the function is Active and no update is in progress; Failed is an error
 /// carrying the state reason code.
-async fn wait_ready(cx: &Cx) -> Result<()> {
-    let name = &cx.stack.function.name;
+async fn wait_ready(cx: &Cx, name: &str) -> Result<()> {
     wait::until(
         &format!("waiting for function {name} to become Active"),
         READY,
@@ -287,9 +316,18 @@ async fn wait_ready(cx: &Cx) -> Result<()> {
     .await
 }
 
-async fn create(cx: &Cx) -> Result<()> {
-    let f = &cx.stack.function;
-    let name = &f.name;
+/// The environment as Lambda takes it: none at all when there are no variables (the
+/// built-in echo is created exactly as before functions had variables).
+fn environment(f: &FunctionDef) -> Environment {
+    Environment::builder()
+        .set_variables(
+            (!f.environment.is_empty()).then(|| f.environment.clone().into_iter().collect()),
+        )
+        .build()
+}
+
+async fn create(cx: &Cx, name: &str) -> Result<()> {
+    let f = def(cx, name)?;
     let code = FunctionCode::builder()
         .zip_file(Blob::new(f.zip.clone()))
         .build();
@@ -304,7 +342,7 @@ async fn create(cx: &Cx) -> Result<()> {
         .timeout(f.timeout_s)
         .role(cx.env.role_arn(&f.role))
         .architectures(Architecture::from(f.architecture))
-        .environment(Environment::builder().build())
+        .environment(environment(f))
         .code(code)
         .set_tags(Some(cx.desired_tags().into_iter().collect()));
     let created = wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
@@ -319,15 +357,18 @@ async fn create(cx: &Cx) -> Result<()> {
         Err(e) if error::is_already_exists(&e) => {
             let live = read(&cx.aws, name)
                 .await?
-                .ok_or_else(|| Error::Vanished(label(&cx.stack)))?;
-            check_owned(&label(&cx.stack), &live.tags, &cx.stack.name)?;
-            match diff(&label(&cx.stack), &desired(&cx.stack, &cx.env), Some(&live)) {
-                Some((_, FunctionOp::Update { code, config, tags })) => {
-                    update(cx, code, config, &tags).await
-                }
-                Some((_, FunctionOp::Replace)) => {
-                    delete(cx).await?;
-                    Box::pin(create(cx)).await
+                .ok_or_else(|| Error::Vanished(label(name)))?;
+            check_owned(&label(name), &live.tags, &cx.stack.name)?;
+            match diff(name, &desired(&cx.stack, f, &cx.env), Some(&live)) {
+                Some((
+                    _,
+                    FunctionOp::Update {
+                        code, config, tags, ..
+                    },
+                )) => update(cx, name, code, config, &tags).await,
+                Some((_, FunctionOp::Replace(_))) => {
+                    delete(cx, name).await?;
+                    Box::pin(create(cx, name)).await
                 }
                 _ => Ok(()),
             }
@@ -336,8 +377,7 @@ async fn create(cx: &Cx) -> Result<()> {
     }
 }
 
-async fn delete(cx: &Cx) -> Result<()> {
-    let name = &cx.stack.function.name;
+async fn delete(cx: &Cx, name: &str) -> Result<()> {
     match cx
         .aws
         .lambda
@@ -347,17 +387,16 @@ async fn delete(cx: &Cx) -> Result<()> {
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
         Err(e) => Err(error::aws(format!("deleting function {name}"), e)),
     }
 }
 
-async fn update(cx: &Cx, code: bool, config: bool, tags: &TagDelta) -> Result<()> {
-    let f = &cx.stack.function;
-    let name = &f.name;
+async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) -> Result<()> {
+    let f = def(cx, name)?;
     let lambda = &cx.aws.lambda;
     if code {
-        wait_ready(cx).await?;
+        wait_ready(cx, name).await?;
         wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
             lambda
                 .update_function_code()
@@ -371,7 +410,7 @@ async fn update(cx: &Cx, code: bool, config: bool, tags: &TagDelta) -> Result<()
         .await?;
     }
     if config {
-        wait_ready(cx).await?;
+        wait_ready(cx, name).await?;
         wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
             lambda
                 .update_function_configuration()
@@ -381,9 +420,10 @@ async fn update(cx: &Cx, code: bool, config: bool, tags: &TagDelta) -> Result<()
                 .memory_size(f.memory_mb)
                 .timeout(f.timeout_s)
                 .role(cx.env.role_arn(&f.role))
+                // An empty map clears variables someone set by hand.
                 .environment(
                     Environment::builder()
-                        .set_variables(Some(Default::default()))
+                        .set_variables(Some(f.environment.clone().into_iter().collect()))
                         .build(),
                 )
                 .send()
@@ -420,23 +460,28 @@ impl Op for FunctionOp {
     fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             match self {
-                FunctionOp::Create => create(cx).await,
-                FunctionOp::Update { code, config, tags } => update(cx, *code, *config, tags).await,
-                FunctionOp::Replace => {
-                    delete(cx).await?;
-                    create(cx).await
+                FunctionOp::Create(name) => create(cx, name).await,
+                FunctionOp::Update {
+                    name,
+                    code,
+                    config,
+                    tags,
+                } => update(cx, name, *code, *config, tags).await,
+                FunctionOp::Replace(name) => {
+                    delete(cx, name).await?;
+                    create(cx, name).await
                 }
-                FunctionOp::Ready => match wait_ready(cx).await {
+                FunctionOp::Ready(name) => match wait_ready(cx, name).await {
                     // Created before its role's permissions propagated: the only remedy
                     // is recreating it.
                     Err(e) if e.code() == Some("InsufficientRolePermissions") => {
-                        delete(cx).await?;
-                        create(cx).await?;
-                        wait_ready(cx).await
+                        delete(cx, name).await?;
+                        create(cx, name).await?;
+                        wait_ready(cx, name).await
                     }
                     other => other,
                 },
-                FunctionOp::Delete => delete(cx).await,
+                FunctionOp::Delete(name) => delete(cx, name).await,
             }
         })
     }
@@ -486,7 +531,7 @@ mod tests {
         let (c, op) = diff("f", &s, Some(&failed)).unwrap();
         assert_eq!(c.action, Action::Replace);
         assert!(c.reason.unwrap().contains("InsufficientRolePermissions"));
-        assert!(matches!(op, FunctionOp::Replace));
+        assert!(matches!(op, FunctionOp::Replace(_)));
         let mut l = live;
         l.fields[0].1 = "nodejs16.x".into();
         let (_, op) = diff("f", &s, Some(&l)).unwrap();

@@ -1,6 +1,7 @@
-//! The function's log group, managed explicitly with a retention so that destroy leaves
-//! nothing behind (DeleteFunction leaves `/aws/lambda/<name>` in place). Destroy deletes
-//! it after the function: an invocation still in flight would recreate it.
+//! Log groups, keyed by name: each function's, managed explicitly with a retention so
+//! that destroy leaves nothing behind (DeleteFunction leaves `/aws/lambda/<name>` in
+//! place). Destroy deletes a function's log group after the function: an invocation
+//! still in flight would recreate it.
 //! CreateLogGroup's ResourceAlreadyExistsException means someone just created it:
 //! re-read, check ownership, continue.
 
@@ -8,8 +9,9 @@ use super::{TagDelta, Tags, check_owned, tags_field, tags_value};
 use crate::aws::Aws;
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
+use crate::deploy::kind::{Instances, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
-use crate::deploy::step::{Op, Step};
+use crate::deploy::step::Op;
 use crate::error::{self, Error, Result};
 use crate::stack::Stack;
 use futures::future::BoxFuture;
@@ -30,19 +32,28 @@ pub struct Spec {
 
 #[derive(Debug)]
 pub enum LogGroupOp {
-    Create,
-    Update { retention: bool, tags: TagDelta },
-    Delete,
+    Create(String),
+    Update {
+        name: String,
+        retention: bool,
+        tags: TagDelta,
+    },
+    Delete(String),
 }
 
-pub fn label(stack: &Stack) -> String {
-    format!("log group {}", stack.names.log_group)
+pub fn label(name: &str) -> String {
+    format!("log group {name}")
 }
 
-fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> bool {
-    error::code_of(e) == Some("ResourceNotFoundException")
+/// The graph key of a log group's steps: the function it belongs to, so destroy deletes
+/// it after that function; its own name otherwise.
+fn node_key(stack: &Stack, name: &str) -> String {
+    stack
+        .functions
+        .iter()
+        .find(|f| f.log_group == name)
+        .map(|f| f.name.clone())
+        .unwrap_or_else(|| name.to_string())
 }
 
 /// The log group named exactly `name`, with its tags: DescribeLogGroups by prefix, then
@@ -78,7 +89,7 @@ pub async fn find(
         .await
     {
         Ok(o) => o.tags.unwrap_or_default().into_iter().collect(),
-        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) if error::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(error::aws(format!("reading tags of log group {name}"), e)),
     };
     Ok(Some(LiveLogGroup {
@@ -95,10 +106,11 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
 }
 
 pub fn diff(
-    resource: &str,
+    name: &str,
     spec: &Spec,
     live: Option<&LiveLogGroup>,
 ) -> Option<(ResourceChange, LogGroupOp)> {
+    let resource = label(name);
     let Some(live) = live else {
         let fields = created_fields(vec![
             ("retention_days", spec.retention_days.into()),
@@ -106,12 +118,13 @@ pub fn diff(
         ]);
         return Some((
             ResourceChange::new(resource, Action::Create, fields),
-            LogGroupOp::Create,
+            LogGroupOp::Create(name.to_string()),
         ));
     };
     let retention = field("retention_days", live.retention_days, spec.retention_days);
     let tags = tags_field(&live.tags, &spec.tags);
     let op = LogGroupOp::Update {
+        name: name.to_string(),
         retention: retention.is_some(),
         tags: TagDelta::between(&live.tags, &spec.tags),
     };
@@ -126,28 +139,54 @@ fn spec(stack: &Stack) -> Spec {
     }
 }
 
-pub fn plan(stack: &Stack, live: Option<&LiveLogGroup>) -> Result<Vec<Step>> {
-    if let Some(l) = live {
-        check_owned(&label(stack), &l.tags, &stack.name)?;
+/// The kind: every log group of the stack, keyed by name.
+pub struct LogGroup;
+
+impl Resource for LogGroup {
+    type Live = LiveLogGroup;
+    const NAME: &'static str = "log group";
+
+    fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveLogGroup>>> {
+        Box::pin(async move {
+            let found =
+                futures::future::try_join_all(rd.stack.log_groups.iter().map(|n| async {
+                    Ok::<_, Error>(read(rd.aws, n).await?.map(|l| (n.clone(), l)))
+                }))
+                .await?;
+            Ok(found.into_iter().flatten().collect())
+        })
     }
-    Ok(diff(&label(stack), &spec(stack), live)
-        .map(|(c, op)| Step::new(Node::one(Kind::LogGroup), c, op))
-        .into_iter()
-        .collect())
+
+    fn plan(p: &mut Planner<'_>) -> Result<()> {
+        for name in &p.stack.log_groups {
+            let live = p.snap.get::<LogGroup>(name);
+            if let Some(l) = &live {
+                check_owned(&label(name), &l.tags, &p.stack.name)?;
+            }
+            if let Some((c, op)) = diff(name, &spec(p.stack), live.as_ref()) {
+                p.push(Node::new(Kind::LogGroup, node_key(p.stack, name)), c, op);
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
+        for name in &p.stack.log_groups {
+            let Some(live) = p.snap.get::<LogGroup>(name) else {
+                continue;
+            };
+            check_owned(&label(name), &live.tags, &p.stack.name)?;
+            p.push(
+                Node::new(Kind::LogGroup, node_key(p.stack, name)),
+                ResourceChange::new(label(name), Action::Delete, vec![]),
+                LogGroupOp::Delete(name.clone()),
+            );
+        }
+        Ok(())
+    }
 }
 
-pub fn plan_destroy(stack: &Stack, live: Option<&LiveLogGroup>) -> Result<Vec<Step>> {
-    let Some(live) = live else { return Ok(vec![]) };
-    check_owned(&label(stack), &live.tags, &stack.name)?;
-    Ok(vec![Step::new(
-        Node::one(Kind::LogGroup),
-        ResourceChange::new(label(stack), Action::Delete, vec![]),
-        LogGroupOp::Delete,
-    )])
-}
-
-async fn put_retention(cx: &Cx) -> Result<()> {
-    let name = &cx.stack.names.log_group;
+async fn put_retention(cx: &Cx, name: &str) -> Result<()> {
     cx.aws
         .logs
         .put_retention_policy()
@@ -159,12 +198,11 @@ async fn put_retention(cx: &Cx) -> Result<()> {
     Ok(())
 }
 
-async fn update(cx: &Cx, retention: bool, tags: &TagDelta) -> Result<()> {
-    let name = &cx.stack.names.log_group;
+async fn update(cx: &Cx, name: &str, retention: bool, tags: &TagDelta) -> Result<()> {
     let logs = &cx.aws.logs;
     let arn = cx.env.log_group_arn(name);
     if retention {
-        put_retention(cx).await?;
+        put_retention(cx, name).await?;
     }
     if !tags.remove.is_empty() {
         logs.untag_resource()
@@ -185,8 +223,7 @@ async fn update(cx: &Cx, retention: bool, tags: &TagDelta) -> Result<()> {
     Ok(())
 }
 
-async fn create(cx: &Cx) -> Result<()> {
-    let name = &cx.stack.names.log_group;
+async fn create(cx: &Cx, name: &str) -> Result<()> {
     let created = cx
         .aws
         .logs
@@ -197,16 +234,19 @@ async fn create(cx: &Cx) -> Result<()> {
         .await
         .map_err(|e| error::aws(format!("creating log group {name}"), e));
     match created {
-        Ok(_) => put_retention(cx).await,
+        Ok(_) => put_retention(cx, name).await,
         Err(e) if error::is_already_exists(&e) => {
             let live = read(&cx.aws, name)
                 .await?
-                .ok_or_else(|| Error::Vanished(label(&cx.stack)))?;
-            check_owned(&label(&cx.stack), &live.tags, &cx.stack.name)?;
-            match diff(&label(&cx.stack), &spec(&cx.stack), Some(&live)) {
-                Some((_, LogGroupOp::Update { retention, tags })) => {
-                    update(cx, retention, &tags).await
-                }
+                .ok_or_else(|| Error::Vanished(label(name)))?;
+            check_owned(&label(name), &live.tags, &cx.stack.name)?;
+            match diff(name, &spec(&cx.stack), Some(&live)) {
+                Some((
+                    _,
+                    LogGroupOp::Update {
+                        retention, tags, ..
+                    },
+                )) => update(cx, name, retention, &tags).await,
                 _ => Ok(()),
             }
         }
@@ -217,11 +257,14 @@ async fn create(cx: &Cx) -> Result<()> {
 impl Op for LogGroupOp {
     fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let name = &cx.stack.names.log_group;
             match self {
-                LogGroupOp::Create => create(cx).await,
-                LogGroupOp::Update { retention, tags } => update(cx, *retention, tags).await,
-                LogGroupOp::Delete => {
+                LogGroupOp::Create(name) => create(cx, name).await,
+                LogGroupOp::Update {
+                    name,
+                    retention,
+                    tags,
+                } => update(cx, name, *retention, tags).await,
+                LogGroupOp::Delete(name) => {
                     match cx
                         .aws
                         .logs
@@ -231,7 +274,7 @@ impl Op for LogGroupOp {
                         .await
                     {
                         Ok(_) => Ok(()),
-                        Err(e) if not_found(&e) => Ok(()),
+                        Err(e) if error::is_not_found(&e) => Ok(()),
                         Err(e) => Err(error::aws(format!("deleting log group {name}"), e)),
                     }
                 }

@@ -1,17 +1,22 @@
-//! One file per resource kind. Each has `read` (not-found resolved there, reads at the
-//! least depth), a pure `diff`, `plan` (the steps that make live match desired, with
-//! their graph nodes) and operations implementing [`Op`](super::step::Op): create,
-//! update, delete. The snapshot (`super::snapshot`) calls every `read` at once; the
-//! engine (`super::engine`) composes the `plan`s. Adding a kind means a file here, a
-//! field in the snapshot and, where it waits for others, a rule in `super::graph`.
+//! One file per resource kind, each implementing [`Resource`](super::kind::Resource):
+//! `read` (not-found resolved there, reads at the least depth), `plan` built on a pure
+//! `diff` of one desired instance against one live one, and operations implementing
+//! [`Op`](super::step::Op) (create, update, delete). This module holds what they share:
+//! ownership, tags, policy documents, and the API Gateway write helpers. Adding a kind
+//! means a file here, an entry in the engine's list (`super::engine::KINDS`) and, where
+//! it waits for others, a rule in `super::graph`.
 
 pub mod api;
+pub mod deployment;
 pub mod function;
 pub mod integration;
+pub mod integration_response;
 pub mod log_group;
 pub mod permission;
 pub mod role;
+pub mod role_policy;
 pub mod route;
+pub mod route_response;
 pub mod stage;
 pub mod table;
 
@@ -173,7 +178,7 @@ where
         async move {
             match sent.await {
                 Ok(()) => Ok(()),
-                Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok(()),
+                Err(e) if error::is_not_found(&e) => Ok(()),
                 Err(e) => Err(error::aws(format!("deleting {what}"), e)),
             }
         }
@@ -181,14 +186,23 @@ where
     .await
 }
 
+/// NotFoundException on a create inside the API: the API is gone.
+pub fn vanish_on_missing_api(e: Error, api_id: &str) -> Error {
+    if e.is_not_found() {
+        Error::Vanished(format!("WebSocket API {api_id}"))
+    } else {
+        e
+    }
+}
+
 /// A NotFoundException on a write under the stack's API: the API (or the child) was
 /// deleted after it was read. Not fatal: the next round reads again.
 pub fn vanished_or<E, R>(what: String, doing: String, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    R: error::HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    if error::code_of(&e) == Some("NotFoundException") {
+    if error::is_not_found(&e) {
         Error::Vanished(what)
     } else {
         error::aws(doing, e)

@@ -1,25 +1,32 @@
-//! The function's resource policy statement letting API Gateway invoke it, scoped by
-//! SourceArn to this API (the pattern's template has none, so any API Gateway in any
-//! account could invoke the function).
+//! Statements in the functions' resource policies, keyed by `function/statement id`.
+//!
+//! The stack declares one per function: API Gateway may invoke it, scoped by SourceArn
+//! to this API (the pattern's template has none, so any API Gateway in any account
+//! could invoke the function). Every other statement found on a function is a grant
+//! wsconn did not write, such as `lambda add-permission --principal '*'`: it widens who
+//! may invoke the function, so `diff` reports it and `deploy` removes it, with consent.
 //!
 //! AWS behaviours handled (aws-notes): GetPolicy on a function without a policy answers
 //! ResourceNotFoundException, meaning "no statements"; AddPermission right after
 //! CreateFunction can answer ResourceNotFoundException, so it is retried; a statement
 //! cannot be changed in place, so a change is RemovePermission then AddPermission; a
 //! statement id that exists answers ResourceConflictException, so after a lost answer
-//! the statement is read back and compared. Writes to one function's policy are
+//! the statement is read back and compared. Writes to the functions' policies are
 //! serialised by the engine (parallel AddPermission calls conflict).
 
+use super::function::Function;
 use crate::aws::{Aws, AwsEnv};
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
+use crate::deploy::kind::{Instances, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, ResourceChange, Risk, created_fields, field};
-use crate::deploy::step::{Op, Step};
+use crate::deploy::step::Op;
 use crate::error::{self, Error, Result};
-use crate::stack::Stack;
+use crate::stack::{PermissionDef, Source};
 use crate::wait;
 use futures::future::BoxFuture;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 pub const PRINCIPAL: &str = "apigateway.amazonaws.com";
@@ -27,6 +34,7 @@ pub const ACTION: &str = "lambda:InvokeFunction";
 /// Shown while the API (and so its id) does not exist yet.
 pub const UNKNOWN_API: &str = "(API id known after apply)";
 
+/// What a statement grants, as compared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub principal: Value,
@@ -34,11 +42,27 @@ pub struct Statement {
     pub source_arn: Value,
 }
 
+/// One statement of one function's resource policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveStatement {
+    pub function: String,
+    pub sid: String,
+    pub grants: Statement,
+}
+
+pub fn key(function: &str, sid: &str) -> String {
+    format!("{function}/{sid}")
+}
+
+pub fn label(function: &str, sid: &str) -> String {
+    format!("permission {sid} on function {function}")
+}
+
 /// The statement wanted; `api_id` is `None` while the API is still to be created.
-pub fn desired(env: &AwsEnv, api_id: Option<&str>) -> Statement {
-    let source = match api_id {
-        Some(id) => env.execute_api_arn(id),
-        None => UNKNOWN_API.into(),
+pub fn desired(env: &AwsEnv, def: &PermissionDef, api_id: Option<&str>) -> Statement {
+    let source = match (def.source, api_id) {
+        (Source::Api, Some(id)) => env.execute_api_arn(id),
+        (Source::Api, None) => UNKNOWN_API.into(),
     };
     Statement {
         principal: PRINCIPAL.into(),
@@ -47,40 +71,63 @@ pub fn desired(env: &AwsEnv, api_id: Option<&str>) -> Statement {
     }
 }
 
-/// Finds statement `sid` in a Lambda resource policy (a JSON string).
-pub fn parse_statement(policy: &str, sid: &str) -> Option<Statement> {
-    let doc: Value = serde_json::from_str(policy).ok()?;
-    let st = doc
-        .get("Statement")?
-        .as_array()?
-        .iter()
-        .find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))?;
-    let principal = match st.get("Principal") {
-        Some(Value::Object(o)) => o
-            .get("Service")
-            .cloned()
-            .unwrap_or(Value::Object(o.clone())),
-        Some(other) => other.clone(),
-        None => Value::Null,
+/// Every statement of a Lambda resource policy (a JSON string), by statement id.
+pub fn parse_statements(policy: &str) -> Vec<(String, Statement)> {
+    let Ok(doc) = serde_json::from_str::<Value>(policy) else {
+        return vec![];
     };
-    Some(Statement {
-        principal,
-        action: st.get("Action").cloned().unwrap_or(Value::Null),
-        source_arn: st
-            .pointer("/Condition/ArnLike/AWS:SourceArn")
-            .cloned()
-            .unwrap_or(Value::Null),
-    })
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => vec![],
+    };
+    statements
+        .iter()
+        .map(|st| {
+            let sid = st
+                .get("Sid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let principal = match st.get("Principal") {
+                Some(Value::Object(o)) => o
+                    .get("Service")
+                    .cloned()
+                    .unwrap_or(Value::Object(o.clone())),
+                Some(other) => other.clone(),
+                None => Value::Null,
+            };
+            let grants = Statement {
+                principal,
+                action: st.get("Action").cloned().unwrap_or(Value::Null),
+                source_arn: st
+                    .pointer("/Condition/ArnLike/AWS:SourceArn")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            };
+            (sid, grants)
+        })
+        .collect()
 }
 
-pub async fn read(aws: &Aws, function: &str, sid: &str) -> Result<Option<Statement>> {
+/// GetPolicy: every statement on `function`. No policy (or no function yet) means none.
+pub async fn read(aws: &Aws, function: &str) -> Result<Vec<LiveStatement>> {
     match aws
         .gated(aws.lambda.get_policy().function_name(function).send())
         .await
     {
-        Ok(o) => Ok(o.policy().and_then(|p| parse_statement(p, sid))),
-        // No policy (or no function yet) means no statements.
-        Err(e) if error::code_of(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Ok(o) => Ok(o
+            .policy()
+            .map(parse_statements)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(sid, grants)| LiveStatement {
+                function: function.to_string(),
+                sid,
+                grants,
+            })
+            .collect()),
+        Err(e) if error::is_not_found(&e) => Ok(vec![]),
         Err(e) => Err(error::aws(
             format!("reading the resource policy of function {function}"),
             e,
@@ -90,87 +137,152 @@ pub async fn read(aws: &Aws, function: &str, sid: &str) -> Result<Option<Stateme
 
 #[derive(Debug)]
 pub enum PermissionOp {
-    Add,
-    RemoveThenAdd,
+    Add {
+        function: String,
+        sid: String,
+    },
+    RemoveThenAdd {
+        function: String,
+        sid: String,
+    },
+    /// A statement the stack does not declare.
+    Remove {
+        function: String,
+        sid: String,
+    },
 }
 
+fn fields_of(s: &Statement) -> Vec<(&'static str, Value)> {
+    vec![
+        ("principal", s.principal.clone()),
+        ("action", s.action.clone()),
+        ("source_arn", s.source_arn.clone()),
+    ]
+}
+
+/// Pure comparison of one statement: `want` is `None` for a statement the stack does not
+/// declare, `live` `None` for one that does not exist.
 pub fn diff(
-    resource: &str,
-    want: &Statement,
+    function: &str,
+    sid: &str,
+    want: Option<&Statement>,
     live: Option<&Statement>,
 ) -> Option<(ResourceChange, PermissionOp)> {
-    let Some(live) = live else {
-        let fields = created_fields(vec![
-            ("principal", want.principal.clone()),
-            ("action", want.action.clone()),
-            ("source_arn", want.source_arn.clone()),
-        ]);
-        let c = ResourceChange::new(resource, Action::Create, fields)
-            .with_risk(Some(Risk::WidensPermissions));
-        return Some((c, PermissionOp::Add));
-    };
-    let fields: Vec<_> = [
-        field("principal", live.principal.clone(), want.principal.clone()),
-        field("action", live.action.clone(), want.action.clone()),
-        field(
-            "source_arn",
-            live.source_arn.clone(),
-            want.source_arn.clone(),
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!fields.is_empty()).then(|| {
-        let c = ResourceChange::new(resource, Action::Update, fields)
-            .with_reason("a statement cannot change in place: it is removed, then added")
-            .with_risk(Some(Risk::WidensPermissions));
-        (c, PermissionOp::RemoveThenAdd)
-    })
+    let resource = label(function, sid);
+    let (function, sid) = (function.to_string(), sid.to_string());
+    match (want, live) {
+        (None, None) => None,
+        (Some(want), None) => {
+            let c = ResourceChange::new(resource, Action::Create, created_fields(fields_of(want)))
+                .with_risk(Some(Risk::WidensPermissions));
+            Some((c, PermissionOp::Add { function, sid }))
+        }
+        (Some(want), Some(live)) => {
+            let fields: Vec<_> = fields_of(live)
+                .into_iter()
+                .zip(fields_of(want))
+                .filter_map(|((name, have), (_, want))| field(name, have, want))
+                .collect();
+            (!fields.is_empty()).then(|| {
+                let c = ResourceChange::new(resource, Action::Update, fields)
+                    .with_reason("a statement cannot change in place: it is removed, then added")
+                    .with_risk(Some(Risk::WidensPermissions));
+                (c, PermissionOp::RemoveThenAdd { function, sid })
+            })
+        }
+        (None, Some(live)) => {
+            let fields = fields_of(live)
+                .into_iter()
+                .filter_map(|(name, have)| field(name, have, Value::Null))
+                .collect();
+            let c = ResourceChange::new(resource, Action::Delete, fields)
+                .with_reason("a grant wsconn did not write: it widens who may invoke the function");
+            Some((c, PermissionOp::Remove { function, sid }))
+        }
+    }
 }
 
-pub fn label(stack: &Stack) -> String {
-    format!(
-        "permission {} on function {}",
-        stack.names.permission_sid, stack.function.name
-    )
+/// The kind: every statement on the stack's functions.
+pub struct Permission;
+
+impl Resource for Permission {
+    type Live = LiveStatement;
+    const NAME: &'static str = "permission";
+
+    fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveStatement>>> {
+        Box::pin(async move {
+            // Deleting a function deletes its resource policy: destroy need not read it.
+            if rd.scope == crate::deploy::kind::Scope::Destroy {
+                return Ok(Instances::new());
+            }
+            let found = futures::future::try_join_all(
+                rd.stack.functions.iter().map(|f| read(rd.aws, &f.name)),
+            )
+            .await?;
+            Ok(found
+                .into_iter()
+                .flatten()
+                .map(|s| (key(&s.function, &s.sid), s))
+                .collect())
+        })
+    }
+
+    /// `api_id` of the statements: the live API the plan keeps, none when it creates one.
+    fn plan(p: &mut Planner<'_>) -> Result<()> {
+        let api_id = if p.fresh_api {
+            None
+        } else {
+            p.snap
+                .get::<super::api::Api>(&p.stack.api.name)
+                .map(|a| a.id)
+        };
+        let live = p.live::<Permission>();
+        // A function the plan creates has no statements yet, whatever was read.
+        let functions = p.live::<Function>();
+        for f in &p.stack.functions {
+            let mut sids: BTreeSet<&str> = f.permissions.iter().map(|d| d.sid.as_str()).collect();
+            if functions.contains_key(&f.name) {
+                sids.extend(
+                    live.values()
+                        .filter(|s| s.function == f.name)
+                        .map(|s| s.sid.as_str()),
+                );
+            }
+            for sid in sids {
+                let want = f
+                    .permissions
+                    .iter()
+                    .find(|d| d.sid == sid)
+                    .map(|d| desired(p.env, d, api_id.as_deref()));
+                let have = live.get(&key(&f.name, sid)).map(|s| &s.grants);
+                if let Some((c, op)) = diff(&f.name, sid, want.as_ref(), have) {
+                    p.push(Node::new(Kind::Permission, f.name.clone()), c, op);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deleting a function deletes its resource policy: nothing to plan.
+    fn plan_destroy(_: &mut Planner<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// `api_id`: the live API the plan keeps, `None` when the plan creates it.
-pub fn plan(
-    stack: &Stack,
-    env: &AwsEnv,
-    live: Option<&Statement>,
-    api_id: Option<&str>,
-) -> Vec<Step> {
-    diff(&label(stack), &desired(env, api_id), live)
-        .map(|(c, op)| Step::new(Node::one(Kind::Permission), c, op))
-        .into_iter()
-        .collect()
-}
-
-fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> bool {
-    error::code_of(e) == Some("ResourceNotFoundException")
-}
-
-async fn remove(cx: &Cx) -> Result<()> {
-    let name = &cx.stack.function.name;
-    let sid = &cx.stack.names.permission_sid;
+async fn remove(cx: &Cx, function: &str, sid: &str) -> Result<()> {
     match cx
         .aws
         .lambda
         .remove_permission()
-        .function_name(name)
+        .function_name(function)
         .statement_id(sid)
         .send()
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
         Err(e) => Err(error::aws(
-            format!("removing permission {sid} from function {name}"),
+            format!("removing permission {sid} from function {function}"),
             e,
         )),
     }
@@ -182,47 +294,49 @@ fn is_add_retryable(e: &Error) -> bool {
     error::is_function_not_visible_yet(e) || error::is_lambda_retryable(e)
 }
 
-async fn send_add(cx: &Cx, source: &str) -> Result<()> {
-    let name = &cx.stack.function.name;
-    let sid = &cx.stack.names.permission_sid;
+async fn send_add(cx: &Cx, function: &str, sid: &str, source: &str) -> Result<()> {
     wait::retrying(Duration::from_secs(60), is_add_retryable, || async {
         cx.aws
             .lambda
             .add_permission()
-            .function_name(name)
+            .function_name(function)
             .statement_id(sid)
             .principal(PRINCIPAL)
             .action(ACTION)
             .source_arn(source)
             .send()
             .await
-            .map_err(|e| error::aws(format!("adding permission {sid} to function {name}"), e))
+            .map_err(|e| error::aws(format!("adding permission {sid} to function {function}"), e))
     })
     .await
     .map(|_| ())
 }
 
-async fn add(cx: &Cx) -> Result<()> {
-    let want = desired(&cx.env, Some(&cx.api_id()?));
+fn def<'a>(cx: &'a Cx, function: &str, sid: &str) -> Result<&'a PermissionDef> {
+    cx.stack
+        .function(function)
+        .and_then(|f| f.permissions.iter().find(|d| d.sid == sid))
+        .ok_or_else(|| {
+            Error::Conflict(format!("{} is not part of the stack", label(function, sid)))
+        })
+}
+
+async fn add(cx: &Cx, function: &str, sid: &str) -> Result<()> {
+    let want = desired(&cx.env, def(cx, function, sid)?, Some(&cx.api_id()?));
     let source = want.source_arn.as_str().unwrap_or_default().to_string();
-    match send_add(cx, &source).await {
+    match send_add(cx, function, sid, &source).await {
         // "The statement id (…) provided already exists": a lost answer, or another
         // writer. Compare what is there; replace it only if it differs.
         Err(e)
             if e.code() == Some("ResourceConflictException")
                 && e.message().contains("already exists") =>
         {
-            let live = read(
-                &cx.aws,
-                &cx.stack.function.name,
-                &cx.stack.names.permission_sid,
-            )
-            .await?;
-            if live.as_ref() == Some(&want) {
+            let live = read(&cx.aws, function).await?;
+            if live.iter().any(|s| s.sid == sid && s.grants == want) {
                 return Ok(());
             }
-            remove(cx).await?;
-            send_add(cx, &source).await
+            remove(cx, function, sid).await?;
+            send_add(cx, function, sid, &source).await
         }
         other => other,
     }
@@ -231,10 +345,14 @@ async fn add(cx: &Cx) -> Result<()> {
 impl Op for PermissionOp {
     fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if matches!(self, PermissionOp::RemoveThenAdd) {
-                remove(cx).await?;
+            match self {
+                PermissionOp::Add { function, sid } => add(cx, function, sid).await,
+                PermissionOp::RemoveThenAdd { function, sid } => {
+                    remove(cx, function, sid).await?;
+                    add(cx, function, sid).await
+                }
+                PermissionOp::Remove { function, sid } => remove(cx, function, sid).await,
             }
-            add(cx).await
         })
     }
 }
@@ -245,13 +363,23 @@ mod tests {
 
     const POLICY: &str = r#"{"Version":"2012-10-17","Id":"default","Statement":[{"Sid":"other","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction"},{"Sid":"sid","Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},"Action":"lambda:InvokeFunction","Resource":"arn:f","Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:execute-api:r:1:abc/*"}}}]}"#;
 
+    fn find(sid: &str) -> Option<Statement> {
+        parse_statements(POLICY)
+            .into_iter()
+            .find(|(s, _)| s == sid)
+            .map(|(_, st)| st)
+    }
+
     #[test]
-    fn statement_is_found_by_sid_with_its_source_arn() {
-        let s = parse_statement(POLICY, "sid").unwrap();
+    fn every_statement_is_read_with_its_source_arn() {
+        let s = find("sid").unwrap();
         assert_eq!(s.principal, PRINCIPAL);
         assert_eq!(s.source_arn, "arn:aws:execute-api:r:1:abc/*");
-        assert!(parse_statement(POLICY, "missing").is_none());
-        assert!(parse_statement("not json", "sid").is_none());
+        let other = find("other").unwrap();
+        assert_eq!(other.principal, "*");
+        assert_eq!(other.source_arn, Value::Null);
+        assert!(find("missing").is_none());
+        assert!(parse_statements("not json").is_empty());
     }
 
     #[test]
@@ -261,18 +389,33 @@ mod tests {
             action: ACTION.into(),
             source_arn: "arn:aws:execute-api:r:1:new/*".into(),
         };
-        let live = parse_statement(POLICY, "sid").unwrap();
-        let (c, op) = diff("p", &want, Some(&live)).unwrap();
+        let live = find("sid").unwrap();
+        let (c, op) = diff("f", "sid", Some(&want), Some(&live)).unwrap();
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "source_arn");
-        assert!(matches!(op, PermissionOp::RemoveThenAdd));
+        assert!(matches!(op, PermissionOp::RemoveThenAdd { .. }));
         let unscoped = Statement {
             source_arn: Value::Null,
             ..live
         };
         assert_eq!(
-            diff("p", &want, Some(&unscoped)).unwrap().0.fields[0].current,
+            diff("f", "sid", Some(&want), Some(&unscoped))
+                .unwrap()
+                .0
+                .fields[0]
+                .current,
             Value::Null
         );
+    }
+
+    #[test]
+    fn a_foreign_statement_is_a_delete_that_needs_consent_and_names_what_it_grants() {
+        let (c, op) = diff("f", "other", None, find("other").as_ref()).unwrap();
+        assert_eq!(c.action, Action::Delete);
+        assert_eq!(c.resource, "permission other on function f");
+        assert_eq!(c.risk, Some(Risk::Destructive));
+        assert_eq!(c.fields[0].field, "principal");
+        assert_eq!(c.fields[0].current, "*");
+        assert!(matches!(op, PermissionOp::Remove { ref sid, .. } if sid == "other"));
     }
 }

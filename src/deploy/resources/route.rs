@@ -1,24 +1,26 @@
-//! The three routes with their route responses. A route is keyed by its route key; its
-//! target is shown by the integration's key, never by a random id. A route response
-//! `$default` (with route response selection `$default`) is what lets the backend's
-//! answer reach the client.
+//! Routes, keyed by route key; their route responses are a kind of their own
+//! (`route_response`). A route's target is shown by the integration's key, never by a
+//! random id.
 //!
 //! Real AWS refuses a second route with one key, but wsconn does not rely on that: two
 //! routes under one key (a lost answer to CreateRoute in an older version, another tool)
 //! are resolved in the same run by keeping the lowest id and deleting the rest.
 //! Routes under keys the stack does not define are deleted (with consent).
 
+use super::api;
+use super::integration::{self, Integration};
 use super::{all_pages, api_delete, api_write, create_once, vanished_or};
 use crate::aws::{self, Aws};
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
+use crate::deploy::kind::{Instances, Place, Planner, Reader, Resource, Snapshot, Wiring};
 use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
-use crate::deploy::step::{Op, Step};
+use crate::deploy::step::Op;
 use crate::error::{self, Error, Result};
-use crate::stack::{ROUTE_KEYS, Stack};
+use crate::stack::Stack;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use futures::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +30,6 @@ pub struct Spec {
     pub target: String,
     pub authorization_type: String,
     pub route_response_selection_expression: Option<String>,
-    pub responses: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +40,6 @@ pub struct LiveRoute {
     pub target: Option<String>,
     pub authorization_type: String,
     pub route_response_selection_expression: Option<String>,
-    pub responses: Vec<String>,
 }
 
 pub fn desired(stack: &Stack) -> Vec<Spec> {
@@ -47,11 +47,10 @@ pub fn desired(stack: &Stack) -> Vec<Spec> {
         .routes
         .iter()
         .map(|r| Spec {
-            key: r.key.to_string(),
+            key: r.key.clone(),
             target: format!("integration {}", r.key),
             authorization_type: "NONE".into(),
             route_response_selection_expression: Some(r.route_response.into()),
-            responses: vec![r.route_response.into()],
         })
         .collect()
 }
@@ -64,7 +63,6 @@ pub fn fields_of(s: &Spec) -> Vec<(&'static str, Value)> {
             "route_response_selection_expression",
             s.route_response_selection_expression.clone().into(),
         ),
-        ("route_responses", json!(s.responses)),
     ]
 }
 
@@ -91,13 +89,29 @@ fn spec_of(live: &LiveRoute, ids: &BTreeMap<String, String>) -> Spec {
         target: show_target(live.target.as_deref(), ids),
         authorization_type: live.authorization_type.clone(),
         route_response_selection_expression: live.route_response_selection_expression.clone(),
-        responses: live.responses.clone(),
     }
 }
 
-/// GetRoutes, then every route's responses at once: two levels. `None` when the API
-/// vanished under the listing.
-pub async fn read_all(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveRoute>>> {
+/// GetRoutes of the stack's API, shared by the routes and their responses (one level
+/// after GetApis). Empty when there is no API; NotFoundException means the API is gone.
+pub async fn listed(rd: &Reader<'_>) -> Result<Vec<LiveRoute>> {
+    rd.shared("routes", || async {
+        let Some(api) = api::found(rd).await? else {
+            return Ok(vec![]);
+        };
+        match list(rd.aws, &api.id).await? {
+            Some(v) => Ok(v),
+            None => {
+                rd.api_vanished();
+                Ok(vec![])
+            }
+        }
+    })
+    .await
+}
+
+/// Every route of `api_id`; `None` when the API is gone.
+async fn list(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveRoute>>> {
     let listed = all_pages(|token| async move {
         let out = aws
             .gated(
@@ -110,95 +124,72 @@ pub async fn read_all(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveRoute>>>
             .await;
         match out {
             Ok(out) => Ok((
-                out.items().iter().map(|r| Some(r.clone())).collect(),
+                out.items()
+                    .iter()
+                    .map(|r| {
+                        Some(LiveRoute {
+                            id: r.route_id().unwrap_or_default().to_string(),
+                            key: r.route_key().unwrap_or_default().to_string(),
+                            target: r.target().map(String::from),
+                            authorization_type: r
+                                .authorization_type()
+                                .map(|a| a.as_str().to_string())
+                                .unwrap_or_else(|| "NONE".into()),
+                            route_response_selection_expression: r
+                                .route_response_selection_expression()
+                                .map(String::from),
+                        })
+                    })
+                    .collect(),
                 out.next_token().map(String::from),
             )),
-            Err(e) if error::code_of(&e) == Some("NotFoundException") => Ok((vec![None], None)),
+            Err(e) if error::is_not_found(&e) => Ok((vec![None], None)),
             Err(e) => Err(error::aws(format!("listing routes of API {api_id}"), e)),
         }
     })
     .await?;
-    let Some(listed) = listed.into_iter().collect::<Option<Vec<_>>>() else {
-        return Ok(None);
-    };
-    let lives = futures::future::try_join_all(listed.iter().map(|r| async move {
-        let id = r.route_id().unwrap_or_default().to_string();
-        let key = r.route_key().unwrap_or_default().to_string();
-        let out = aws
-            .gated(
-                aws.apigw
-                    .get_route_responses()
-                    .api_id(api_id)
-                    .route_id(&id)
-                    .send(),
-            )
-            .await;
-        let mut responses = match out {
-            Ok(o) => o
-                .items()
-                .iter()
-                .filter_map(|r| r.route_response_key().map(String::from))
-                .collect::<Vec<_>>(),
-            Err(e) if error::code_of(&e) == Some("NotFoundException") => return Ok(None),
-            Err(e) => {
-                return Err(error::aws(
-                    format!("reading route responses of {key} (api {api_id})"),
-                    e,
-                ));
-            }
-        };
-        responses.sort();
-        Ok::<_, Error>(Some(LiveRoute {
-            id,
-            key,
-            target: r.target().map(String::from),
-            authorization_type: r
-                .authorization_type()
-                .map(|a| a.as_str().to_string())
-                .unwrap_or_else(|| "NONE".into()),
-            route_response_selection_expression: r
-                .route_response_selection_expression()
-                .map(String::from),
-            responses,
-        }))
-    }))
-    .await?;
-    Ok(Some(lives.into_iter().flatten().collect()))
+    Ok(listed.into_iter().collect())
 }
 
-/// The route kept for each of the stack's keys: the lowest id.
-pub fn kept(routes: &[LiveRoute]) -> BTreeMap<String, String> {
+/// The route kept for each route key the stack defines: the lowest id.
+pub fn kept(routes: &[&LiveRoute], stack: &Stack) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for r in routes {
-        if ROUTE_KEYS.contains(&r.key.as_str()) {
-            let e = out.entry(r.key.clone()).or_insert_with(|| r.id.clone());
-            if r.id < *e {
-                *e = r.id.clone();
-            }
+    for r in routes.iter().filter(|r| stack.route(&r.key).is_some()) {
+        let e = out.entry(r.key.clone()).or_insert_with(|| r.id.clone());
+        if r.id < *e {
+            *e = r.id.clone();
         }
     }
     out
 }
 
-/// Raw targets of the kept routes, by key (which integration each route uses).
-pub fn targets(routes: &[LiveRoute]) -> BTreeMap<String, String> {
-    let kept = kept(routes);
-    routes
+/// Which integration and route each of the stack's route keys keeps, from a snapshot:
+/// the ids steps start from, and what planning compares targets with.
+pub fn wiring(snap: &Snapshot, stack: &Stack) -> Wiring {
+    let routes = snap.live::<Route>();
+    let routes: Vec<&LiveRoute> = routes.values().collect();
+    let kept_routes = kept(&routes, stack);
+    let targets: BTreeMap<String, String> = routes
         .iter()
-        .filter(|r| kept.get(&r.key) == Some(&r.id))
+        .filter(|r| kept_routes.get(&r.key) == Some(&r.id))
         .filter_map(|r| Some((r.key.clone(), target_id(r.target.as_deref())?.to_string())))
-        .collect()
+        .collect();
+    let integrations = snap.live::<Integration>();
+    let integrations: Vec<_> = integrations.values().collect();
+    Wiring {
+        integrations: integration::kept(
+            &integrations,
+            &targets,
+            stack.routes.iter().map(|r| r.key.as_str()),
+        ),
+        routes: kept_routes,
+    }
 }
 
 #[derive(Debug)]
 pub enum RouteOp {
     Create(String),
-    Update {
-        key: String,
-        id: String,
-        settings: bool,
-        add_responses: Vec<String>,
-    },
+    Update { key: String, id: String },
     Delete(String),
 }
 
@@ -224,13 +215,6 @@ pub fn diff(
     let op = RouteOp::Update {
         key: spec.key.clone(),
         id: live.id.clone(),
-        settings: fields.iter().any(|f| f.field != "route_responses"),
-        add_responses: spec
-            .responses
-            .iter()
-            .filter(|r| !live.responses.contains(r))
-            .cloned()
-            .collect(),
     };
     Some((
         ResourceChange::new(format!("{resource} ({})", live.id), Action::Update, fields),
@@ -238,47 +222,65 @@ pub fn diff(
     ))
 }
 
-/// `live` is `None` when the API is new; `integration_ids` are the kept integrations.
-pub fn plan(
-    stack: &Stack,
-    live: Option<&[LiveRoute]>,
-    integration_ids: &BTreeMap<String, String>,
-) -> Vec<Step> {
-    let live = live.unwrap_or(&[]);
-    let kept = kept(live);
-    let mut steps: Vec<Step> = desired(stack)
-        .iter()
-        .filter_map(|s| {
-            let keep = kept
-                .get(&s.key)
-                .and_then(|id| live.iter().find(|r| &r.id == id));
-            diff(s, keep, integration_ids)
-                .map(|(c, op)| Step::new(Node::new(Kind::Route, s.key.clone()), c, op))
+/// The kind: the API's routes (live ones keyed by id: duplicates exist).
+pub struct Route;
+
+impl Resource for Route {
+    type Live = LiveRoute;
+    const NAME: &'static str = "route";
+    const PLACE: Place = Place::InsideApi;
+
+    fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveRoute>>> {
+        Box::pin(async move {
+            Ok(listed(rd)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect())
         })
-        .collect();
-    for extra in live.iter().filter(|r| kept.get(&r.key) != Some(&r.id)) {
-        let mut c = ResourceChange::new(
-            format!("route {} ({})", extra.key, extra.id),
-            Action::Delete,
-            vec![],
-        );
-        if ROUTE_KEYS.contains(&extra.key.as_str()) {
-            c = c.with_reason(format!("a duplicate route for key {}", extra.key));
-            c.risk = None;
-        } else {
-            c = c.with_reason("the stack defines no such route");
-        }
-        steps.push(Step::new(
-            Node::new(Kind::RouteCleanup, extra.id.clone()),
-            c,
-            RouteOp::Delete(extra.id.clone()),
-        ));
     }
-    steps
+
+    fn plan(p: &mut Planner<'_>) -> Result<()> {
+        let live = p.live_in_api::<Route>();
+        let wiring = p.wiring().into_owned();
+        for s in desired(p.stack) {
+            let keep = wiring.routes.get(&s.key).and_then(|id| live.get(id));
+            if let Some((c, op)) = diff(&s, keep, &wiring.integrations) {
+                p.push(Node::new(Kind::Route, s.key.clone()), c, op);
+            }
+        }
+        for extra in live
+            .values()
+            .filter(|r| wiring.routes.get(&r.key) != Some(&r.id))
+        {
+            let mut c = ResourceChange::new(
+                format!("route {} ({})", extra.key, extra.id),
+                Action::Delete,
+                vec![],
+            );
+            if p.stack.route(&extra.key).is_some() {
+                c = c.with_reason(format!("a duplicate route for key {}", extra.key));
+                c.risk = None;
+            } else {
+                c = c.with_reason("the stack defines no such route");
+            }
+            p.push(
+                Node::new(Kind::RouteCleanup, extra.id.clone()),
+                c,
+                RouteOp::Delete(extra.id.clone()),
+            );
+        }
+        Ok(())
+    }
+
+    /// Deleting the API deletes its routes.
+    fn plan_destroy(_: &mut Planner<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 async fn find(cx: &Cx, api_id: &str, key: &str) -> Result<Option<String>> {
-    Ok(read_all(&cx.aws, api_id)
+    Ok(list(&cx.aws, api_id)
         .await?
         .unwrap_or_default()
         .into_iter()
@@ -291,15 +293,18 @@ fn target(cx: &Cx, key: &str) -> Result<String> {
     Ok(format!("integrations/{}", cx.integration_id(key)?))
 }
 
+fn route_response(cx: &Cx, key: &str) -> &'static str {
+    cx.stack
+        .route(key)
+        .map(|r| r.route_response)
+        .unwrap_or("$default")
+}
+
 async fn create(cx: &Cx, key: &str) -> Result<()> {
     let api_id = cx.api_id()?;
     let apigw = &cx.aws.apigw;
     let t = target(cx, key)?;
-    let response = cx
-        .stack
-        .route(key)
-        .map(|r| r.route_response)
-        .unwrap_or("$default");
+    let response = route_response(cx, key);
     let id = create_once(
         &format!("creating route {key} (api {api_id})"),
         || async {
@@ -327,102 +332,45 @@ async fn create(cx: &Cx, key: &str) -> Result<()> {
         {
             match find(cx, &api_id, key).await? {
                 Some(id) => {
-                    update(cx, key, &id, true, &[]).await?;
+                    update(cx, key, &id).await?;
                     id
                 }
                 None => return Err(e),
             }
         }
-        Err(e) if e.code() == Some("NotFoundException") => {
+        Err(e) if e.is_not_found() => {
             return Err(Error::Vanished(format!("WebSocket API {api_id}")));
         }
         Err(e) => return Err(e),
     };
-    cx.facts().route_ids.insert(key.to_string(), id.clone());
-    create_response(cx, &api_id, &id, key, response).await
+    cx.facts().route_ids.insert(key.to_string(), id);
+    Ok(())
 }
 
-async fn create_response(cx: &Cx, api_id: &str, id: &str, key: &str, r: &str) -> Result<()> {
-    let apigw = &cx.aws.apigw;
-    create_once(
-        &format!("creating route response {r} of {key} (api {api_id})"),
-        || async {
-            apigw
-                .create_route_response()
-                .api_id(api_id)
-                .route_id(id)
-                .route_response_key(r)
-                .customize()
-                .config_override(aws::apigw_no_retry())
-                .send()
-                .await
-                .map(|o| o.route_response_id().unwrap_or_default().to_string())
-        },
-        || async {
-            let out = apigw
-                .get_route_responses()
-                .api_id(api_id)
-                .route_id(id)
-                .send()
-                .await
-                .map_err(|e| {
-                    vanished_or(
-                        format!("route {key}"),
-                        format!("reading route responses of {key} (api {api_id})"),
-                        e,
-                    )
-                })?;
-            Ok(out
-                .items()
-                .iter()
-                .find(|x| x.route_response_key() == Some(r))
-                .and_then(|x| x.route_response_id().map(String::from)))
-        },
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| {
-        if e.code() == Some("NotFoundException") {
-            Error::Vanished(format!("route {key}"))
-        } else {
-            e
-        }
-    })
-}
-
-async fn update(cx: &Cx, key: &str, id: &str, settings: bool, add: &[String]) -> Result<()> {
+async fn update(cx: &Cx, key: &str, id: &str) -> Result<()> {
     let api_id = cx.api_id()?;
-    let apigw = &cx.aws.apigw;
-    if settings {
-        let t = target(cx, key)?;
-        let response = cx
-            .stack
-            .route(key)
-            .map(|r| r.route_response)
-            .unwrap_or("$default");
-        api_write(|| async {
-            apigw
-                .update_route()
-                .api_id(&api_id)
-                .route_id(id)
-                .target(&t)
-                .authorization_type(AuthorizationType::None)
-                .route_response_selection_expression(response)
-                .send()
-                .await
-                .map_err(|e| {
-                    vanished_or(
-                        format!("route {key} ({id})"),
-                        format!("updating route {key} (api {api_id})"),
-                        e,
-                    )
-                })
-        })
-        .await?;
-    }
-    for r in add {
-        create_response(cx, &api_id, id, key, r).await?;
-    }
+    let t = target(cx, key)?;
+    let response = route_response(cx, key);
+    api_write(|| async {
+        cx.aws
+            .apigw
+            .update_route()
+            .api_id(&api_id)
+            .route_id(id)
+            .target(&t)
+            .authorization_type(AuthorizationType::None)
+            .route_response_selection_expression(response)
+            .send()
+            .await
+            .map_err(|e| {
+                vanished_or(
+                    format!("route {key} ({id})"),
+                    format!("updating route {key} (api {api_id})"),
+                    e,
+                )
+            })
+    })
+    .await?;
     Ok(())
 }
 
@@ -446,12 +394,7 @@ impl Op for RouteOp {
         Box::pin(async move {
             match self {
                 RouteOp::Create(key) => create(cx, key).await,
-                RouteOp::Update {
-                    key,
-                    id,
-                    settings,
-                    add_responses,
-                } => update(cx, key, id, *settings, add_responses).await,
+                RouteOp::Update { key, id } => update(cx, key, id).await,
                 RouteOp::Delete(id) => delete(cx, id).await,
             }
         })
@@ -469,7 +412,6 @@ mod tests {
             target: Some(format!("integrations/{target}")),
             authorization_type: "NONE".into(),
             route_response_selection_expression: Some("$default".into()),
-            responses: vec!["$default".into()],
         }
     }
 
@@ -479,7 +421,6 @@ mod tests {
             target: format!("integration {key}"),
             authorization_type: "NONE".into(),
             route_response_selection_expression: Some("$default".into()),
-            responses: vec!["$default".into()],
         }
     }
 
@@ -498,37 +439,58 @@ mod tests {
     }
 
     #[test]
-    fn retargeted_route_and_missing_response_are_reported() {
+    fn a_retargeted_route_is_reported_by_integration_key() {
         let ids: BTreeMap<String, String> = [
             ("$connect".to_string(), "i1".to_string()),
             ("$disconnect".to_string(), "i2".to_string()),
         ]
         .into();
-        let mut l = live("r1", "$connect", "i2");
-        l.responses.clear();
-        let (c, op) = diff(&spec("$connect"), Some(&l), &ids).unwrap();
+        let (c, op) = diff(&spec("$connect"), Some(&live("r1", "$connect", "i2")), &ids).unwrap();
+        assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "target");
         assert_eq!(c.fields[0].current, "integration $disconnect");
-        assert_eq!(c.fields[1].field, "route_responses");
-        assert!(
-            matches!(op, RouteOp::Update { settings: true, ref add_responses, .. } if add_responses.len() == 1)
-        );
+        assert!(matches!(op, RouteOp::Update { ref id, .. } if id == "r1"));
         assert!(diff(&spec("$connect"), Some(&live("r1", "$connect", "i1")), &ids).is_none());
     }
 
     #[test]
     fn duplicates_keep_the_lowest_id_and_foreign_keys_are_extra() {
-        let routes = vec![
+        let stack = crate::stack::tests_support::stack("s");
+        let routes = [
             live("r9", "$connect", "i1"),
             live("r2", "$connect", "i1"),
             live("r5", "sendmessage", "i7"),
         ];
-        let k = kept(&routes);
+        let routes: Vec<&LiveRoute> = routes.iter().collect();
+        let k = kept(&routes, &stack);
         assert_eq!(k.get("$connect").map(String::as_str), Some("r2"));
         assert_eq!(k.get("sendmessage"), None);
-        assert_eq!(
-            targets(&routes).get("$connect").map(String::as_str),
-            Some("i1")
+    }
+
+    #[test]
+    fn wiring_keeps_the_integration_the_kept_route_targets() {
+        let stack = crate::stack::tests_support::stack("s");
+        let env = crate::aws::AwsEnv {
+            region: "r".into(),
+            account: "1".into(),
+            partition: "aws".into(),
+        };
+        let mut snap = Snapshot::new(env, vec![]);
+        snap.set::<Route>([("r2".to_string(), live("r2", "$connect", "i9"))].into());
+        let integ = |id: &str| integration::LiveIntegration {
+            id: id.into(),
+            key: Some("$connect".into()),
+            spec: integration::desired(&stack, &snap.env)[0].clone(),
+        };
+        snap.set::<Integration>(
+            [
+                ("i1".to_string(), integ("i1")),
+                ("i9".to_string(), integ("i9")),
+            ]
+            .into(),
         );
+        let w = wiring(&snap, &stack);
+        assert_eq!(w.routes["$connect"], "r2");
+        assert_eq!(w.integrations["$connect"], "i9");
     }
 }

@@ -15,8 +15,9 @@ use super::{TagDelta, Tags, check_owned, tags_field, tags_value};
 use crate::aws::Aws;
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
+use crate::deploy::kind::{Instances, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, FieldChange, ResourceChange, Risk, created_fields, field};
-use crate::deploy::step::{Op, Step};
+use crate::deploy::step::Op;
 use crate::error::{self, Error, Result, built};
 use crate::stack::Stack;
 use crate::wait;
@@ -79,12 +80,6 @@ pub fn label(stack: &Stack) -> String {
     format!("table {}", stack.table.name)
 }
 
-fn not_found<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> bool {
-    error::code_of(e) == Some("ResourceNotFoundException")
-}
-
 fn ttl_value(d: Option<&aws_sdk_dynamodb::types::TimeToLiveDescription>) -> Value {
     let enabled = matches!(
         d.and_then(|d| d.time_to_live_status()),
@@ -107,13 +102,13 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveTable>> {
             Some(t) => t,
             None => return Ok(None),
         },
-        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) if error::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(error::aws(format!("reading table {name}"), e)),
     };
     let ttl = match ttl {
         Ok(o) => ttl_value(o.time_to_live_description()),
         // Deleted between the two calls.
-        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) if error::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(error::aws(format!("reading TTL of table {name}"), e)),
     };
     let arn = t.table_arn().unwrap_or_default().to_string();
@@ -126,7 +121,7 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveTable>> {
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect::<Tags>(),
-        Err(e) if not_found(&e) => return Ok(None),
+        Err(e) if error::is_not_found(&e) => return Ok(None),
         Err(e) => return Err(error::aws(format!("reading tags of table {name}"), e)),
     };
     let types: std::collections::BTreeMap<_, _> = t
@@ -218,31 +213,56 @@ pub fn diff(
     (!fields.is_empty()).then(|| (ResourceChange::new(resource, Action::Update, fields), op))
 }
 
-/// The table's step, after refusing a table the stack does not own.
-pub fn plan(stack: &Stack, live: Option<&LiveTable>) -> Result<Vec<Step>> {
-    if let Some(l) = live {
-        check_owned(&label(stack), &l.tags, &stack.name)?;
-    }
-    Ok(diff(&label(stack), &desired(stack), live)
-        .map(|(c, op)| Step::new(Node::one(Kind::Table), c, op))
-        .into_iter()
-        .collect())
-}
+/// The kind: the stack's one table, keyed by its name.
+pub struct Table;
 
-pub fn plan_destroy(stack: &Stack, live: Option<&LiveTable>) -> Result<Vec<Step>> {
-    let Some(live) = live else { return Ok(vec![]) };
-    check_owned(&label(stack), &live.tags, &stack.name)?;
-    let fields = field("deletion_protection", live.deletion_protection, false)
-        .into_iter()
-        .collect();
-    let change = ResourceChange::new(label(stack), Action::Delete, fields);
-    Ok(vec![Step::new(
-        Node::one(Kind::Table),
-        change,
-        TableOp::Delete {
-            unprotect: live.deletion_protection,
-        },
-    )])
+impl Resource for Table {
+    type Live = LiveTable;
+    const NAME: &'static str = "table";
+
+    fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveTable>>> {
+        Box::pin(async move {
+            let name = &rd.stack.table.name;
+            Ok(read(rd.aws, name)
+                .await?
+                .map(|t| (name.clone(), t))
+                .into_iter()
+                .collect())
+        })
+    }
+
+    /// The table's step, after refusing a table the stack does not own.
+    fn plan(p: &mut Planner<'_>) -> Result<()> {
+        let stack = p.stack;
+        let live = p.snap.get::<Table>(&stack.table.name);
+        if let Some(l) = &live {
+            check_owned(&label(stack), &l.tags, &stack.name)?;
+        }
+        if let Some((c, op)) = diff(&label(stack), &desired(stack), live.as_ref()) {
+            p.push(Node::one(Kind::Table), c, op);
+        }
+        Ok(())
+    }
+
+    fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
+        let stack = p.stack;
+        let Some(live) = p.snap.get::<Table>(&stack.table.name) else {
+            return Ok(());
+        };
+        check_owned(&label(stack), &live.tags, &stack.name)?;
+        let fields = field("deletion_protection", live.deletion_protection, false)
+            .into_iter()
+            .collect();
+        let change = ResourceChange::new(label(stack), Action::Delete, fields);
+        p.push(
+            Node::one(Kind::Table),
+            change,
+            TableOp::Delete {
+                unprotect: live.deletion_protection,
+            },
+        );
+        Ok(())
+    }
 }
 
 async fn wait_active(cx: &Cx) -> Result<()> {
@@ -501,7 +521,7 @@ async fn delete(cx: &Cx, unprotect: bool) -> Result<()> {
     let deleted = wait::retrying(WAIT, error::is_table_busy, || async {
         match ddb.delete_table().table_name(name).send().await {
             Ok(_) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
+            Err(e) if error::is_not_found(&e) => Ok(false),
             Err(e) => Err(error::aws(format!("deleting table {name}"), e)),
         }
     })
@@ -515,7 +535,7 @@ async fn delete(cx: &Cx, unprotect: bool) -> Result<()> {
             || async {
                 match ddb.describe_table().table_name(name).send().await {
                     Ok(_) => Ok(None),
-                    Err(e) if not_found(&e) => Ok(Some(())),
+                    Err(e) if error::is_not_found(&e) => Ok(Some(())),
                     Err(e) => Err(error::aws(format!("reading table {name}"), e)),
                 }
             },

@@ -157,6 +157,7 @@ fn not_aws<R: HttpStatus>(doing: String, raw: &R) -> Error {
 /// `doing` with the service and operation of `E`'s type appended, unless already there.
 fn with_operation<E>(doing: String) -> String {
     match operation_of(std::any::type_name::<E>()) {
+        Some(op) if doing.is_empty() => op,
         Some(op) if !doing.contains(&op) => format!("{doing} ({op})"),
         _ => doing,
     }

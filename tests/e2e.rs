@@ -1170,3 +1170,146 @@ async fn real_aws_delays_are_retried_and_real_errors_are_reported() {
         out.stderr
     );
 }
+
+/// Issue 14, defect 1: the credential check rides out a throttled or failing STS as
+/// every other call does, but refused credentials end the run at once, in one line.
+#[tokio::test]
+async fn the_credential_check_rides_out_throttling_but_not_refused_credentials() {
+    let emu = Emulator::start();
+    emu.inject(json!([
+        {"operation": "GetCallerIdentity", "code": "Throttling", "message": "Rate exceeded", "count": 3},
+        {"operation": "GetCallerIdentity", "code": "ServiceUnavailable", "status": 503,
+         "message": "The request has failed due to a temporary failure of the server.", "count": 1},
+    ]));
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    assert_eq!(
+        emu.count("GetCallerIdentity"),
+        5,
+        "4 refusals, then the answer"
+    );
+    emu.reset_calls();
+    emu.inject(
+        json!([{"operation": "GetCallerIdentity", "code": "Throttling",
+                       "message": "Rate exceeded", "count": 3}]),
+    );
+    emu.wsconn(&["destroy", "--yes"]).expect(0);
+    assert_eq!(emu.count("GetCallerIdentity"), 4);
+
+    emu.reset_calls();
+    emu.inject(json!([{"operation": "GetCallerIdentity", "code": "InvalidClientTokenId", "status": 403,
+                       "message": "The security token included in the request is invalid.", "count": 5}]));
+    let out = emu.wsconn(&["diff"]).expect(1);
+    assert_eq!(
+        emu.count("GetCallerIdentity"),
+        1,
+        "refused credentials are not retried"
+    );
+    assert_eq!(
+        out.stderr.trim(),
+        "error: checking credentials (sts:GetCallerIdentity): The security token included in the request is invalid. (InvalidClientTokenId)"
+    );
+}
+
+/// Issue 14, defect 2: a statement wsconn did not write on a function's resource
+/// policy is drift that widens access: diff reports it, deploy removes it only with
+/// consent, and wsconn's own statement stays.
+#[tokio::test]
+async fn a_foreign_grant_on_the_function_is_reported_and_removed_only_with_consent() {
+    let emu = Emulator::start();
+    let c = emu.sdk().await;
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    c.lambda
+        .add_permission()
+        .function_name("wsconn-default")
+        .statement_id("open-to-everyone")
+        .principal("*")
+        .action("lambda:InvokeFunction")
+        .send()
+        .await
+        .unwrap();
+    let plan = emu.wsconn(&["diff", "--output", "json"]).expect(2).json();
+    assert_eq!(
+        changes(&plan),
+        vec![(
+            "permission open-to-everyone on function wsconn-default".to_string(),
+            "delete".to_string(),
+            vec!["principal".to_string(), "action".to_string()]
+        )]
+    );
+    let text = emu.wsconn(&["diff"]).expect(2).stdout;
+    assert!(
+        text.contains("- permission open-to-everyone on function wsconn-default")
+            && text.contains("principal: * → (none)")
+            && text.contains("widens who may invoke the function"),
+        "{text}"
+    );
+
+    // Without a terminal and without --yes: refused, nothing sent.
+    emu.reset_calls();
+    let out = emu.wsconn(&["deploy"]).expect(1);
+    assert!(
+        out.stderr.contains("permission open-to-everyone") && out.stderr.contains("--yes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+
+    emu.reset_calls();
+    emu.wsconn(&["deploy", "--yes"]).expect(0);
+    // The lease (a log group created, then deleted) and the removal: nothing else.
+    assert_eq!(
+        emu.mutating_calls(),
+        [
+            "logs CreateLogGroup",
+            "lambda RemovePermission",
+            "logs DeleteLogGroup"
+        ]
+    );
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name("wsconn-default")
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let sids: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, ["wsconn-apigateway-invoke"]);
+    emu.wsconn(&["diff"]).expect(0);
+}
+
+/// Issue 14, defect 3: an endpoint that answers with something that is not the service's
+/// protocol (a proxy's HTML page, a wrong --endpoint-url) gives one line naming the
+/// operation, the HTTP status and the start of the body, never the SDK's Debug dump.
+#[tokio::test]
+async fn an_answer_that_is_not_aws_is_one_line_with_the_operation_status_and_body() {
+    let emu = Emulator::start();
+    emu.inject(
+        json!([{"operation": "GetApis", "raw": {"status": 404, "content_type": "text/html",
+        "body": "<!doctype html><title>404 Not Found</title>"}}]),
+    );
+    let out = emu.wsconn(&["diff"]).expect(1);
+    assert_eq!(
+        out.stderr.trim(),
+        "error: listing WebSocket APIs (apigateway:GetApis): HTTP 404 that is not an AWS answer: \"<!doctype html><title>404 Not Found</title>\"; is --endpoint-url right?"
+    );
+
+    // An endpoint that is not AWS at all: the first answer (the credential check) says so.
+    emu.configure(json!({"not_aws": {}}));
+    let out = emu.wsconn(&["deploy", "--yes"]).expect(1);
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("(sts:GetCallerIdentity): HTTP 404 that is not an AWS answer: \"")
+            && err.ends_with("; is --endpoint-url right?"),
+        "{err}"
+    );
+    for dump in ["ServiceError", "Unhandled", "DeserializeError", "{ "] {
+        assert!(!err.contains(dump), "{err}");
+    }
+}

@@ -157,7 +157,12 @@ async fn next_text(s: &mut Socket, limit: Duration) -> Result<String, String> {
                 return Ok(String::from_utf8_lossy(&b).into_owned());
             }
             Ok(Some(Ok(Message::Close(c)))) => {
-                return Err(format!("the server closed the connection: {c:?}"));
+                let why = match c {
+                    Some(f) if f.reason.is_empty() => format!(" (code {})", u16::from(f.code)),
+                    Some(f) => format!(" (code {}: {})", u16::from(f.code), f.reason),
+                    None => String::new(),
+                };
+                return Err(format!("the server closed the connection{why}"));
             }
             Ok(Some(Ok(_))) => {}
         }

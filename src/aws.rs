@@ -211,7 +211,7 @@ impl Aws {
             .with_max_attempts(10)
             .with_initial_backoff(Duration::from_millis(200))
             .with_max_backoff(Duration::from_secs(5));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        let mut loader = sdk_loader().retry_config(retry);
         if let Some(r) = &cfg.region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -323,6 +323,23 @@ impl Aws {
         };
         call.await
     }
+}
+
+/// The SDK's configuration loader with wsconn's one HTTP client: hyper 1 and rustls with
+/// the ring provider (the SDK's default features would build a second, legacy stack and
+/// a second crypto library). Every AWS client wsconn makes starts here.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+}
+
+/// HTTPS (and plain HTTP, for emulators) with the platform's trusted roots.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// Per-call override for API Gateway creates that AWS does not make idempotent: no

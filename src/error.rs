@@ -92,47 +92,100 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    let doing = with_operation::<E>(doing.into());
-    match &err {
-        SdkError::DispatchFailure(d) => {
-            let cause = root_cause(&err);
-            if d.is_io() || d.is_timeout() {
-                Error::Access(format!(
-                    "{doing}: cannot reach the AWS endpoint ({cause}). Check the network, or set --endpoint-url / AWS_ENDPOINT_URL for an emulator"
-                ))
-            } else if cause.contains("credentials") || cause.contains("identity") {
-                Error::Access(no_credentials_message())
-            } else {
-                Error::Aws {
-                    doing,
-                    code: None,
-                    message: cause,
-                }
-            }
+    // Generic over every operation's error type, so it only takes the answer apart; the
+    // wording is in `from_answer`, compiled once.
+    let answer = match &err {
+        SdkError::DispatchFailure(d) => Answer::Unsent {
+            unreachable: d.is_io() || d.is_timeout(),
+            cause: d
+                .as_connector_error()
+                .map(|c| root_cause(c))
+                .unwrap_or_else(|| "the request was not sent".into()),
+        },
+        SdkError::TimeoutError(_) => Answer::TimedOut,
+        SdkError::ServiceError(s) => match s.err().code() {
+            None => Answer::NotAws {
+                status: s.raw().status_code(),
+                body: s.raw().body_text(),
+            },
+            Some(code) => Answer::Refused {
+                code: code.to_string(),
+                message: s
+                    .err()
+                    .message()
+                    .map(String::from)
+                    .unwrap_or_else(|| root_cause(s.err())),
+            },
+        },
+        SdkError::ResponseError(r) => Answer::NotAws {
+            status: r.raw().status_code(),
+            body: r.raw().body_text(),
+        },
+        _ => Answer::Unsent {
+            unreachable: false,
+            cause: std::error::Error::source(&err)
+                .map(root_cause)
+                .unwrap_or_else(|| "the request could not be built".into()),
+        },
+    };
+    from_answer(
+        with_operation(doing.into(), std::any::type_name::<E>()),
+        answer,
+    )
+}
+
+/// What an SDK call's failure says, in plain values.
+enum Answer {
+    /// Never sent, or no answer: `unreachable` when the endpoint could not be reached.
+    Unsent {
+        unreachable: bool,
+        cause: String,
+    },
+    TimedOut,
+    /// Something that is not the service's protocol.
+    NotAws {
+        status: u16,
+        body: String,
+    },
+    /// The service said no, in its own words.
+    Refused {
+        code: String,
+        message: String,
+    },
+}
+
+fn from_answer(doing: String, answer: Answer) -> Error {
+    match answer {
+        Answer::Unsent {
+            unreachable: true,
+            cause,
+        } => Error::Access(format!(
+            "{doing}: cannot reach the AWS endpoint ({cause}). Check the network, or set --endpoint-url / AWS_ENDPOINT_URL for an emulator"
+        )),
+        Answer::Unsent { cause, .. }
+            if cause.contains("credentials") || cause.contains("identity") =>
+        {
+            Error::Access(no_credentials_message())
         }
-        SdkError::TimeoutError(_) => Error::Access(format!(
+        Answer::Unsent { cause, .. } => Error::Aws {
+            doing,
+            code: None,
+            message: cause,
+        },
+        Answer::TimedOut => Error::Access(format!(
             "{doing}: the AWS endpoint did not answer in time. Check the network or --endpoint-url"
         )),
-        SdkError::ServiceError(s) if err.code().is_none() => not_aws(doing, s.raw()),
-        SdkError::ResponseError(r) => not_aws(doing, r.raw()),
-        _ => {
-            let code = err.code().map(String::from);
-            let message = err
-                .message()
-                .map(String::from)
-                .unwrap_or_else(|| root_cause(&err));
-            Error::Aws {
-                doing,
-                code,
-                message,
-            }
-        }
+        Answer::NotAws { status, body } => not_aws(doing, status, &body),
+        Answer::Refused { code, message } => Error::Aws {
+            doing,
+            code: Some(code),
+            message,
+        },
     }
 }
 
 /// An answer the SDK could not read as the service's protocol.
-fn not_aws<R: HttpStatus>(doing: String, raw: &R) -> Error {
-    let body = raw.body_text();
+fn not_aws(doing: String, status: u16, body: &str) -> Error {
     let start: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     let shown = if start.is_empty() {
         "an empty body".to_string()
@@ -148,15 +201,15 @@ fn not_aws<R: HttpStatus>(doing: String, raw: &R) -> Error {
         doing,
         code: None,
         message: format!(
-            "HTTP {} that is not an AWS answer: {shown}; is --endpoint-url right?",
-            raw.status_code()
+            "HTTP {status} that is not an AWS answer: {shown}; is --endpoint-url right?"
         ),
     }
 }
 
-/// `doing` with the service and operation of `E`'s type appended, unless already there.
-fn with_operation<E>(doing: String) -> String {
-    match operation_of(std::any::type_name::<E>()) {
+/// `doing` with the service and operation of the error type `type_name` appended, unless
+/// already there.
+fn with_operation(doing: String, type_name: &str) -> String {
+    match operation_of(type_name) {
         Some(op) if doing.is_empty() => op,
         Some(op) if !doing.contains(&op) => format!("{doing} ({op})"),
         _ => doing,

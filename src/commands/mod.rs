@@ -1,5 +1,6 @@
 //! One file per subcommand, each a thin layer over its capability; this module holds
-//! what they share: the terminal prompt and the consent rules.
+//! the dispatch from the parsed command line, and what the commands share: the terminal
+//! prompt and the consent rules.
 
 pub mod connections;
 pub mod deploy;
@@ -10,9 +11,48 @@ pub mod outputs;
 pub mod render;
 pub mod smoke;
 
+use crate::cli::{Cli, Command};
+use crate::config;
 use crate::deploy::plan::{Plan, ResourceChange, Risk};
 use crate::error::{Error, Result};
 use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Runs the command on a multi-threaded runtime: the binary's whole life after parsing.
+/// (The dispatch lives here rather than in `main.rs` so the binary instantiates none of
+/// the commands' async code: that is compiled once, in the library.)
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Local(format!("starting the async runtime: {e}")))?;
+    runtime.block_on(Box::pin(dispatch(cli)))
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    let file = config::load_file(g.config.as_deref())?;
+    let cfg = config::resolve(&cli.overrides(), file)?;
+    match &cli.command {
+        Command::Deploy {
+            engine,
+            lock,
+            allow_replace,
+            ..
+        } => deploy::run(g, cfg, engine, lock, *allow_replace).await,
+        Command::Diff { engine, .. } => diff::run(g, cfg, engine).await,
+        Command::Destroy { engine, lock, .. } => destroy::run(g, cfg, engine, lock).await,
+        Command::Outputs { engine, .. } => outputs::run(g, cfg, engine).await,
+        Command::Render { args } => render::run(g, cfg, args),
+        Command::Smoke { local, timeout, .. } => {
+            smoke::run(g, cfg, local.as_deref(), *timeout).await
+        }
+        Command::Connections { local, action, .. } => {
+            connections::run(g, cfg, local.as_deref(), action).await
+        }
+        Command::Local { local, .. } => local::run(g, cfg, local).await,
+    }
+}
 
 /// `diff` exit codes, as `terraform plan -detailed-exitcode`.
 pub const EXIT_CHANGES: u8 = 2;

@@ -164,6 +164,41 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// A unified line diff of `old` and `new` (Myers): each line with `Delete`, `Create` or
+/// `None` (unchanged). Changed runs show their old lines, then their new ones.
+pub fn line_diff<'a>(old: &'a str, new: &'a str) -> Vec<(Option<Action>, &'a str)> {
+    use similar::DiffOp;
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut out = Vec::new();
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &a, &b) {
+        let (del, ins) = match op {
+            DiffOp::Equal { old_index, len, .. } => {
+                out.extend(a[old_index..old_index + len].iter().map(|l| (None, *l)));
+                continue;
+            }
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => (old_index..old_index + old_len, 0..0),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => (0..0, new_index..new_index + new_len),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => (
+                old_index..old_index + old_len,
+                new_index..new_index + new_len,
+            ),
+        };
+        out.extend(a[del].iter().map(|l| (Some(Action::Delete), *l)));
+        out.extend(b[ins].iter().map(|l| (Some(Action::Create), *l)));
+    }
+    out
+}
+
 /// Renders the plan for people. `color` is decided by the caller (terminal, NO_COLOR).
 pub fn render_text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
@@ -202,14 +237,13 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                     }
                 });
                 let _ = writeln!(out, "    {}:", f.field);
-                let diff = similar::TextDiff::from_lines(&cur, &des);
-                for change in diff.iter_all_changes() {
-                    let (sign, tag) = match change.tag() {
-                        similar::ChangeTag::Delete => ("-", Some(Action::Delete)),
-                        similar::ChangeTag::Insert => ("+", Some(Action::Create)),
-                        similar::ChangeTag::Equal => (" ", None),
+                for (tag, text) in line_diff(&cur, &des) {
+                    let sign = match tag {
+                        Some(Action::Delete) => "-",
+                        Some(_) => "+",
+                        None => " ",
                     };
-                    let line = format!("      {sign} {}", change.value().trim_end_matches('\n'));
+                    let line = format!("      {sign} {text}");
                     let _ = writeln!(
                         out,
                         "{}",
@@ -246,6 +280,24 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_diffs_show_old_then_new_lines_of_each_change() {
+        let d = line_diff("a\nb\nc\nd\n", "a\nB\nc\nd\ne\n");
+        assert_eq!(
+            d,
+            vec![
+                (None, "a"),
+                (Some(Action::Delete), "b"),
+                (Some(Action::Create), "B"),
+                (None, "c"),
+                (None, "d"),
+                (Some(Action::Create), "e"),
+            ]
+        );
+        assert_eq!(line_diff("", "x"), vec![(Some(Action::Create), "x")]);
+        assert_eq!(line_diff("x\n", ""), vec![(Some(Action::Delete), "x")]);
+    }
     use serde_json::json;
 
     fn sample() -> Plan {

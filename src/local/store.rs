@@ -101,7 +101,7 @@ pub struct Store {
 }
 
 fn http_client() -> Result<HttpClient, String> {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     // Without the system's roots an https endpoint cannot be verified; plain http (the
     // embedded store, an emulator) still works, and an https call fails with a
     // certificate error that says so.
@@ -193,8 +193,8 @@ impl Store {
                     ));
                 }
                 let region = region.unwrap_or("us-east-1").to_string();
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(region.clone()));
+                let mut loader =
+                    crate::aws::sdk_loader().region(aws_config::Region::new(region.clone()));
                 if let Some(p) = profile {
                     loader = loader.profile_name(p);
                 }

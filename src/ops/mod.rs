@@ -9,7 +9,7 @@ use crate::aws::AwsEnv;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::stack::Stack;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use std::time::Duration;
 
 /// Where a stack answers: its WebSocket URL, its @connections API and its table.
@@ -37,7 +37,7 @@ impl Target {
         }
         let stack = Stack::build(cfg)?;
         let base = format!("http://{addr}");
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
+        let sdk = crate::aws::sdk_loader()
             .region(Region::new(
                 cfg.region.clone().unwrap_or_else(|| "us-east-1".into()),
             ))
@@ -90,8 +90,7 @@ impl Target {
             },
         };
         let connections_url = env.connections_url(api_id, stage);
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(out.region.clone()));
+        let mut loader = crate::aws::sdk_loader().region(Region::new(out.region.clone()));
         if let Some(p) = &session.cfg.profile {
             loader = loader.profile_name(p);
         }

@@ -3,13 +3,9 @@
 //! on one thread, and the parse time of a 300 KB template. Figures only: nothing here is
 //! a pass/fail test.
 
-#[path = "../../src/vtl/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod vtl;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use vtl::{Request, Template, render};
+use wsconn::vtl::{self, Request, Template, render};
 
 const CONNECT: &str = include_str!("../../mapping-templates/connect.vtl");
 

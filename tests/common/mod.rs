@@ -6,7 +6,7 @@
 
 pub mod local;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -225,7 +225,7 @@ impl Emulator {
     }
 
     pub async fn sdk(&self) -> Clients {
-        let cfg: SdkConfig = aws_config::defaults(BehaviorVersion::latest())
+        let cfg: SdkConfig = wsconn::aws::sdk_loader()
             .region(Region::new(REGION))
             .endpoint_url(&self.url)
             .credentials_provider(aws_credential_types::Credentials::new(

@@ -5,13 +5,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
-// The engine itself, by path: wsconn is a binary crate, and src/vtl uses only relative
-// paths, so the module compiles here unchanged.
-#[path = "../../../src/vtl/mod.rs"]
-#[allow(dead_code)]
-mod vtl;
-
-use vtl::{Request, Template, render};
+// The engine from wsconn's library, without the `app` feature: the engine and its four
+// dependencies, none of the AWS or server crates.
+use wsconn::vtl::{Request, Template, render};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -134,10 +134,20 @@ mod tests {
     #[test]
     fn built_in_assets_fill_every_placeholder() {
         let a = load(None, "t-connections", 60).unwrap();
-        assert!(a.connect_template.contains("t-connections"));
-        assert!(a.connect_template.contains("60"));
+        assert!(
+            a.connect_template
+                .contains("\"TableName\": \"t-connections\"")
+        );
+        assert!(
+            a.connect_template
+                .contains("#set($ttl = $context.requestTimeEpoch / 1000 + 60)")
+        );
         assert!(!a.connect_template.contains("@@"));
-        assert!(a.disconnect_template.contains("t-connections"));
+        assert!(
+            a.disconnect_template
+                .contains("\"TableName\": \"t-connections\"")
+        );
+        assert!(!a.disconnect_template.contains("@@"));
         assert_eq!(a.lambda_sha256, sha256_base64(&a.lambda_zip));
     }
 

@@ -657,20 +657,68 @@ async fn idle_and_maximum_duration_close_the_connection() {
     ]);
 }
 
-/// Expired items are really removed from the embedded table by the TTL sweep.
+/// Expired items are really removed from the embedded table by the TTL sweep, and only
+/// they: an item that has not expired and one without a ttl stay, and the connection whose
+/// item was swept stays open (nothing else removed it).
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_items_are_swept() {
-    let local = Local::start(&["--connection-ttl", "1", "--ttl-sweep-interval", "1"]);
-    let (_ws, id, ev) = connect_with_id(&local.ws_url()).await;
+    let local = Local::start(&["--connection-ttl", "2", "--ttl-sweep-interval", "1"]);
     let ddb = local.ddb().await;
-    let item = get_item(&ddb, &local.table(), &id).await;
-    let connected_at = ev["requestContext"]["connectedAt"].as_i64().unwrap();
-    if let Some(item) = item {
-        assert_eq!(n(&item, "ttl"), connected_at / 1000 + 1);
+    let table = local.table();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let kept = ["not-expired", "no-ttl"];
+    for (id, ttl) in kept.into_iter().zip([Some(now + 3600), None]) {
+        let mut put = ddb
+            .put_item()
+            .table_name(&table)
+            .item("connectionid", AttributeValue::S(id.into()));
+        if let Some(ttl) = ttl {
+            put = put.item("ttl", AttributeValue::N(ttl.to_string()));
+        }
+        put.send().await.unwrap();
     }
+
+    let mut ws = connect(&local.ws_url()).await;
+    // $connect wrote the item during the handshake; with --connection-ttl 2 it expires
+    // one to two seconds after connectedAt, so it is read at once.
+    let items = ddb
+        .scan()
+        .table_name(&table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let item = items
+        .into_iter()
+        .find(|i| !kept.contains(&s(i, "connectionid").as_str()))
+        .expect("the connection's item, read before it expired");
+    let id = s(&item, "connectionid");
+    assert_eq!(n(&item, "ttl"), n(&item, "connectedAt") / 1000 + 2);
+
     // Still connected: only the sweep can remove it.
-    wait_gone(&ddb, &local.table(), &id).await;
+    wait_gone(&ddb, &table, &id).await;
     local.wait_log(&["ttl: removed 1 expired item(s)"]);
+    assert_eq!(echo(&mut ws, "still here").await["body"], "still here");
+    assert!(
+        !local
+            .log()
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("DISCONNECT")),
+        "{}",
+        local.log()
+    );
+    for id in kept {
+        assert!(
+            get_item(&ddb, &table, id).await.is_some(),
+            "{id} was swept\n{}",
+            local.log()
+        );
+    }
 }
 
 /// `--dynamodb-endpoint` against the moto emulator: the table is created there (with

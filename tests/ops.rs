@@ -206,6 +206,7 @@ async fn connections_list_send_and_disconnect_on_three_live_clients() {
         "--local",
         &a,
     ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let listed: Value = serde_json::from_str(&out.stdout).unwrap();
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 3);
@@ -256,13 +257,14 @@ async fn connections_list_send_and_disconnect_on_three_live_clients() {
         "--local",
         &a,
     ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("sent 3, gone 0"), "{}", out.stdout);
     for (ws, _) in cs.iter_mut() {
         assert_eq!(next_text(ws).await.unwrap(), "{\"from\": \"file\"}");
     }
 
-    // disconnect one by id, then the rest with --all: every client sees its close and
-    // every item goes ($disconnect ran).
+    // disconnect one by id, then the rest with --all: every client gets a normal close
+    // (1000, as DeleteConnection gives) and every item goes ($disconnect ran).
     let out = wsconn(&[
         "--stack",
         &s,
@@ -278,7 +280,7 @@ async fn connections_list_send_and_disconnect_on_three_live_clients() {
         "{}",
         out.stdout
     );
-    assert!(next_text(&mut cs[2].0).await.is_err(), "closed");
+    assert_eq!(next_text(&mut cs[2].0).await, Err(Some(1000)));
     let ddb = l.ddb().await;
     wait_gone(&ddb, &l.table(), &ids[2]).await;
     let out = wsconn(&[
@@ -292,10 +294,20 @@ async fn connections_list_send_and_disconnect_on_three_live_clients() {
         "--local",
         &a,
     ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(doc["disconnected"].as_array().unwrap().len(), 2, "{doc}");
+    let mut disconnected: Vec<&str> = doc["disconnected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    disconnected.sort();
+    let mut rest = [ids[0].as_str(), ids[1].as_str()];
+    rest.sort();
+    assert_eq!(disconnected, rest, "{doc}");
     for (ws, id) in cs.iter_mut().take(2) {
-        assert!(next_text(ws).await.is_err());
+        assert_eq!(next_text(ws).await, Err(Some(1000)));
         wait_gone(&ddb, &l.table(), id).await;
     }
     // A disconnected id is gone now.
@@ -310,6 +322,7 @@ async fn connections_list_send_and_disconnect_on_three_live_clients() {
         "--local",
         &a,
     ]);
+    assert_eq!(out.code, 0, "gone is not a failure: {}", out.stderr);
     assert!(out.stdout.contains("sent 0, gone 1"), "{}", out.stdout);
 }
 

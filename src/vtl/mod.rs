@@ -114,3 +114,25 @@ pub fn render(t: &Template, req: &Request) -> Result<String, Error> {
 
 #[cfg(test)]
 mod tests;
+
+/// Runs `f` on its own thread and waits at most 30 s for its result, so a hang fails the
+/// test that asked instead of stalling the whole run (the stuck thread is abandoned; the
+/// test binary exits anyway). The bound is a deadline, not a speed claim: what it guards
+/// takes well under a second.
+#[cfg(test)]
+pub(crate) fn within_deadline<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use std::sync::mpsc::RecvTimeoutError;
+    let limit = std::time::Duration::from_secs(30);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(RecvTimeoutError::Timeout) => panic!("{what}: no result within {limit:?} (a hang)"),
+        Err(RecvTimeoutError::Disconnected) => panic!("{what}: the thread panicked"),
+    }
+}

@@ -9,8 +9,8 @@ exits non-zero on the first failed assertion.  Also covers what issues 14 and 15
 need: answers that are not AWS, STS throttling, API Gateway authorizers, stage
 settings, the account's CloudWatch role, execution log groups, the published
 constraints strict mode enforces, Lambda resource policies and discovery by name
-prefix.  Takes about 15 s.  Run with the emulator venv's python (scripts/test
-creates it):
+prefix.  Takes about 15 s.  scripts/test runs it before the Rust tests, which trust
+this emulation.  Run with the emulator venv's python (scripts/test creates it):
 
     target/emulator-venv/bin/python tests/emulator/selfcheck.py
 """
@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -291,8 +292,9 @@ def check_latency_and_levels(base: str, c) -> None:
     in_parallel(*[cl.list_tables for cl in clients])
     took = time.monotonic() - t0
     stats = get_json(f"{base}/_wsconn/stats")
+    # One level: the three calls overlapped in the emulator (no wall-clock bound here,
+    # which a loaded machine could break).
     assert stats == {"calls": 3, "mutating": 0, "levels": 1, "faults": 0}, (stats, took)
-    assert took < 1.5, took  # the latency waits overlap
 
     # /_wsconn/reset keeps the settings.
     assert get_json(f"{base}/_wsconn/config")["latency_ms"] == 500
@@ -1185,21 +1187,26 @@ def main() -> int:
     t0 = time.monotonic()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, str(HERE / "launcher.py"), "--port", str(port),
-                             *LAUNCHER_FLAGS],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_healthy(base, proc)
-        checks(base)
-        emulation_checks(base)
-    except Exception:
-        proc.kill()
-        err = proc.communicate()[1].decode(errors="replace")
-        sys.stderr.write(f"--- launcher stderr ---\n{err}\n")
-        raise
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=10)
-    assert rc == 0, f"launcher exit code {rc} on SIGTERM"
+    # The launcher's stderr goes to a file: a pipe nobody drains could fill and wedge it.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([sys.executable, str(HERE / "launcher.py"), "--port", str(port),
+                                 *LAUNCHER_FLAGS],
+                                stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_healthy(base, proc)
+            checks(base)
+            emulation_checks(base)
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout=10)
+            assert rc == 0, f"launcher exit code {rc} on SIGTERM"
+        except BaseException:
+            log.seek(0)
+            sys.stderr.write(f"--- launcher stderr ---\n{log.read().decode(errors='replace')[-8000:]}\n")
+            raise
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     print(f"selfcheck: OK ({time.monotonic() - t0:.1f} s)")
     return 0
 

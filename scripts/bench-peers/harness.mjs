@@ -45,7 +45,7 @@ export const defaults = () => ({
   echoClients: Number(process.env.ECHO_CLIENTS || 100),
   echoMessages: Number(process.env.ECHO_MESSAGES || 10),
   thinkMs: Number(process.env.THINK_MS || 200),
-  rssLimitMb: Number(process.env.RSS_LIMIT_MB || 4096),
+  rssLimitMb: Number(process.env.RSS_LIMIT_MB || 6144),
   handshakeTimeoutMs: 15_000,
   fanoutDeadlineMs: 30_000,
   echoDeadlineMs: 120_000,
@@ -94,10 +94,13 @@ if (!isMainThread && workerData?.role === 'rss') {
   let peakKb = 0;
   let peakProcs = 0;
   let over = false;
+  let phase = 'start';
+  const byPhase = {};
   const tick = () => {
     const { kb, processes } = sampleTree(roots);
     peakKb = Math.max(peakKb, kb);
     peakProcs = Math.max(peakProcs, processes);
+    byPhase[phase] = Math.max(byPhase[phase] ?? 0, kb);
     if (kb > limitKb && !over) {
       over = true;
       parentPort.postMessage({ type: 'limit', kb });
@@ -105,10 +108,13 @@ if (!isMainThread && workerData?.role === 'rss') {
   };
   const timer = setInterval(tick, 50);
   parentPort.on('message', (m) => {
-    if (m === 'stop') {
+    if (m?.phase) {
+      tick();
+      phase = m.phase;
+    } else if (m === 'stop') {
       clearInterval(timer);
       tick();
-      parentPort.postMessage({ type: 'peak', peakKb, peakProcs });
+      parentPort.postMessage({ type: 'peak', peakKb, peakProcs, byPhase });
     }
   });
 }
@@ -121,6 +127,7 @@ function startRss(roots, limitMb, onLimit) {
     if (m.type === 'limit') onLimit(m.kb);
   });
   return {
+    phase: (name) => w.postMessage({ phase: name }),
     stop: () => new Promise((resolve) => {
       w.on('message', (m) => {
         if (m.type === 'peak') {
@@ -186,6 +193,7 @@ export async function bench(target, options = {}) {
   let abortNow;
   const abortedP = new Promise((r) => { abortNow = r; });
   let phase = 'auth';
+  const enter = (name) => { phase = name; rss.phase(name); };
   const rss = startRss(target.pids, o.rssLimitMb, (kb) => {
     aborted = `the target's process tree passed RSS_LIMIT_MB=${o.rssLimitMb} (${Math.round(kb / 1024)} MB) during the ${phase} phase, and was stopped`;
     result.stopped_in_phase = phase;
@@ -227,7 +235,7 @@ export async function bench(target, options = {}) {
     await sleep(500);
 
     // --- connect -----------------------------------------------------------------------
-    phase = 'connect';
+    enter('connect');
     const latencies = [];
     const failures = {};
     const t0 = performance.now();
@@ -273,12 +281,15 @@ export async function bench(target, options = {}) {
     if (target.ddb) {
       await sleep(200);
       result.tracked_while_connected = await countItems(target.ddb);
-      staleId = `stale${uniq()}AAAA=`;
+    }
+    if (target.ddb && o.fanoutRounds > 0) {
+      // API Gateway's form (11 bytes in base64: 15 characters and "="), kept to [A-Za-z0-9].
+      staleId = `${Buffer.from(crypto.getRandomValues(new Uint8Array(11))).toString('base64').slice(0, 15).replace(/[+/]/g, 'A')}=`;
       await ddbCall(target.ddb, 'PutItem', { Item: { connectionid: { S: staleId }, principalId: { S: 'ghost' } } });
     }
 
     // --- fan-out -----------------------------------------------------------------------
-    phase = 'fan-out';
+    enter('fan-out');
     result.fanout = [];
     for (let round = 0; round < o.fanoutRounds; round++) {
       check();
@@ -321,13 +332,15 @@ export async function bench(target, options = {}) {
         await sleep(500);
         const got = await ddbCall(target.ddb, 'GetItem', { Key: { connectionid: { S: staleId } } });
         result.stale_item_deleted = !got.Item;
+        // Not left behind to be counted as a connection that $disconnect missed.
+        if (got.Item) await ddbCall(target.ddb, 'DeleteItem', { Key: { connectionid: { S: staleId } } });
       }
       await sleep(1000);
     }
 
     // --- echo --------------------------------------------------------------------------
     if (o.echoMessages > 0 && o.echoClients > 0) {
-      phase = 'echo';
+      enter('echo');
       const echoers = clients.slice(0, o.echoClients);
       const times = [];
       let unanswered = 0;
@@ -371,7 +384,7 @@ export async function bench(target, options = {}) {
     result.error = err.message;
   } finally {
     // --- close -------------------------------------------------------------------------
-    if (!aborted) phase = 'close';
+    if (!aborted) enter('close');
     // At the connect rate, as they came: closing all at once would also measure how a
     // peer copes with a burst of $disconnect invocations, which no other phase asks.
     const closing = [];
@@ -404,6 +417,7 @@ export async function bench(target, options = {}) {
     }
     const peak = await rss.stop();
     result.peak_rss_mb = round1(peak.peakKb / 1024);
+    result.peak_rss_mb_by_phase = Object.fromEntries(Object.entries(peak.byPhase).map(([k, v]) => [k, round1(v / 1024)]));
     result.peak_processes = peak.peakProcs;
     if (aborted) result.error = aborted;
   }
@@ -443,13 +457,14 @@ export function markdown(results, machine) {
     row('connect p50 / p99 / max', (r) => `${f(r.connect.p50_ms)} / ${f(r.connect.p99_ms)} / ${f(r.connect.max_ms)} ms`),
     row('items while all connected', (r) => f(r.tracked_while_connected)),
     row('fan-out, round 1: last client received', (r) => fan(r, 0)),
-    row(`fan-out, rounds 2–${load.fanoutRounds}: last client received`, (r) => r.fanout?.slice(1).map((x) => (x.last_ms == null ? `${x.received}/${x.clients}` : `${x.last_ms} ms`)).join(', ')),
+    row(`fan-out, later rounds: last client received`, (r) => r.fanout?.slice(1).map((x) => (x.last_ms == null ? `${x.received}/${x.clients}` : `${x.last_ms} ms`)).join(', ')),
     row('fan-out frames exactly as sent', (r) => r.fanout?.[0] && `${r.fanout[0].received_exactly_as_sent} of ${r.fanout[0].received}`),
     row('stale item (410) deleted by the handler', (r) => (r.stale_item_deleted == null ? null : r.stale_item_deleted ? 'yes' : 'no')),
     row('echo load', (r) => `${r.load.echoClients} clients × ${r.load.echoMessages}`),
     row('echo p50 / p99', (r) => r.echo && `${f(r.echo.p50_ms)} / ${f(r.echo.p99_ms)} ms`),
     row('echoed messages per second', (r) => r.echo && `${r.echo.messages_per_second} (${r.echo.messages} in ${r.echo.seconds} s${r.echo.unanswered ? `, ${r.echo.unanswered} unanswered` : ''})`),
-    row('items after all closed', (r) => (r.stopped_in_phase ? null : f(r.left_after_disconnect))),
+    row('items left after all closed (polled up to 15 s)', (r) => (r.stopped_in_phase ? null : f(r.left_after_disconnect))),
+    row('peak RSS by phase: connect / fan-out / echo / close', (r) => ['connect', 'fan-out', 'echo', 'close'].map((k) => f(r.peak_rss_mb_by_phase?.[k])).join(' / ') + ' MB'),
     row('peak RSS of the process tree', (r) => (r.stopped_in_phase
       ? `over ${r.load.rssLimitMb} MB in the ${r.stopped_in_phase} phase: stopped (${r.peak_processes} processes)`
       : `${f(r.peak_rss_mb)} MB (${r.peak_processes} processes)`)),

@@ -368,7 +368,8 @@ mod tests {
 
     #[test]
     fn unknown_file_keys_are_rejected() {
-        assert!(parse_file("stak = \"x\"").is_err());
+        let e = parse_file("stak = \"x\"").unwrap_err();
+        assert!(e.contains("unknown field `stak`"), "{e}");
     }
 
     #[test]
@@ -395,26 +396,44 @@ mod tests {
         assert!(parse_tag("noequals").is_err());
         assert!(parse_tag("=v").is_err());
         assert_eq!(parse_tag("k=a=b").unwrap(), ("k".into(), "a=b".into()));
-        let bad = |o: Overrides| resolve(&o, FileConfig::default()).is_err();
-        assert!(bad(Overrides {
-            tags: vec!["wsconn:stack=x".into()],
-            ..Default::default()
-        }));
-        assert!(bad(Overrides {
-            tags: vec!["aws:x=y".into()],
-            ..Default::default()
-        }));
-        assert!(bad(Overrides {
-            connection_ttl: Some(0),
-            ..Default::default()
-        }));
-        assert!(bad(Overrides {
-            stage: Some("$default".into()),
-            ..Default::default()
-        }));
-        assert!(bad(Overrides {
-            log_retention_days: Some(15),
-            ..Default::default()
-        }));
+        let bad = |o: Overrides, names: &str| {
+            let e = resolve(&o, FileConfig::default()).unwrap_err().to_string();
+            assert!(e.contains(names), "{names}: {e}");
+        };
+        bad(
+            Overrides {
+                tags: vec!["wsconn:stack=x".into()],
+                ..Default::default()
+            },
+            "tag wsconn:stack is wsconn's ownership tag",
+        );
+        bad(
+            Overrides {
+                tags: vec!["aws:x=y".into()],
+                ..Default::default()
+            },
+            "keys starting with aws: are reserved",
+        );
+        bad(
+            Overrides {
+                connection_ttl: Some(0),
+                ..Default::default()
+            },
+            "--connection-ttl 0",
+        );
+        bad(
+            Overrides {
+                stage: Some("$default".into()),
+                ..Default::default()
+            },
+            "stage \"$default\"",
+        );
+        bad(
+            Overrides {
+                log_retention_days: Some(15),
+                ..Default::default()
+            },
+            "log retention 15 days",
+        );
     }
 }

@@ -1108,8 +1108,11 @@ async fn on_a_terminal_destroy_asks_and_plans_are_coloured_unless_no_color() {
     );
     assert!(out.contains("\u{1b}["), "colour on a terminal: {out}");
     assert_stack_complete(&c, "wsconn", "api").await;
-    let (_, out) = on_terminal(&emu, "destroy", "n\n", true);
+    let (code, out) = on_terminal(&emu, "destroy", "n\n", true);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
     assert!(!out.contains("\u{1b}["), "NO_COLOR turns colour off: {out}");
+    assert_stack_complete(&c, "wsconn", "api").await;
     let (code, out) = on_terminal(&emu, "destroy", "y\n", false);
     assert_eq!(code, 0, "{out}");
     assert_stack_gone(&c, "wsconn").await;

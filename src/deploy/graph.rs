@@ -678,12 +678,26 @@ mod tests {
 
     #[tokio::test]
     async fn independent_roots_start_together() {
+        // Each root's step waits until every root has started: run one after another,
+        // the first would wait forever, and the deadline fails the test.
         let nodes = deploy_nodes();
-        let times = run_fake(&nodes, DEPLOY_RULES, 8).await;
+        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        let serial: Vec<_> = nodes.iter().map(|n| serial_of(n.kind)).collect();
         let roots = [0, 1, 2, 5, 8]; // table, roles, log group, API
-        let latest_start = roots.iter().map(|&i| times[i].0).max().unwrap();
-        let earliest_end = roots.iter().map(|&i| times[i].1).min().unwrap();
-        assert!(latest_start < earliest_end, "roots ran one after another");
+        let barrier = tokio::sync::Barrier::new(roots.len());
+        let all = execute::<(), _, _>(&g, &serial, 8, &Silent, |i| {
+            let barrier = &barrier;
+            async move {
+                if roots.contains(&i) {
+                    barrier.wait().await;
+                }
+                Ok(())
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .expect("roots ran one after another")
+            .unwrap();
     }
 
     #[tokio::test]

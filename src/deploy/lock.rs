@@ -297,7 +297,7 @@ mod tests {
         assert!(h.stale(now, "elsewhere").unwrap().contains("heartbeat"));
         // A pid that cannot exist on this host.
         let mut dead = Holder::me("destroy");
-        dead.pid = 4_000_000;
+        dead.pid = 5_000_000;
         assert!(
             dead.stale(now, &dead.host.clone())
                 .unwrap()
@@ -308,6 +308,6 @@ mod tests {
     #[test]
     fn this_process_is_alive() {
         assert!(process_alive(std::process::id()));
-        assert!(!process_alive(4_000_000));
+        assert!(!process_alive(5_000_000));
     }
 }

@@ -54,6 +54,9 @@ pub struct Call {
     pub service: String,
     pub operation: String,
     pub mutating: bool,
+    /// For an injected fault: queued, lost, throttle, error, realism, raw, not_aws…
+    #[serde(default)]
+    pub fault_kind: Option<String>,
 }
 
 /// The result of one `wsconn` run.
@@ -122,6 +125,8 @@ impl Emulator {
         self.try_http_body(method, path, "")
     }
 
+    /// The body of a 200 answer from the launcher; `None` when it cannot be reached.
+    /// Any other status is a broken test set-up (a refused setting, a bad fault list).
     fn try_http_body(&self, method: &str, path: &str, body: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         write!(
@@ -132,7 +137,10 @@ impl Emulator {
         .ok()?;
         let mut resp = String::new();
         s.read_to_string(&mut resp).ok()?;
-        resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+        let (head, body) = resp.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1).unwrap_or_default();
+        assert_eq!(status, "200", "{method} {path} answered {head}: {body}");
+        Some(body.to_string())
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -607,34 +615,49 @@ pub async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> Str
     api_id
 }
 
+/// Every resource of the stack answers "not found" (not just any error).
 pub async fn assert_stack_gone(c: &Clients, stack: &str) {
     let table = format!("{stack}-connections");
+    let e = c
+        .ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect_err("table left");
     assert!(
-        c.ddb
-            .describe_table()
-            .table_name(&table)
-            .send()
-            .await
-            .is_err(),
-        "table left"
+        e.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{table}: {e:?}"
     );
     for role in [
         format!("{stack}-apigw-dynamodb"),
         format!("{stack}-default-fn"),
     ] {
-        assert!(
-            c.iam.get_role().role_name(&role).send().await.is_err(),
-            "{role} left"
-        );
-    }
-    assert!(
-        c.lambda
-            .get_function()
-            .function_name(format!("{stack}-default"))
+        let e = c
+            .iam
+            .get_role()
+            .role_name(&role)
             .send()
             .await
-            .is_err(),
-        "function left"
+            .expect_err("role left");
+        assert!(
+            e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()),
+            "{role}: {e:?}"
+        );
+    }
+    let e = c
+        .lambda
+        .get_function()
+        .function_name(format!("{stack}-default"))
+        .send()
+        .await
+        .expect_err("function left");
+    assert!(
+        e.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "function: {e:?}"
     );
     let group = format!("/aws/lambda/{stack}-default");
     let lg = c

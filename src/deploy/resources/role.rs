@@ -316,6 +316,37 @@ async fn detach(cx: &Cx, name: &str, managed: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Deletes every inline policy the role has now (the policies' own steps delete the ones
+/// that were there when the stack was read; this catches one added since).
+async fn delete_inline_policies(cx: &Cx, name: &str) -> Result<()> {
+    let iam = &cx.aws.iam;
+    let listed = match iam.list_role_policies().role_name(name).send().await {
+        Ok(o) => o.policy_names().to_vec(),
+        Err(e) if error::is_not_found(&e) => return Ok(()),
+        Err(e) => {
+            return Err(error::aws(
+                format!("listing inline policies of role {name}"),
+                e,
+            ));
+        }
+    };
+    futures::future::try_join_all(listed.iter().map(|p| async move {
+        match iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(p)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if error::is_not_found(&e) => Ok(()),
+            Err(e) => Err(error::aws(format!("deleting policy {p} of role {name}"), e)),
+        }
+    }))
+    .await?;
+    Ok(())
+}
+
 /// DeleteRole; a DeleteConflict means a policy appeared since the read: remove what is
 /// there now and try again (a few times at most).
 async fn delete_role(cx: &Cx, name: &str, managed: &[String]) -> Result<()> {
@@ -330,7 +361,7 @@ async fn delete_role(cx: &Cx, name: &str, managed: &[String]) -> Result<()> {
                     return Ok(());
                 };
                 detach(cx, name, &live.managed_policies).await?;
-                super::role_policy::delete_all(cx, name).await?;
+                delete_inline_policies(cx, name).await?;
             }
             Err(e) => return Err(error::aws(format!("deleting role {name}"), e)),
         }

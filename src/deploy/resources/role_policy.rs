@@ -272,15 +272,6 @@ async fn delete(cx: &Cx, role: &str, name: &str) -> Result<()> {
     }
 }
 
-/// Deletes every inline policy a role has now (DeleteRole's DeleteConflict fallback).
-pub async fn delete_all(cx: &Cx, role: &str) -> Result<()> {
-    let Some(live) = read(&cx.aws, role, &[]).await? else {
-        return Ok(());
-    };
-    futures::future::try_join_all(live.iter().map(|l| delete(cx, role, &l.name))).await?;
-    Ok(())
-}
-
 impl Op for PolicyOp {
     fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {

@@ -55,9 +55,9 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     pub region: String,
     pub calls: Arc<CallCounter>,
-    /// Bounds how many resources are read at once (`--parallelism`).
-    units: Arc<Semaphore>,
-    /// With `--parallelism 1`, one call at a time (the sequential order); else none.
+    /// With `--parallelism 1`, one read call at a time (the sequential order); otherwise
+    /// the read phase sends its calls at once: they are a bounded set (a listing or a few
+    /// reads per resource), and each level waits only for what it needs.
     one_call: Option<Arc<Semaphore>>,
 }
 
@@ -262,7 +262,6 @@ impl Aws {
             sts: client!(aws_sdk_sts),
             region,
             calls,
-            units: Arc::new(Semaphore::new(parallelism.max(1))),
             one_call: (parallelism <= 1).then(|| Arc::new(Semaphore::new(1))),
         })
     }
@@ -306,13 +305,6 @@ impl Aws {
                 .unwrap_or("aws")
                 .to_string(),
         })
-    }
-
-    /// Reads one resource (its calls may run side by side) with a permit from the
-    /// `--parallelism` gate. Never nest: a unit must not wait for another unit.
-    pub async fn unit<T>(&self, read: impl Future<Output = T>) -> T {
-        let _permit = self.units.acquire().await;
-        read.await
     }
 
     /// One read call; with `--parallelism 1` calls go one at a time.

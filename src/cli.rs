@@ -74,7 +74,7 @@ pub struct StackOpts {
 /// How the engine runs (deploy, diff, destroy, outputs).
 #[derive(Debug, Args, Clone)]
 pub struct EngineOpts {
-    /// How many steps (and reads) run at once; 1 runs everything in sequence.
+    /// How many steps run at once; 1 runs everything in sequence, reads included.
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
 }

@@ -3,10 +3,11 @@
 //! AWS's waits are short and their end cannot be predicted (IAM propagation typically
 //! 2–8 s, a new table 5–20 s, a new function 1–5 s). Every poll past the moment the
 //! resource is ready adds straight to the deploy's wall time, so the schedule starts at
-//! 100 ms and grows by half each time, capped at 0.5 s for the first 10 s, 1 s up to
-//! 30 s and 2 s after that: at most half a second of overshoot on the common waits,
-//! and few calls on the rare long ones. cdkd polls IAM propagation the same way
-//! (0.25 s first, capped at 2 s).
+//! 100 ms and grows by half each time, capped at 0.25 s for the first 10 s, 1 s up to
+//! 30 s and 2 s after that: at most a quarter of a second of overshoot on the common
+//! waits, and few calls on the rare long ones. cdkd polls IAM propagation the same way
+//! (0.25 s first, capped at 2 s). A retry that uploads a package each time is spaced by
+//! the package's size ([`upload_spacing`]).
 
 use crate::error::{Error, Result};
 use std::future::Future;
@@ -17,7 +18,7 @@ const FIRST_DELAY: Duration = Duration::from_millis(100);
 /// The delay after `prev`, when `elapsed` has passed since the wait began.
 pub fn next_delay(prev: Duration, elapsed: Duration) -> Duration {
     let cap = if elapsed < Duration::from_secs(10) {
-        Duration::from_millis(500)
+        Duration::from_millis(250)
     } else if elapsed < Duration::from_secs(30) {
         Duration::from_secs(1)
     } else {
@@ -32,14 +33,21 @@ pub struct Schedule {
     start: Instant,
     limit: Duration,
     delay: Duration,
+    /// No delay is shorter than this (a retry that uploads a large package).
+    floor: Duration,
 }
 
 impl Schedule {
     pub fn new(limit: Duration) -> Schedule {
+        Schedule::spaced(limit, Duration::ZERO)
+    }
+    /// A schedule whose delays are never shorter than `floor`.
+    pub fn spaced(limit: Duration, floor: Duration) -> Schedule {
         Schedule {
             start: Instant::now(),
             limit,
-            delay: FIRST_DELAY,
+            delay: FIRST_DELAY.max(floor),
+            floor,
         }
     }
     pub async fn sleep(&mut self) -> bool {
@@ -47,9 +55,16 @@ impl Schedule {
             return false;
         }
         tokio::time::sleep(self.delay).await;
-        self.delay = next_delay(self.delay, self.start.elapsed());
+        self.delay = next_delay(self.delay, self.start.elapsed()).max(self.floor);
         true
     }
+}
+
+/// The least spacing of retries that send `bytes` each time (CreateFunction re-sends its
+/// package): 0.1 s per MB, at most 2 s, so a large package is not uploaded four times a
+/// second while IAM propagates.
+pub fn upload_spacing(bytes: usize) -> Duration {
+    Duration::from_millis((bytes / (1024 * 1024)) as u64 * 100).min(Duration::from_secs(2))
 }
 
 /// Polls `check` until it returns `Some`, or fails with [`Error::Timeout`] after `limit`.
@@ -74,8 +89,18 @@ where
 
 /// Runs `op` again while it fails with an error `retryable` accepts, for at most `limit`.
 /// The last error is returned when time runs out, so the user sees AWS's own words.
-pub async fn retrying<T, F, Fut>(
+pub async fn retrying<T, F, Fut>(limit: Duration, retryable: fn(&Error) -> bool, op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    retrying_spaced(limit, Duration::ZERO, retryable, op).await
+}
+
+/// [`retrying`], with no delay shorter than `floor` (see [`upload_spacing`]).
+pub async fn retrying_spaced<T, F, Fut>(
     limit: Duration,
+    floor: Duration,
     retryable: fn(&Error) -> bool,
     mut op: F,
 ) -> Result<T>
@@ -83,7 +108,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut schedule = Schedule::new(limit);
+    let mut schedule = Schedule::spaced(limit, floor);
     loop {
         match op().await {
             Err(e) if retryable(&e) => {
@@ -111,7 +136,7 @@ mod tests {
                 first_second += 1;
             }
             d = next_delay(d, total);
-            assert!(d <= Duration::from_millis(500), "{d:?} at {total:?}");
+            assert!(d <= Duration::from_millis(250), "{d:?} at {total:?}");
         }
         assert!(
             first_second >= 4,
@@ -124,6 +149,25 @@ mod tests {
         assert_eq!(
             next_delay(Duration::from_secs(2), Duration::from_secs(60)),
             Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn large_uploads_are_spaced_and_small_ones_are_not() {
+        assert_eq!(upload_spacing(4 * 1024), Duration::ZERO);
+        assert_eq!(upload_spacing(5 * 1024 * 1024), Duration::from_millis(500));
+        assert_eq!(upload_spacing(50 * 1024 * 1024), Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_spaced_schedule_never_sleeps_less_than_its_floor() {
+        let mut s = Schedule::spaced(Duration::from_secs(5), Duration::from_millis(300));
+        let t = Instant::now();
+        assert!(s.sleep().await);
+        assert!(
+            t.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
         );
     }
 

@@ -99,7 +99,7 @@ fn planned(steps: Vec<Step>, rules: &[graph::Rule]) -> Result<Planned> {
     Ok(Planned { steps, graph })
 }
 
-/// Reads the stack: every kind at once, each through the `--parallelism` gate, with
+/// Reads the stack: every kind at once (with `--parallelism 1`, one call at a time), with
 /// the credential check beside them unless `env` is already known. Its error wins: an
 /// unreachable endpoint or a bad key is one line about that, not about a table.
 ///
@@ -113,8 +113,7 @@ pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -
             None => aws.identity().await,
         }
     };
-    let reads =
-        futures::future::try_join_all(KINDS.iter().map(|k| aws.unit(Box::pin(k.read(&reader)))));
+    let reads = futures::future::try_join_all(KINDS.iter().map(|k| k.read(&reader)));
     let (env, parts) = futures::try_join!(identity, reads)?;
     let parts = if reader.is_api_vanished() {
         KINDS

@@ -345,13 +345,15 @@ async fn create(cx: &Cx, name: &str) -> Result<()> {
         .environment(environment(f))
         .code(code)
         .set_tags(Some(cx.desired_tags().into_iter().collect()));
-    let created = wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
-        req.clone()
-            .send()
-            .await
-            .map_err(|e| error::aws(format!("creating function {name}"), e))
-    })
-    .await;
+    let spacing = wait::upload_spacing(f.zip.len());
+    let created =
+        wait::retrying_spaced(PROPAGATION, spacing, error::is_lambda_retryable, || async {
+            req.clone()
+                .send()
+                .await
+                .map_err(|e| error::aws(format!("creating function {name}"), e))
+        })
+        .await;
     match created {
         Ok(_) => Ok(()),
         Err(e) if error::is_already_exists(&e) => {
@@ -397,7 +399,8 @@ async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) 
     let lambda = &cx.aws.lambda;
     if code {
         wait_ready(cx, name).await?;
-        wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
+        let spacing = wait::upload_spacing(f.zip.len());
+        wait::retrying_spaced(PROPAGATION, spacing, error::is_lambda_retryable, || async {
             lambda
                 .update_function_code()
                 .function_name(name)

@@ -1,6 +1,13 @@
 //! Resolved configuration: flags > environment > wsconn.toml > defaults, validated
 //! before any AWS call. Every derived AWS name is checked against that service's rules.
 
+pub mod app;
+
+pub use app::{
+    App, Authorizer, AuthorizerFile, FunctionsFile, Handler, Logging, LoggingFile, RouteFile,
+    StatementFile, Throttling, ThrottlingFile,
+};
+
 use crate::error::Error;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -11,7 +18,43 @@ pub const DEFAULT_STACK: &str = "wsconn";
 pub const DEFAULT_STAGE: &str = "api";
 pub const DEFAULT_CONNECTION_TTL: u64 = 86_400;
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
-const CONFIG_FILE: &str = "wsconn.toml";
+pub const CONFIG_FILE: &str = "wsconn.toml";
+pub const DEFAULT_MEMORY_MB: i32 = 128;
+pub const DEFAULT_TIMEOUT_S: i32 = 10;
+pub const DEFAULT_IDENTITY_SOURCE: &str = "route.request.header.Authorization";
+/// The variables wsconn gives every handler; a user variable may not redefine them.
+pub const WIRED_ENV: [&str; 2] = ["TABLE_NAME", "CONNECTIONS_URL"];
+/// Lambda's reserved environment variables ("Defined runtime environment variables":
+/// setting one is InvalidParameterValueException).
+pub const LAMBDA_RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// The suffix of a route's function name: `<stack>-<suffix>` (`default` for `$default`).
+pub fn function_suffix(route_key: &str) -> &str {
+    if route_key == "$default" {
+        "default"
+    } else {
+        route_key
+    }
+}
 
 /// Values CloudWatch Logs accepts for a log group's retention.
 const RETENTION_DAYS: &[i32] = &[
@@ -19,7 +62,7 @@ const RETENTION_DAYS: &[i32] = &[
     3288, 3653,
 ];
 
-/// The optional file; the same keys as the flags.
+/// The optional file: the same keys as the flags, and the application's sections.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FileConfig {
@@ -33,6 +76,18 @@ pub struct FileConfig {
     pub assets_dir: Option<PathBuf>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// `[functions]`: defaults for every function whose handler the file names.
+    #[serde(default)]
+    pub functions: FunctionsFile,
+    /// `[routes.<key>]`: custom routes (and `$default`), each with its handler.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteFile>,
+    pub authorizer: Option<AuthorizerFile>,
+    pub throttling: Option<ThrottlingFile>,
+    pub logging: Option<LoggingFile>,
+    /// Where the file was read from; handler directories are relative to it.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 /// Everything that decides the desired stack and where it lives.
@@ -49,6 +104,8 @@ pub struct Config {
     pub assets_dir: Option<PathBuf>,
     /// User tags plus the ownership tag.
     pub tags: BTreeMap<String, String>,
+    /// The application's routes, authorizer and stage settings.
+    pub app: App,
 }
 
 /// Names derived from the stack name: the natural keys that replace a state file.
@@ -108,7 +165,10 @@ pub fn load_file(path: Option<&Path>) -> Result<FileConfig, Error> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            parse_file(&text).map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))
+            let mut file = parse_file(&text)
+                .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
+            file.path = Some(path);
+            Ok(file)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
             Ok(FileConfig::default())
@@ -139,17 +199,21 @@ pub struct Overrides {
 
 /// Merges flags/env (already merged by clap) over the file over defaults, then validates.
 pub fn resolve(o: &Overrides, file: FileConfig) -> Result<Config, Error> {
+    let stack = o
+        .stack
+        .clone()
+        .or(file.stack.clone())
+        .unwrap_or_else(|| DEFAULT_STACK.into());
+    validate_stack(&stack)?;
+    let app = app::resolve(&file, &stack)?;
     let mut tags = file.tags;
     for t in &o.tags {
         let (k, v) = parse_tag(t)?;
         tags.insert(k, v);
     }
     let cfg = Config {
-        stack: o
-            .stack
-            .clone()
-            .or(file.stack)
-            .unwrap_or_else(|| DEFAULT_STACK.into()),
+        app,
+        stack,
         // The SDK's own variables rank above the file, as every other option's do.
         region: o
             .region

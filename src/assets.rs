@@ -100,6 +100,114 @@ pub fn zip_files(files: &[(&str, &[u8])]) -> Result<Vec<u8>, zip::result::ZipErr
     Ok(w.finish()?.into_inner())
 }
 
+/// Lambda's limit on a zip uploaded in the request (ZipFile): 50 MB.
+pub const MAX_ZIP_BYTES: usize = 50 * 1024 * 1024;
+
+/// A deployment package: the zip and its base64 SHA-256 (Lambda's `CodeSha256`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    pub zip: Vec<u8>,
+    pub sha256: String,
+}
+
+impl Package {
+    pub fn of(zip: Vec<u8>) -> Package {
+        let sha256 = sha256_base64(&zip);
+        Package { zip, sha256 }
+    }
+}
+
+/// Packages a handler directory byte-reproducibly ([`zip_files`]): every file under it,
+/// by relative path with `/`, except dotfiles and dot-directories, and except
+/// `node_modules/@aws-sdk/*`, which the Node.js runtime provides (as CDK's
+/// NodejsFunction leaves it out). The rest of `node_modules` is kept.
+///
+/// Refused before any AWS call: a `package.json` naming `dependencies` with no
+/// `node_modules` beside it (the function would fail at its first import), and a zip
+/// over Lambda's 50 MB direct-upload limit.
+pub fn package_dir(dir: &Path) -> Result<Package> {
+    let shown = dir.display();
+    let manifest = dir.join("package.json");
+    if manifest.is_file() && !dir.join("node_modules").is_dir() {
+        let text = std::fs::read_to_string(&manifest)
+            .map_err(|e| Error::Config(format!("reading {}: {e}", manifest.display())))?;
+        let deps = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.get("dependencies")
+                    .and_then(|d| d.as_object())
+                    .map(|d| d.len())
+            })
+            .unwrap_or(0);
+        if deps > 0 {
+            return Err(Error::Config(format!(
+                "{}: names {deps} dependenc{} but {shown}/node_modules does not exist; run `npm install` in {shown} first",
+                manifest.display(),
+                if deps == 1 { "y" } else { "ies" }
+            )));
+        }
+    }
+    let mut files = Vec::new();
+    collect(dir, "", 0, &mut files)?;
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let zip = zip_files(&refs).map_err(|e| Error::Config(format!("packaging {shown}: {e}")))?;
+    if zip.len() > MAX_ZIP_BYTES {
+        return Err(Error::Config(format!(
+            "packaging {shown}: the zip is {:.1} MB, over Lambda's 50 MB limit for a direct upload; leave large files out of the handler directory",
+            zip.len() as f64 / (1024.0 * 1024.0)
+        )));
+    }
+    Ok(Package::of(zip))
+}
+
+/// Whether a path inside a handler directory is left out of its package.
+pub fn excluded(rel: &str) -> bool {
+    rel.split('/').any(|c| c.starts_with('.'))
+        || rel == "node_modules/@aws-sdk"
+        || rel.starts_with("node_modules/@aws-sdk/")
+}
+
+fn collect(dir: &Path, rel: &str, depth: usize, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    if depth > 64 {
+        return Err(Error::Config(format!(
+            "packaging {}: directories nested over 64 deep (a symlink loop?)",
+            dir.display()
+        )));
+    }
+    let read_err =
+        |p: &Path, e: std::io::Error| Error::Config(format!("packaging {}: {e}", p.display()));
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| read_err(dir, e))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if excluded(&child) {
+            continue;
+        }
+        let path = e.path();
+        let meta = std::fs::metadata(&path).map_err(|err| read_err(&path, err))?;
+        if meta.is_dir() {
+            collect(&path, &child, depth + 1, out)?;
+        } else if meta.is_file() {
+            out.push((
+                child,
+                std::fs::read(&path).map_err(|err| read_err(&path, err))?,
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn sha256_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
@@ -121,6 +229,95 @@ mod tests {
         let b = zip_files(&[("a.txt", b"1"), ("b.txt", b"2")]).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, zip_files(&[("a.txt", b"1"), ("b.txt", b"3")]).unwrap());
+    }
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = d.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        d
+    }
+
+    fn names(p: &Package) -> Vec<String> {
+        let mut r = zip::ZipArchive::new(std::io::Cursor::new(p.zip.clone())).unwrap();
+        (0..r.len())
+            .map(|i| r.by_index(i).unwrap().name().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_handler_directory_is_packaged_without_dotfiles_or_the_runtime_sdk() {
+        let d = tree(&[
+            ("index.mjs", "export const handler = 1"),
+            ("lib/util.mjs", "x"),
+            (".env", "SECRET=1"),
+            (".git/config", "x"),
+            ("node_modules/@aws-sdk/client-dynamodb/index.js", "sdk"),
+            ("node_modules/@smithy/x/index.js", "kept"),
+            ("node_modules/ulid/index.js", "kept"),
+            ("node_modules/.bin/x", "x"),
+            ("package.json", r#"{"dependencies": {"ulid": "1"}}"#),
+        ]);
+        let p = package_dir(d.path()).unwrap();
+        assert_eq!(
+            names(&p),
+            [
+                "index.mjs",
+                "lib/util.mjs",
+                "node_modules/@smithy/x/index.js",
+                "node_modules/ulid/index.js",
+                "package.json"
+            ]
+        );
+        assert_eq!(p.sha256, sha256_base64(&p.zip));
+        // The same files in another directory give the same bytes.
+        let again = tree(&[
+            ("package.json", r#"{"dependencies": {"ulid": "1"}}"#),
+            ("node_modules/ulid/index.js", "kept"),
+            ("node_modules/@smithy/x/index.js", "kept"),
+            ("lib/util.mjs", "x"),
+            ("index.mjs", "export const handler = 1"),
+        ]);
+        assert_eq!(package_dir(again.path()).unwrap(), p);
+        std::fs::write(d.path().join("lib/util.mjs"), "y").unwrap();
+        assert_ne!(package_dir(d.path()).unwrap().sha256, p.sha256);
+    }
+
+    #[test]
+    fn dependencies_without_node_modules_name_the_command() {
+        let d = tree(&[
+            ("index.mjs", "x"),
+            (
+                "package.json",
+                r#"{"dependencies": {"ulid": "1", "uuid": "9"}}"#,
+            ),
+        ]);
+        let e = package_dir(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("names 2 dependencies") && e.contains("run `npm install` in"),
+            "{e}"
+        );
+        let none = tree(&[("index.mjs", "x"), ("package.json", r#"{"name": "h"}"#)]);
+        assert!(package_dir(none.path()).is_ok());
+    }
+
+    #[test]
+    fn a_package_over_50_mb_is_refused() {
+        let d = tree(&[("index.mjs", "x")]);
+        let f = std::fs::File::create(d.path().join("big.bin")).unwrap();
+        f.set_len(MAX_ZIP_BYTES as u64).unwrap();
+        let e = package_dir(d.path()).unwrap_err().to_string();
+        assert!(e.contains("over Lambda's 50 MB limit"), "{e}");
+    }
+
+    #[test]
+    fn exclusions() {
+        assert!(excluded(".env") && excluded("a/.hidden") && excluded("node_modules/@aws-sdk"));
+        assert!(excluded("node_modules/@aws-sdk/client-s3/x.js"));
+        assert!(!excluded("node_modules/@aws-sdkx/y") && !excluded("index.mjs"));
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     pub region: String,
     pub calls: Arc<CallCounter>,
+    /// API Gateway's v1 REST API, for the account's settings only (no SDK crate: its
+    /// build would cost more than these two calls).
+    pub apigw_v1: RestV1,
     /// With `--parallelism 1`, one read call at a time (the sequential order); otherwise
     /// the read phase sends its calls at once: they are a bounded set (a listing or a few
     /// reads per resource), and each level waits only for what it needs.
@@ -253,7 +256,29 @@ impl Aws {
                 )
             };
         }
+        let v1_endpoint = cfg
+            .endpoint_url
+            .clone()
+            .or_else(|| sdk.endpoint_url().map(String::from))
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_API_GATEWAY").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| {
+                let suffix = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://apigateway.{region}.{suffix}")
+            });
+        let apigw_v1 = RestV1 {
+            endpoint: v1_endpoint.trim_end_matches('/').to_string(),
+            region: region.clone(),
+            credentials: provider.clone(),
+            calls: calls.clone(),
+        };
         Ok(Aws {
+            apigw_v1,
             ddb: client!(aws_sdk_dynamodb),
             iam: client!(aws_sdk_iam),
             lambda: client!(aws_sdk_lambda),
@@ -314,6 +339,187 @@ impl Aws {
             None => None,
         };
         call.await
+    }
+}
+
+/// A signed JSON call to API Gateway's v1 REST API (`GET /account`, `PATCH /account`).
+pub struct RestV1 {
+    endpoint: String,
+    region: String,
+    credentials: aws_credential_types::provider::SharedCredentialsProvider,
+    calls: Arc<CallCounter>,
+}
+
+impl RestV1 {
+    /// Sends `method path` with `body`, retrying throttling and 5xx for up to a minute;
+    /// `doing` names it in errors (`reading the API Gateway account (apigateway:GetAccount)`).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        doing: &str,
+    ) -> Result<serde_json::Value> {
+        let mut schedule = crate::wait::Schedule::new(IDENTITY_RETRY);
+        loop {
+            match self.once(method, path, body, doing).await {
+                Err((e, true)) if schedule.sleep().await => {
+                    let _ = e;
+                }
+                Err((e, _)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    /// One attempt; the flag says whether it is worth another.
+    async fn once(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        doing: &str,
+    ) -> std::result::Result<serde_json::Value, (Error, bool)> {
+        use http_body_util::{BodyExt as _, Full};
+        let fail = |m: String| {
+            (
+                Error::Aws {
+                    doing: doing.to_string(),
+                    code: None,
+                    message: m,
+                },
+                false,
+            )
+        };
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        let uri = format!("{}{path}", self.endpoint);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(Full::new(bytes::Bytes::from(bytes.clone())))
+            .map_err(|e| fail(format!("building the request to {uri}: {e}")))?;
+        if let Some(host) = req.uri().authority().map(|a| a.to_string()) {
+            req.headers_mut().insert(
+                http::header::HOST,
+                http::HeaderValue::from_str(&host).map_err(|e| fail(e.to_string()))?,
+            );
+        }
+        self.sign(&mut req, bytes.as_bytes())
+            .await
+            .map_err(|e| fail(format!("signing the request: {e}")))?;
+        self.calls.all.fetch_add(1, Ordering::Relaxed);
+        if method != "GET" {
+            self.calls.mutating.fetch_add(1, Ordering::Relaxed);
+        }
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| fail(format!("loading the platform's trusted roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build::<_, Full<bytes::Bytes>>(connector);
+        let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req)).await;
+        let resp = match sent {
+            Err(_) => return Err((fail(format!("{uri} did not answer within 30 s")).0, true)),
+            Ok(Err(e)) => return Err(fail(format!("calling {uri}: {e}"))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        let error_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(|t| t.split(':').next().unwrap_or(t).to_string());
+        let text = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .map_err(|e| fail(format!("reading the answer from {uri}: {e}")))?;
+        let json = serde_json::from_str::<serde_json::Value>(&text).ok();
+        if (200..300).contains(&status) {
+            return match json {
+                Some(v) => Ok(v),
+                None if text.trim().is_empty() => Ok(serde_json::Value::Null),
+                None => Err((error::not_aws(doing.to_string(), status, &text), false)),
+            };
+        }
+        let Some(json) = json else {
+            return Err((
+                error::not_aws(doing.to_string(), status, &text),
+                status >= 500,
+            ));
+        };
+        let message = json
+            .get("message")
+            .or_else(|| json.get("Message"))
+            .and_then(|m| m.as_str())
+            .unwrap_or("no message")
+            .to_string();
+        let code = error_type.or_else(|| {
+            json.get("__type")
+                .and_then(|t| t.as_str())
+                .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+        });
+        let again = status == 429 || status >= 500;
+        Err((
+            Error::Aws {
+                doing: doing.to_string(),
+                code,
+                message,
+            },
+            again,
+        ))
+    }
+
+    async fn sign(
+        &self,
+        req: &mut http::Request<http_body_util::Full<bytes::Bytes>>,
+        body: &[u8],
+    ) -> std::result::Result<(), String> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let creds = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| e.to_string())?;
+        let identity = creds.into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("apigateway")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let uri = req.uri().to_string();
+        let method = req.method().as_str().to_string();
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
+            .collect();
+        let signable = SignableRequest::new(
+            &method,
+            &uri,
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
+        instructions.apply_to_request_http1x(req);
+        Ok(())
     }
 }
 

@@ -123,6 +123,10 @@ pub struct RenderArgs {
     /// A stage variable, NAME=VALUE (repeatable).
     #[arg(long = "stage-variable", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
     pub stage_variables: Vec<(String, String)>,
+    /// A value the $connect authorizer returned, NAME=VALUE: sets
+    /// $context.authorizer.NAME (principalId, or a key of its context) (repeatable).
+    #[arg(long = "authorizer", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub authorizer: Vec<(String, String)>,
     #[command(flatten)]
     pub opts: StackOpts,
 }
@@ -216,7 +220,7 @@ pub enum Command {
     /// the shape its DynamoDB action needs, is a warning and exit code 3. A syntax or
     /// evaluation error is `error: FILE:LINE:COL: message` and exit 1. Makes no AWS call.
     #[command(
-        after_help = "Examples:\n  wsconn render '$connect' --query foo=bar --header 'User-Agent=wscat'\n  wsconn render '$connect' --context connectionId=abc= --context requestTimeEpoch=1652722217999\n  wsconn render --template my.vtl --body '{\"action\":\"x\"}' --output json\n  wsconn render disconnect --assets-dir ./assets"
+        after_help = "Examples:\n  wsconn render '$connect' --query foo=bar --header 'User-Agent=wscat'\n  wsconn render '$connect' --context connectionId=abc= --context requestTimeEpoch=1652722217999\n  wsconn render '$connect' --authorizer principalId=alice --authorizer tenant=acme\n  wsconn render --template my.vtl --body '{\"action\":\"x\"}' --output json\n  wsconn render disconnect --assets-dir ./assets"
     )]
     Render {
         #[command(flatten)]

@@ -185,7 +185,7 @@ fn from_answer(doing: String, answer: Answer) -> Error {
 }
 
 /// An answer the SDK could not read as the service's protocol.
-fn not_aws(doing: String, status: u16, body: &str) -> Error {
+pub fn not_aws(doing: String, status: u16, body: &str) -> Error {
     let start: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
     let shown = if start.is_empty() {
         "an empty body".to_string()

@@ -5,10 +5,14 @@
 //! Nothing here knows an AWS account or region: ARNs are derived from the model by the
 //! deploy engine (`deploy::resources`), and the local runtime needs none.
 
-use crate::assets::{self, Assets};
-use crate::config::{Config, FunctionNames, LOG_POLICY, Names, PERMISSION_SID};
+use crate::assets::{self, Assets, Package};
+use crate::config::{
+    Config, FunctionNames, Handler, LOG_POLICY, Names, PERMISSION_SID, StatementFile, Throttling,
+    function_suffix,
+};
 use crate::error::Result;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -35,8 +39,11 @@ pub struct Stack {
     pub log_groups: Vec<String>,
     /// Every Lambda function, by name.
     pub functions: Vec<FunctionDef>,
-    /// `$connect`, `$disconnect`, `$default`, in that order.
+    /// `$connect`, `$disconnect`, `$default`, then the custom routes by key.
     pub routes: Vec<RouteDef>,
+    /// The `$connect` authorizer, when wsconn.toml declares one.
+    pub authorizer: Option<AuthorizerDef>,
+    pub stage_settings: StageSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +79,17 @@ pub struct PolicyDef {
 /// need the account); the model names what, not where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<String>,
     pub on: Target,
+}
+
+impl Grant {
+    pub fn new(actions: &[&str], on: Target) -> Grant {
+        Grant {
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            on,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,11 +98,18 @@ pub enum Target {
     Table,
     /// The log streams of a log group (`<group ARN>:*`).
     LogStreams(String),
+    /// Every connection of the stack's stage, through @connections
+    /// (`arn:…:execute-api:<region>:<account>:<api-id>/<stage>/*/@connections/*`).
+    Connections,
+    /// ARNs the user named (a route's `policy`).
+    Arns(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionDef {
     pub name: String,
+    /// What it serves: a route key, or [`AUTHORIZER`].
+    pub serves: String,
     pub runtime: &'static str,
     pub handler: &'static str,
     pub memory_mb: i32,
@@ -98,14 +121,39 @@ pub struct FunctionDef {
     /// Its log group.
     pub log_group: String,
     /// Environment variables (none for the built-in echo).
-    pub environment: BTreeMap<String, String>,
-    /// `index.mjs` as deployed.
-    pub source: String,
-    /// The byte-for-byte reproducible deployment package and its base64 SHA-256.
-    pub zip: Vec<u8>,
-    pub sha256: String,
+    pub environment: BTreeMap<String, EnvValue>,
+    pub code: Code,
+    /// The deployment package: the built-in echo's always; a handler directory's once
+    /// [`Stack::package`] has zipped it (deploy and diff do; local and render need none).
+    pub package: Option<Package>,
     /// The resource-policy statements API Gateway needs to invoke it.
     pub permissions: Vec<PermissionDef>,
+}
+
+impl FunctionDef {
+    /// Whether its handler comes from the user (and so is wired to the table and to
+    /// @connections, unless it is the authorizer).
+    pub fn is_user_code(&self) -> bool {
+        matches!(self.code, Code::Dir { .. })
+    }
+}
+
+/// Where a function's code comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Code {
+    /// The built-in echo (`lambda/index.mjs`, or `--assets-dir`'s copy): its source.
+    Builtin { source: String },
+    /// A handler directory named in wsconn.toml, and its entry file (`index.mjs`).
+    Dir { dir: PathBuf, entry: String },
+}
+
+/// An environment variable's value. The @connections URL holds the API's id, which
+/// exists only once the API does: deploy fills it in (`https://<id>.execute-api…`),
+/// local with its own address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EnvValue {
+    Text(String),
+    ConnectionsUrl,
 }
 
 /// A statement in a function's resource policy: API Gateway (the principal) may invoke
@@ -120,7 +168,39 @@ pub struct PermissionDef {
 pub enum Source {
     /// Any route of the stack's API (`<api-id>/*`).
     Api,
+    /// The stack's authorizer (`<api-id>/authorizers/<authorizer-id>`).
+    Authorizer,
 }
+
+/// The `$connect` authorizer: a Lambda REQUEST authorizer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizerDef {
+    pub name: String,
+    pub function: String,
+    pub identity_sources: Vec<String>,
+}
+
+/// The stage's settings beyond its deployment: each is managed only when declared.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StageSettings {
+    pub throttling: Option<Throttling>,
+    /// `DefaultRouteSettings.LoggingLevel` (`OFF`, `ERROR`, `INFO`), when `[logging]` is.
+    pub logging_level: Option<String>,
+    /// The access log's group (`/aws/apigateway/<stack>/<stage>`) when it is on.
+    pub access_log_group: Option<String>,
+}
+
+impl StageSettings {
+    /// Whether API Gateway writes to CloudWatch Logs for this stage, which needs the
+    /// account's CloudWatch role.
+    pub fn writes_logs(&self) -> bool {
+        self.access_log_group.is_some() || self.logging_level.as_deref().is_some_and(|l| l != "OFF")
+    }
+}
+
+/// The access log's format: one JSON object per line, with the fields a WebSocket API
+/// can log ($context variables).
+pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","eventType":"$context.eventType","routeKey":"$context.routeKey","status":"$context.status","connectionId":"$context.connectionId","integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error"}"#;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiDef {
@@ -240,6 +320,14 @@ pub const DEFAULT: &str = "$default";
 /// The routes every stack has.
 pub const ROUTE_KEYS: [&str; 3] = [CONNECT, DISCONNECT, DEFAULT];
 
+/// What a function serves when it is the `$connect` authorizer.
+pub const AUTHORIZER: &str = "authorizer";
+/// The inline policies of a user handler's role, besides [`LOG_POLICY`].
+pub const READ_POLICY: &str = "read-connections";
+pub const CONNECTIONS_POLICY: &str = "manage-connections";
+pub const ROUTE_POLICY: &str = "route-policy";
+const RUNTIME: &str = "nodejs24.x";
+
 const LAMBDA: &str = "lambda.amazonaws.com";
 const APIGATEWAY: &str = "apigateway.amazonaws.com";
 
@@ -268,7 +356,46 @@ impl Stack {
             lambda_zip,
             lambda_sha256,
         } = assets;
-        let echo = echo_function(&names.default_function, handler, lambda_zip, lambda_sha256);
+        let table = TableDef {
+            name: names.table.clone(),
+            hash_key: "connectionid",
+            ttl_attribute: "ttl",
+            billing_mode: "PAY_PER_REQUEST",
+        };
+        let app = &cfg.app;
+        let mut functions = Vec::new();
+        match app.routes.get(DEFAULT) {
+            Some(h) => functions.push(user_function(&cfg.stack, DEFAULT, h, &table.name)),
+            None => functions.push(echo_function(
+                &names.default_function,
+                handler,
+                Package {
+                    zip: lambda_zip,
+                    sha256: lambda_sha256,
+                },
+            )),
+        }
+        for (key, h) in app.routes.iter().filter(|(k, _)| k.as_str() != DEFAULT) {
+            functions.push(user_function(&cfg.stack, key, h, &table.name));
+        }
+        let authorizer = app.authorizer.as_ref().map(|a| {
+            let mut f = user_function(&cfg.stack, AUTHORIZER, &a.handler, &table.name);
+            // The authorizer decides who connects: it gets neither the table nor
+            // @connections, and only the authorizer may invoke it.
+            f.environment
+                .retain(|k, _| !crate::config::WIRED_ENV.contains(&k.as_str()));
+            f.permissions = vec![PermissionDef {
+                sid: PERMISSION_SID.to_string(),
+                source: Source::Authorizer,
+            }];
+            let def = AuthorizerDef {
+                name: format!("{}-{AUTHORIZER}", cfg.stack),
+                function: f.name.clone(),
+                identity_sources: a.identity_sources.clone(),
+            };
+            functions.push(f);
+            def
+        });
         let connect = Template {
             file: assets::CONNECT_FILE,
             text: connect_template,
@@ -283,11 +410,44 @@ impl Stack {
             function: None,
             policies: vec![PolicyDef {
                 name: names.api_role_policy.clone(),
-                grants: vec![Grant {
-                    actions: vec!["dynamodb:PutItem", "dynamodb:DeleteItem"],
-                    on: Target::Table,
-                }],
+                grants: vec![Grant::new(
+                    &["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                    Target::Table,
+                )],
             }],
+        };
+        let mut roles = vec![integrations_role];
+        roles.extend(functions.iter().map(|f| {
+            let policy = match app.routes.get(&f.serves) {
+                Some(h) if f.serves != AUTHORIZER => h.policy.as_slice(),
+                _ => &[],
+            };
+            function_role(f, policy)
+        }));
+        let mut routes = vec![
+            dynamo(CONNECT, DynamoAction::PutItem, connect),
+            dynamo(DISCONNECT, DynamoAction::DeleteItem, disconnect),
+        ];
+        routes.extend(
+            functions
+                .iter()
+                .filter(|f| f.serves != AUTHORIZER)
+                .map(|f| RouteDef {
+                    key: f.serves.clone(),
+                    integration: IntegrationDef::LambdaProxy {
+                        function: f.name.clone(),
+                    },
+                    route_response: "$default",
+                }),
+        );
+        let stage_settings = StageSettings {
+            throttling: app.throttling,
+            logging_level: app.logging.as_ref().map(|l| l.level.clone()),
+            access_log_group: app
+                .logging
+                .as_ref()
+                .filter(|l| l.access_log)
+                .map(|_| access_log_group(&cfg.stack, &cfg.stage)),
         };
         Stack {
             name: cfg.stack.clone(),
@@ -295,33 +455,38 @@ impl Stack {
             connection_ttl: cfg.connection_ttl,
             log_retention_days: cfg.log_retention_days,
             tags: cfg.tags.clone(),
-            table: TableDef {
-                name: names.table.clone(),
-                hash_key: "connectionid",
-                ttl_attribute: "ttl",
-                billing_mode: "PAY_PER_REQUEST",
-            },
+            table,
             api: ApiDef {
                 name: names.api.clone(),
                 protocol: "WEBSOCKET",
                 route_selection_expression: "$request.body.action",
             },
-            roles: vec![integrations_role, function_role(&echo)],
-            log_groups: vec![echo.log_group.clone()],
-            routes: vec![
-                dynamo(CONNECT, DynamoAction::PutItem, connect),
-                dynamo(DISCONNECT, DynamoAction::DeleteItem, disconnect),
-                RouteDef {
-                    key: DEFAULT.to_string(),
-                    integration: IntegrationDef::LambdaProxy {
-                        function: echo.name.clone(),
-                    },
-                    route_response: "$default",
-                },
-            ],
-            functions: vec![echo],
+            roles,
+            log_groups: functions.iter().map(|f| f.log_group.clone()).collect(),
+            routes,
+            functions,
+            authorizer,
+            stage_settings,
             names,
         }
+    }
+
+    /// Zips every handler directory that is not packaged yet (deploy and diff compare
+    /// `CodeSha256`). Fails before any AWS call on a package Lambda would refuse.
+    pub fn package(&mut self) -> Result<()> {
+        for f in &mut self.functions {
+            if let (Code::Dir { dir, .. }, None) = (&f.code, &f.package) {
+                f.package = Some(assets::package_dir(dir)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every log group the stack owns: its functions', and the access log's.
+    pub fn owned_log_groups(&self) -> impl Iterator<Item = &String> {
+        self.log_groups
+            .iter()
+            .chain(self.stage_settings.access_log_group.iter())
     }
 
     pub fn route(&self, key: &str) -> Option<&RouteDef> {
@@ -377,26 +542,21 @@ impl Stack {
 
 /// The built-in `$default` handler: it echoes the event, has no environment, and its
 /// role may write its own logs and nothing else.
-fn echo_function(
-    names: &FunctionNames,
-    source: String,
-    zip: Vec<u8>,
-    sha256: String,
-) -> FunctionDef {
+fn echo_function(names: &FunctionNames, source: String, package: Package) -> FunctionDef {
     FunctionDef {
         name: names.function.clone(),
-        runtime: "nodejs24.x",
+        serves: DEFAULT.to_string(),
+        runtime: RUNTIME,
         handler: "index.handler",
-        memory_mb: 128,
-        timeout_s: 10,
+        memory_mb: crate::config::DEFAULT_MEMORY_MB,
+        timeout_s: crate::config::DEFAULT_TIMEOUT_S,
         // Graviton: cheaper per GB-second, and the echo handler has no native code.
         architecture: "arm64",
         role: names.role.clone(),
         log_group: names.log_group.clone(),
         environment: BTreeMap::new(),
-        source,
-        zip,
-        sha256,
+        code: Code::Builtin { source },
+        package: Some(package),
         permissions: vec![PermissionDef {
             sid: PERMISSION_SID.to_string(),
             source: Source::Api,
@@ -404,20 +564,97 @@ fn echo_function(
     }
 }
 
-/// A function's role: assumed by Lambda, allowed to write its own log group's streams.
-fn function_role(f: &FunctionDef) -> RoleDef {
+/// A function whose handler the user wrote (`serves`: its route key, or [`AUTHORIZER`]):
+/// `<stack>-<key>`, with the connection table's name and the @connections URL in its
+/// environment, under the user's variables.
+fn user_function(stack: &str, serves: &str, h: &Handler, table: &str) -> FunctionDef {
+    let names = FunctionNames::new(stack, function_suffix(serves));
+    let mut environment: BTreeMap<String, EnvValue> = h
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), EnvValue::Text(v.clone())))
+        .collect();
+    environment.insert("TABLE_NAME".into(), EnvValue::Text(table.to_string()));
+    environment.insert("CONNECTIONS_URL".into(), EnvValue::ConnectionsUrl);
+    FunctionDef {
+        name: names.function,
+        serves: serves.to_string(),
+        runtime: RUNTIME,
+        handler: "index.handler",
+        memory_mb: h.memory_mb,
+        timeout_s: h.timeout_s,
+        // x86_64: a handler's node_modules may hold native code built on this machine.
+        architecture: "x86_64",
+        role: names.role,
+        log_group: names.log_group,
+        environment,
+        code: Code::Dir {
+            dir: h.dir.clone(),
+            entry: h.entry.clone(),
+        },
+        package: None,
+        permissions: vec![PermissionDef {
+            sid: PERMISSION_SID.to_string(),
+            source: Source::Api,
+        }],
+    }
+}
+
+/// A function's role: assumed by Lambda, allowed to write its own log group's streams;
+/// a user's handler also reads and prunes the connection table, posts to @connections,
+/// and has its route's extra statements. The authorizer has logs only.
+fn function_role(f: &FunctionDef, extra: &[StatementFile]) -> RoleDef {
+    let mut policies = vec![PolicyDef {
+        name: LOG_POLICY.to_string(),
+        grants: vec![Grant::new(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            Target::LogStreams(f.log_group.clone()),
+        )],
+    }];
+    if f.is_user_code() && f.serves != AUTHORIZER {
+        policies.push(PolicyDef {
+            name: READ_POLICY.to_string(),
+            grants: vec![Grant::new(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:DeleteItem",
+                ],
+                Target::Table,
+            )],
+        });
+        policies.push(PolicyDef {
+            name: CONNECTIONS_POLICY.to_string(),
+            grants: vec![Grant::new(
+                &["execute-api:ManageConnections"],
+                Target::Connections,
+            )],
+        });
+    }
+    if !extra.is_empty() {
+        policies.push(PolicyDef {
+            name: ROUTE_POLICY.to_string(),
+            grants: extra
+                .iter()
+                .map(|st| Grant {
+                    actions: st.actions.clone(),
+                    on: Target::Arns(st.resources.clone()),
+                })
+                .collect(),
+        });
+    }
     RoleDef {
         name: f.role.clone(),
         service: LAMBDA,
         function: Some(f.name.clone()),
-        policies: vec![PolicyDef {
-            name: LOG_POLICY.to_string(),
-            grants: vec![Grant {
-                actions: vec!["logs:CreateLogStream", "logs:PutLogEvents"],
-                on: Target::LogStreams(f.log_group.clone()),
-            }],
-        }],
+        policies,
     }
+}
+
+/// `/aws/apigateway/<stack>/<stage>`: the stage's access log.
+pub fn access_log_group(stack: &str, stage: &str) -> String {
+    format!("/aws/apigateway/{stack}/{stage}")
 }
 
 /// A stack built from default options, for tests anywhere in the crate.

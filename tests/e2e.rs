@@ -57,6 +57,8 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
             "function_arn": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:wsconn-default"),
             "api_id": api_id, "stage": "api",
             "websocket_url": format!("wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"),
+            "functions": {"$default": "wsconn-default"},
+            "access_log_group": null,
         })
     );
 

@@ -28,7 +28,10 @@ pub async fn run(
     let started = Instant::now();
     let json = g.output == OutputFormat::Json;
     let parallelism = usize::from(engine_opts.parallelism);
-    let session = Session::open(cfg, parallelism).await?;
+    let mut session = Session::open(cfg, parallelism).await?;
+    // Handler directories are zipped before any AWS call: a package Lambda would refuse
+    // stops here.
+    session.stack.package()?;
     let snap = session.read(Scope::Full, None).await?;
     let cx = session.into_cx(&snap);
     let planned = engine::plan(&cx.stack, &cx.env, &snap)?;

@@ -12,7 +12,10 @@ use crate::error::Result;
 use std::process::ExitCode;
 
 pub async fn run(g: &GlobalOpts, cfg: Config, engine_opts: &EngineOpts) -> Result<ExitCode> {
-    let session = Session::open(cfg, usize::from(engine_opts.parallelism)).await?;
+    let mut session = Session::open(cfg, usize::from(engine_opts.parallelism)).await?;
+    // Handler directories are zipped before any AWS call: a package Lambda would refuse
+    // stops here.
+    session.stack.package()?;
     let snap = session.read(Scope::Full, None).await?;
     let planned = engine::plan(&session.stack, &snap.env, &snap)?;
     let plan = planned.plan();

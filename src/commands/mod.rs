@@ -126,11 +126,17 @@ pub fn approve(
         eprint!("{}", crate::deploy::plan::render_text(plan, false));
     }
     let names: Vec<&str> = new.iter().map(|c| c.resource.as_str()).collect();
+    let account = new.iter().any(|c| c.risk == Some(Risk::AccountWide));
     consent(
         yes,
         &format!(
-            "the plan deletes, replaces or widens permissions of: {}",
-            names.join(", ")
+            "the plan deletes, replaces or widens permissions of: {}{}",
+            names.join(", "),
+            if account {
+                " (the API Gateway account setting is account-wide: every API of this account and region uses it)"
+            } else {
+                ""
+            }
         ),
     )
 }

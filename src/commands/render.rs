@@ -47,6 +47,9 @@ pub fn request(args: &RenderArgs, route: &str, stage: &str, region: &str) -> vtl
     let body = args.body.clone().unwrap_or_default();
     let mut req =
         gateway::template_request(&conn, event, route, &ids, &args.headers, &args.query, &body);
+    for (k, v) in &args.authorizer {
+        req.set_context(&format!("authorizer.{k}"), v);
+    }
     for (k, v) in &args.context {
         req.set_context(k, v);
     }
@@ -160,6 +163,7 @@ mod tests {
                 ("identity.sourceIp".into(), "10.0.0.1".into()),
             ],
             stage_variables: vec![],
+            authorizer: vec![("principalId".into(), "alice".into())],
             opts: Default::default(),
         };
         let req = request(&args, "$connect", "api", "eu-west-1");
@@ -172,5 +176,7 @@ mod tests {
             vtl::render(&t, &req).unwrap(),
             "fixed= 10.0.0.1 CONNECT api b h a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
         );
+        let t = vtl::Template::parse("t", "$context.authorizer.principalId").unwrap();
+        assert_eq!(vtl::render(&t, &req).unwrap(), "alice");
     }
 }

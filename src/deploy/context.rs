@@ -24,6 +24,8 @@ pub struct Facts {
     pub integration_ids: BTreeMap<String, String>,
     /// Route id by route key.
     pub route_ids: BTreeMap<String, String>,
+    /// The stack's authorizer, once it exists.
+    pub authorizer_id: Option<String>,
     /// The deployment the stage should point at.
     pub deployment_id: Option<String>,
 }

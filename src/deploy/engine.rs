@@ -44,10 +44,10 @@ use super::graph::{self, Graph, serial_of};
 use super::kind::{DynResource, Of, Place, Planner, Reader, Scope, Snapshot};
 use super::plan::{Plan, ResourceChange};
 use super::resources::{
-    api::Api, deployment::Deployment, function::Function, integration::Integration,
-    integration_response::IntegrationResponse, log_group::LogGroup, permission::Permission,
-    role::Role, role_policy::RolePolicy, route, route::Route, route_response::RouteResponse,
-    stage::Stage, table::Table,
+    account::Account, api::Api, authorizer, authorizer::Authorizer, deployment::Deployment,
+    function::Function, integration::Integration, integration_response::IntegrationResponse,
+    log_group::LogGroup, permission::Permission, role::Role, role_policy::RolePolicy, route,
+    route::Route, route_response::RouteResponse, stage::Stage, table::Table,
 };
 use super::step::Step;
 use crate::aws::{Aws, AwsEnv};
@@ -60,11 +60,13 @@ use crate::stack::Stack;
 /// once; destroy plans them in the same order and the graph reverses the edges.
 pub const KINDS: &[&dyn DynResource] = &[
     &Of::<Table>::KIND,
+    &Of::<Account>::KIND,
     &Of::<Role>::KIND,
     &Of::<RolePolicy>::KIND,
     &Of::<LogGroup>::KIND,
     &Of::<Function>::KIND,
     &Of::<Api>::KIND,
+    &Of::<Authorizer>::KIND,
     &Of::<Permission>::KIND,
     &Of::<Integration>::KIND,
     &Of::<IntegrationResponse>::KIND,
@@ -114,7 +116,10 @@ pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -
         }
     };
     let reads = futures::future::try_join_all(KINDS.iter().map(|k| k.read(&reader)));
-    let (env, parts) = futures::try_join!(identity, reads)?;
+    // Both run to the end, so that the credential check's error is the one reported
+    // whichever fails first: a bad endpoint or key is about the account, not a read.
+    let (env, parts) = futures::join!(identity, reads);
+    let (env, parts) = (env?, parts?);
     let parts = if reader.is_api_vanished() {
         KINDS
             .iter()
@@ -140,6 +145,7 @@ pub fn facts(snap: &Snapshot, stack: &Stack) -> Facts {
         api_id: snap.get::<Api>(&stack.api.name).map(|a| a.id),
         integration_ids: w.integrations,
         route_ids: w.routes,
+        authorizer_id: authorizer::kept(&snap.live::<Authorizer>(), stack),
         deployment_id: snap
             .get::<Stage>(&stack.stage)
             .and_then(|s| s.deployment_id),
@@ -154,7 +160,7 @@ pub fn plan(stack: &Stack, env: &AwsEnv, snap: &Snapshot) -> Result<Planned> {
     for kind in KINDS {
         kind.plan(&mut p)?;
     }
-    planned(p.steps, graph::DEPLOY_RULES)
+    planned(p.steps, &graph::deploy_rules())
 }
 
 /// Delete steps for everything the stack owns, as the reverse graph. Deleting the API

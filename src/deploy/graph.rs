@@ -44,6 +44,18 @@ pub enum Kind {
     StageCleanup,
     /// Deleting a deployment no stage serves.
     DeploymentCleanup,
+    /// The `$connect` authorizer.
+    Authorizer,
+    /// Deleting an authorizer the stack does not define.
+    AuthorizerCleanup,
+    /// Deleting the function of a route (or authorizer) removed from wsconn.toml, its
+    /// role (with its policies) and its log group; keyed by the function's name.
+    FunctionCleanup,
+    RoleCleanup,
+    LogGroupCleanup,
+    /// The API Gateway account's CloudWatch role (an account-wide setting).
+    AccountRole,
+    AccountSetting,
 }
 
 /// One step's identity in the graph.
@@ -91,7 +103,9 @@ pub fn serial_of(kind: Kind) -> Option<Serial> {
         | Kind::Deployment
         | Kind::Stage
         | Kind::StageCleanup
-        | Kind::DeploymentCleanup => Some(Serial::Api),
+        | Kind::DeploymentCleanup
+        | Kind::Authorizer
+        | Kind::AuthorizerCleanup => Some(Serial::Api),
         Kind::Permission => Some(Serial::FunctionPolicy),
         _ => None,
     }
@@ -255,6 +269,110 @@ pub const DEPLOY_RULES: &[Rule] = &[
         "a deployment a stage still points at cannot be deleted (BadRequestException)",
     ),
 ];
+
+/// Rules of deploy that destroy does not reverse: they order creates by what a created
+/// resource names, and deleting in the reverse order would only lengthen destroy.
+pub const DEPLOY_ONLY_RULES: &[Rule] = &[
+    rule(
+        (Function, None),
+        (Api, None),
+        false,
+        "a handler's CONNECTIONS_URL names the API's id",
+    ),
+    rule(
+        (RolePolicy, None),
+        (Api, None),
+        false,
+        "a handler's manage-connections policy names the API's id",
+    ),
+    rule(
+        (Authorizer, None),
+        (Api, None),
+        false,
+        "an authorizer is created inside the API and needs its id",
+    ),
+    rule(
+        (Route, None),
+        (Authorizer, None),
+        false,
+        "the $connect route names the authorizer's id",
+    ),
+    rule(
+        (Permission, None),
+        (Authorizer, None),
+        false,
+        "the authorizer's permission is scoped by SourceArn to the authorizer's id",
+    ),
+    rule(
+        (Deployment, None),
+        (Authorizer, None),
+        false,
+        "a deployment snapshots the authorizer as it is when it is made",
+    ),
+    rule(
+        (AuthorizerCleanup, None),
+        (Route, None),
+        false,
+        "API Gateway refuses to delete an authorizer that a route still uses",
+    ),
+    rule(
+        (Deployment, None),
+        (AuthorizerCleanup, None),
+        false,
+        "an authorizer deleted after the deployment is made would stay live in it",
+    ),
+    rule(
+        (FunctionCleanup, None),
+        (RouteCleanup, None),
+        false,
+        "a removed route stops invoking its function before the function goes",
+    ),
+    rule(
+        (FunctionCleanup, None),
+        (AuthorizerCleanup, None),
+        false,
+        "a removed authorizer stops invoking its function before the function goes",
+    ),
+    rule(
+        (RoleCleanup, None),
+        (FunctionCleanup, None),
+        true,
+        "a function keeps working until it is deleted, so its role goes after it",
+    ),
+    rule(
+        (LogGroupCleanup, None),
+        (FunctionCleanup, None),
+        true,
+        "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
+    ),
+    rule(
+        (AccountSetting, None),
+        (AccountRole, None),
+        false,
+        "API Gateway checks that it can assume the role it is given (BadRequestException until IAM propagates)",
+    ),
+    rule(
+        (Stage, None),
+        (AccountSetting, None),
+        false,
+        "a stage with logging answers BadRequestException \"CloudWatch Logs role ARN must be set in account settings\" until it is",
+    ),
+    rule(
+        (Stage, None),
+        (LogGroup, None),
+        false,
+        "the access log's destination is the log group's ARN",
+    ),
+];
+
+/// The deploy graph's rules: [`DEPLOY_RULES`] and [`DEPLOY_ONLY_RULES`].
+pub fn deploy_rules() -> Vec<Rule> {
+    DEPLOY_RULES
+        .iter()
+        .chain(DEPLOY_ONLY_RULES)
+        .copied()
+        .collect()
+}
 
 /// Rules only deletion has (on top of the reversed deploy rules, which already delete a
 /// role's policies before the role: DeleteRole answers DeleteConflict until they are).
@@ -487,6 +605,13 @@ mod tests {
         v.push(Node::one(Stage));
         v.push(Node::new(StageCleanup, "old"));
         v.push(Node::new(DeploymentCleanup, "d1"));
+        v.push(Node::one(Authorizer));
+        v.push(Node::new(AuthorizerCleanup, "a9"));
+        v.push(Node::new(FunctionCleanup, "s-old"));
+        v.push(Node::new(RoleCleanup, "s-old"));
+        v.push(Node::new(LogGroupCleanup, "s-old"));
+        v.push(Node::one(AccountRole));
+        v.push(Node::one(AccountSetting));
         v
     }
 
@@ -513,7 +638,7 @@ mod tests {
     #[test]
     fn the_rule_tables_have_no_cycle_for_any_plan() {
         let nodes = deploy_nodes();
-        let g = build(&nodes, DEPLOY_RULES).expect("deploy graph is acyclic");
+        let g = build(&nodes, &deploy_rules()).expect("deploy graph is acyclic");
         // Every subset of kinds is a possible plan (in-sync kinds drop out): check a
         // sliding family of subsets as well as the whole.
         for skip in 0..nodes.len() {
@@ -523,7 +648,7 @@ mod tests {
                 .filter(|(i, _)| i % (skip + 2) != 0)
                 .map(|(_, n)| n.clone())
                 .collect();
-            build(&sub, DEPLOY_RULES).expect("subset acyclic");
+            build(&sub, &deploy_rules()).expect("subset acyclic");
         }
         build(&destroy_nodes(), &destroy_rules()).expect("destroy graph is acyclic");
         assert!(g.depth() >= 5, "the API chain is deep: {}", g.depth());
@@ -543,7 +668,7 @@ mod tests {
     #[test]
     fn edges_follow_the_aws_rules() {
         let nodes = deploy_nodes();
-        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        let g = build(&nodes, &deploy_rules()).unwrap();
         // Independent roots: nothing waits for IAM unless Lambda requires it, and every
         // role is created in the first wave.
         for root in [
@@ -555,18 +680,56 @@ mod tests {
         ] {
             assert!(needs_of(&nodes, &g, &root).is_empty(), "{root:?}");
         }
-        // A function waits for its own role only.
+        // A function waits for its own role, and for the API whose id its
+        // CONNECTIONS_URL holds (one call, made beside the roles); so do the policies.
         assert_eq!(
             needs_of(&nodes, &g, &Node::new(Function, "s-default")),
-            [Node::new(Role, "s-default")]
+            [Node::new(Role, "s-default"), Node::one(Api)]
         );
         assert_eq!(
             needs_of(&nodes, &g, &Node::new(RolePolicy, "s-apigw-dynamodb")),
-            [Node::new(Role, "s-apigw-dynamodb")]
+            [Node::new(Role, "s-apigw-dynamodb"), Node::one(Api)]
+        );
+        // The authorizer before $connect and the permission that names it; a removed
+        // route's function after its route, its role and log group after the function.
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::one(Authorizer)),
+            [Node::one(Api)]
+        );
+        assert!(
+            needs_of(&nodes, &g, &Node::new(Route, "$default")).contains(&Node::one(Authorizer))
+        );
+        assert!(
+            needs_of(&nodes, &g, &Node::new(AuthorizerCleanup, "a9"))
+                .contains(&Node::new(Route, "$connect"))
         );
         assert_eq!(
+            needs_of(&nodes, &g, &Node::new(FunctionCleanup, "s-old")),
+            [
+                Node::new(RouteCleanup, "route9"),
+                Node::new(AuthorizerCleanup, "a9")
+            ]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(RoleCleanup, "s-old")),
+            [Node::new(FunctionCleanup, "s-old")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(LogGroupCleanup, "s-old")),
+            [Node::new(FunctionCleanup, "s-old")]
+        );
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::one(AccountSetting)),
+            [Node::one(AccountRole)]
+        );
+        assert!(needs_of(&nodes, &g, &Node::one(Stage)).contains(&Node::one(AccountSetting)));
+        assert_eq!(
             needs_of(&nodes, &g, &Node::new(Route, "$connect")),
-            [Node::one(Api), Node::new(Integration, "$connect")]
+            [
+                Node::one(Api),
+                Node::new(Integration, "$connect"),
+                Node::one(Authorizer)
+            ]
         );
         assert_eq!(
             needs_of(&nodes, &g, &Node::new(RouteResponse, "$connect")),
@@ -578,7 +741,11 @@ mod tests {
         );
         assert_eq!(
             needs_of(&nodes, &g, &Node::new(Permission, "s-default")),
-            [Node::new(Function, "s-default"), Node::one(Api)]
+            [
+                Node::new(Function, "s-default"),
+                Node::one(Api),
+                Node::one(Authorizer)
+            ]
         );
         let dep = needs_of(&nodes, &g, &Node::one(Deployment));
         assert!(dep.contains(&Node::new(RouteCleanup, "route9")));
@@ -644,9 +811,9 @@ mod tests {
     #[tokio::test]
     async fn every_need_is_done_before_a_step_starts_and_api_writes_never_overlap() {
         let nodes = deploy_nodes();
-        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        let g = build(&nodes, &deploy_rules()).unwrap();
         for parallelism in [1, 2, 8] {
-            let times = run_fake(&nodes, DEPLOY_RULES, parallelism).await;
+            let times = run_fake(&nodes, &deploy_rules(), parallelism).await;
             for (i, needs) in g.needs.iter().enumerate() {
                 for (j, _) in needs {
                     assert!(
@@ -681,7 +848,7 @@ mod tests {
         // Each root's step waits until every root has started: run one after another,
         // the first would wait forever, and the deadline fails the test.
         let nodes = deploy_nodes();
-        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        let g = build(&nodes, &deploy_rules()).unwrap();
         let serial: Vec<_> = nodes.iter().map(|n| serial_of(n.kind)).collect();
         let roots = [0, 1, 2, 5, 8]; // table, roles, log group, API
         let barrier = tokio::sync::Barrier::new(roots.len());
@@ -703,7 +870,7 @@ mod tests {
     #[tokio::test]
     async fn a_failure_stops_new_steps_and_dependents_never_start() {
         let nodes = deploy_nodes();
-        let g = build(&nodes, DEPLOY_RULES).unwrap();
+        let g = build(&nodes, &deploy_rules()).unwrap();
         let serial: Vec<_> = nodes.iter().map(|n| serial_of(n.kind)).collect();
         let started = Mutex::new(Vec::new());
         let api = nodes.iter().position(|n| n.kind == Api).unwrap();

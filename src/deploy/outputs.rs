@@ -2,7 +2,9 @@
 //! does not. Derived from a snapshot, so deploy needs no extra read to print them.
 
 use super::kind::{Scope, Snapshot};
-use super::resources::{api::Api, check_owned, function::Function, stage::Stage, table::Table};
+use super::resources::{
+    api::Api, check_owned, function::Function, log_group::LogGroup, stage::Stage, table::Table,
+};
 use super::session::Session;
 use crate::config::Config;
 use crate::error::Result;
@@ -20,6 +22,10 @@ pub struct Outputs {
     pub api_id: Option<String>,
     pub stage: Option<String>,
     pub websocket_url: Option<String>,
+    /// Each deployed function by what it serves: a route key, or `authorizer`.
+    pub functions: std::collections::BTreeMap<String, String>,
+    /// The stage's access log group, when it exists.
+    pub access_log_group: Option<String>,
 }
 
 /// Reads the stack and returns its outputs (`outputs`, and `smoke`/`connections` to find
@@ -42,6 +48,20 @@ impl Outputs {
         let function = default
             .and_then(|f| snap.get::<Function>(&f.name))
             .filter(|f| owned(&f.tags));
+        let functions = stack
+            .functions
+            .iter()
+            .filter(|f| {
+                snap.get::<Function>(&f.name)
+                    .is_some_and(|l| owned(&l.tags))
+            })
+            .map(|f| (f.serves.clone(), f.name.clone()))
+            .collect();
+        let access_log_group = stack
+            .stage_settings
+            .access_log_group
+            .clone()
+            .filter(|g| snap.get::<LogGroup>(g).is_some_and(|l| owned(&l.tags)));
         let api_id = snap.get::<Api>(&stack.api.name).map(|a| a.id);
         let stage = snap.get::<Stage>(&stack.stage).map(|_| stack.stage.clone());
         Outputs {
@@ -57,12 +77,21 @@ impl Outputs {
             },
             api_id,
             stage,
+            functions,
+            access_log_group,
         }
     }
 
     pub fn to_text(&self) -> String {
         let v = |o: &Option<String>| o.clone().unwrap_or_else(|| "(not deployed)".into());
-        format!(
+        let mut extra = String::new();
+        for (serves, name) in &self.functions {
+            extra.push_str(&format!("function       {serves} -> {name}\n"));
+        }
+        if let Some(g) = &self.access_log_group {
+            extra.push_str(&format!("access_log     {g}\n"));
+        }
+        let base = format!(
             "stack          {}\nregion         {}\ntable_name     {}\ntable_arn      {}\nfunction_name  {}\nfunction_arn   {}\napi_id         {}\nstage          {}\nwebsocket_url  {}\n",
             self.stack,
             self.region,
@@ -73,6 +102,7 @@ impl Outputs {
             v(&self.api_id),
             v(&self.stage),
             v(&self.websocket_url)
-        )
+        );
+        base + &extra
     }
 }

@@ -42,6 +42,8 @@ pub enum Risk {
     WidensPermissions,
     /// Replaces a resource that holds data: needs --allow-replace.
     LosesData,
+    /// Changes a setting of the whole account (API Gateway's CloudWatch role).
+    AccountWide,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -132,9 +132,12 @@ pub async fn run(
     let function = stack
         .default_function()
         .ok_or_else(|| Error::Local("the stack has no $default function".into()))?;
-    let handler = match &cfg.assets_dir {
-        Some(d) => node::HandlerSpec::file(&d.join(crate::assets::HANDLER_FILE)),
-        None => node::HandlerSpec::inline(&function.source),
+    let handler = match (&function.code, &cfg.assets_dir) {
+        (crate::stack::Code::Dir { dir, entry }, _) => node::HandlerSpec::file(&dir.join(entry)),
+        (crate::stack::Code::Builtin { .. }, Some(d)) => {
+            node::HandlerSpec::file(&d.join(crate::assets::HANDLER_FILE))
+        }
+        (crate::stack::Code::Builtin { source }, None) => node::HandlerSpec::inline(source),
     };
     let timeout = opts
         .function_timeout

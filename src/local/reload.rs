@@ -54,7 +54,7 @@ pub fn spawn(app: Arc<App>, cfg: Config, dir: PathBuf) {
             let what = changed.join(", ");
             match built {
                 Ok(Ok(stack)) => {
-                    let source = |s: &Stack| s.default_function().map(|f| f.source.clone());
+                    let source = |s: &Stack| s.default_function().map(|f| f.code.clone());
                     let handler_changed = source(&stack) != source(&old.stack);
                     let api = Api::compile(Arc::new(stack));
                     let errors: Vec<String> = api

@@ -42,6 +42,7 @@ pub fn config_hash(
     env: &AwsEnv,
     integration_ids: &BTreeMap<String, String>,
     route_ids: &BTreeMap<String, String>,
+    authorizer_id: Option<&str>,
 ) -> String {
     let integrations: Vec<Value> = integration::desired(stack, env)
         .iter()
@@ -61,6 +62,9 @@ pub fn config_hash(
         .iter()
         .map(|r| {
             let mut fields: Vec<(&str, Value)> = route::fields_of(r);
+            // A route without an authorizer hashes as it did before routes had one, so
+            // a stack deployed by an earlier wsconn is not redeployed for nothing.
+            fields.retain(|(name, v)| !(*name == "authorizer" && v == "(none)"));
             let responses: Vec<&str> = stack
                 .route(&r.key)
                 .map(|d| vec![d.route_response])
@@ -69,8 +73,12 @@ pub fn config_hash(
             json!({"key": r.key, "id": route_ids.get(&r.key), "fields": fields})
         })
         .collect();
-    let doc = json!({"route_selection_expression": stack.api.route_selection_expression,
+    let mut doc = json!({"route_selection_expression": stack.api.route_selection_expression,
                      "integrations": integrations, "routes": routes});
+    if let Some(a) = &stack.authorizer {
+        doc["authorizer"] =
+            json!({"id": authorizer_id, "fields": super::authorizer::desired(a, env)});
+    }
     sha256_hex(doc.to_string().as_bytes())
 }
 
@@ -186,10 +194,21 @@ impl Resource for Deployment {
     /// New integrations or routes get new ids, so the deployed configuration's hash is
     /// known only after they exist: the kinds that make them are planned first.
     fn plan(p: &mut Planner<'_>) -> Result<()> {
-        let fresh_ids = p.fresh_api || p.creates(Kind::Integration) || p.creates(Kind::Route);
+        let fresh_ids = p.fresh_api
+            || p.creates(Kind::Integration)
+            || p.creates(Kind::Route)
+            || p.creates(Kind::Authorizer);
+        let authorizer_id =
+            super::authorizer::kept(&p.live_in_api::<super::authorizer::Authorizer>(), p.stack);
         let want = (!fresh_ids).then(|| {
             let w = p.wiring();
-            config_hash(p.stack, p.env, &w.integrations, &w.routes)
+            config_hash(
+                p.stack,
+                p.env,
+                &w.integrations,
+                &w.routes,
+                authorizer_id.as_deref(),
+            )
         });
         let deployments: Vec<LiveDeployment> =
             p.live_in_api::<Deployment>().values().cloned().collect();
@@ -220,7 +239,13 @@ async fn deploy(cx: &Cx, api_id: &str) -> Result<()> {
     let apigw = &cx.aws.apigw;
     let hash = {
         let f = cx.facts();
-        config_hash(&cx.stack, &cx.env, &f.integration_ids, &f.route_ids)
+        config_hash(
+            &cx.stack,
+            &cx.env,
+            &f.integration_ids,
+            &f.route_ids,
+            f.authorizer_id.as_deref(),
+        )
     };
     let description = format!("{HASH_PREFIX}{hash}");
     // (id, still PENDING?)
@@ -399,16 +424,16 @@ mod tests {
         };
         let ids: BTreeMap<String, String> = [("$connect".to_string(), "i1".to_string())].into();
         let none = BTreeMap::new();
-        let a = config_hash(&stack, &env, &ids, &none);
-        assert_eq!(a, config_hash(&stack, &env, &ids, &none));
+        let a = config_hash(&stack, &env, &ids, &none, None);
+        assert_eq!(a, config_hash(&stack, &env, &ids, &none, None));
         let other: BTreeMap<String, String> = [("$connect".to_string(), "i2".to_string())].into();
-        assert_ne!(a, config_hash(&stack, &env, &other, &none));
+        assert_ne!(a, config_hash(&stack, &env, &other, &none, None));
         let mut edited = stack.clone();
         if let crate::stack::IntegrationDef::DynamoDb { template, .. } =
             &mut edited.routes[0].integration
         {
             template.text.push_str("\n## edit");
         }
-        assert_ne!(a, config_hash(&edited, &env, &ids, &none));
+        assert_ne!(a, config_hash(&edited, &env, &ids, &none, None));
     }
 }

@@ -22,7 +22,7 @@ use crate::deploy::kind::{Instances, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
 use crate::deploy::step::{Op, Step};
 use crate::error::{self, Error, Result};
-use crate::stack::{FunctionDef, Stack};
+use crate::stack::{EnvValue, FunctionDef, Stack};
 use crate::wait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
@@ -30,6 +30,7 @@ use aws_sdk_lambda::types::{
 };
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Terraform's provider retries IAM propagation for up to 5 minutes.
@@ -55,7 +56,36 @@ pub struct Spec {
 /// Fields set by UpdateFunctionCode; the rest go through UpdateFunctionConfiguration.
 const CODE_FIELDS: &[&str] = &["code_sha256", "architecture"];
 
-pub fn desired(stack: &Stack, f: &FunctionDef, env: &AwsEnv) -> Spec {
+/// The function's variables as Lambda holds them: the @connections URL is filled in
+/// from the API's id (`api_id`: `None` while the API is still to be made).
+pub fn variables(
+    stack: &Stack,
+    f: &FunctionDef,
+    env: &AwsEnv,
+    api_id: Option<&str>,
+) -> BTreeMap<String, String> {
+    f.environment
+        .iter()
+        .map(|(k, v)| {
+            let v = match (v, api_id) {
+                (EnvValue::Text(t), _) => t.clone(),
+                (EnvValue::ConnectionsUrl, Some(id)) => env.connections_url(id, &stack.stage),
+                (EnvValue::ConnectionsUrl, None) => super::permission::UNKNOWN_API.to_string(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// The package's `CodeSha256`, or what is shown when it was not packaged (a bug).
+fn code_sha256(f: &FunctionDef) -> String {
+    f.package
+        .as_ref()
+        .map(|p| p.sha256.clone())
+        .unwrap_or_else(|| "(not packaged)".into())
+}
+
+pub fn desired(stack: &Stack, f: &FunctionDef, env: &AwsEnv, api_id: Option<&str>) -> Spec {
     Spec {
         fields: vec![
             ("runtime", f.runtime.into()),
@@ -63,9 +93,9 @@ pub fn desired(stack: &Stack, f: &FunctionDef, env: &AwsEnv) -> Spec {
             ("memory_mb", f.memory_mb.into()),
             ("timeout_s", f.timeout_s.into()),
             ("role", env.role_arn(&f.role).into()),
-            ("code_sha256", f.sha256.clone().into()),
+            ("code_sha256", code_sha256(f).into()),
             ("architecture", f.architecture.into()),
-            ("environment", json!(f.environment)),
+            ("environment", json!(variables(stack, f, env, api_id))),
         ],
         tags: stack.tags.clone(),
     }
@@ -211,24 +241,61 @@ impl Resource for Function {
     type Live = LiveFunction;
     const NAME: &'static str = "function";
 
+    /// The declared functions, and those the stack no longer declares (found by their
+    /// log groups) that carry its tag.
     fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveFunction>>> {
         Box::pin(async move {
-            let found = futures::future::try_join_all(rd.stack.functions.iter().map(|f| async {
-                Ok::<_, Error>(read(rd.aws, &f.name).await?.map(|l| (f.name.clone(), l)))
-            }))
-            .await?;
-            Ok(found.into_iter().flatten().collect())
+            let declared = async {
+                futures::future::try_join_all(rd.stack.functions.iter().map(|f| async {
+                    Ok::<_, Error>(read(rd.aws, &f.name).await?.map(|l| (f.name.clone(), l)))
+                }))
+                .await
+            };
+            let removed = async {
+                let names = super::log_group::undeclared_functions(rd).await?;
+                futures::future::try_join_all(names.into_iter().map(|name| async move {
+                    if rd.stack.function(&name).is_some() {
+                        return Ok(None);
+                    }
+                    Ok::<_, Error>(read(rd.aws, &name).await?.and_then(|l| {
+                        let owned = l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
+                        owned.then_some((name, l))
+                    }))
+                }))
+                .await
+            };
+            let (a, b) = futures::try_join!(declared, removed)?;
+            Ok(a.into_iter().chain(b).flatten().collect())
         })
     }
 
     /// Each function's step and, when it creates or updates, the wait until it is Active.
+    /// A function the stack no longer declares is deleted (its resource policy with it).
     fn plan(p: &mut Planner<'_>) -> Result<()> {
+        for name in p.live::<Function>().keys() {
+            if p.stack.function(name).is_none() {
+                p.push(
+                    Node::new(Kind::FunctionCleanup, name.clone()),
+                    ResourceChange::new(label(name), Action::Delete, vec![])
+                        .with_reason("wsconn.toml no longer declares its route"),
+                    FunctionOp::Delete(name.clone()),
+                );
+            }
+        }
         for f in &p.stack.functions {
             let live = p.snap.get::<Function>(&f.name);
             if let Some(l) = &live {
                 check_owned(&label(&f.name), &l.tags, &p.stack.name)?;
             }
-            let Some((c, op)) = diff(&f.name, &desired(p.stack, f, p.env), live.as_ref()) else {
+            let api_id = match p.fresh_api {
+                true => None,
+                false => p
+                    .snap
+                    .get::<super::api::Api>(&p.stack.api.name)
+                    .map(|a| a.id),
+            };
+            let want = desired(p.stack, f, p.env, api_id.as_deref());
+            let Some((c, op)) = diff(&f.name, &want, live.as_ref()) else {
                 continue;
             };
             let update_only_tags = matches!(
@@ -251,17 +318,16 @@ impl Resource for Function {
         Ok(())
     }
 
+    /// Every function of the stack: declared (checked for ownership) or found with its
+    /// tag.
     fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
-        for f in &p.stack.functions {
-            let Some(live) = p.snap.get::<Function>(&f.name) else {
-                continue;
-            };
-            check_owned(&label(&f.name), &live.tags, &p.stack.name)?;
+        for (name, live) in p.live::<Function>().iter() {
+            check_owned(&label(name), &live.tags, &p.stack.name)?;
             p.push(
-                Node::new(Kind::Function, f.name.clone()),
-                ResourceChange::new(label(&f.name), Action::Delete, vec![])
+                Node::new(Kind::Function, name.clone()),
+                ResourceChange::new(label(name), Action::Delete, vec![])
                     .with_reason("its resource policy (the permission) goes with it"),
-                FunctionOp::Delete(f.name.clone()),
+                FunctionOp::Delete(name.clone()),
             );
         }
         Ok(())
@@ -318,18 +384,33 @@ async fn wait_ready(cx: &Cx, name: &str) -> Result<()> {
 
 /// The environment as Lambda takes it: none at all when there are no variables (the
 /// built-in echo is created exactly as before functions had variables).
-fn environment(f: &FunctionDef) -> Environment {
-    Environment::builder()
-        .set_variables(
-            (!f.environment.is_empty()).then(|| f.environment.clone().into_iter().collect()),
-        )
-        .build()
+fn environment(cx: &Cx, f: &FunctionDef) -> Result<Environment> {
+    let api_id = match f
+        .environment
+        .values()
+        .any(|v| *v == EnvValue::ConnectionsUrl)
+    {
+        true => Some(cx.api_id()?),
+        false => None,
+    };
+    let vars = variables(&cx.stack, f, &cx.env, api_id.as_deref());
+    Ok(Environment::builder()
+        .set_variables((!vars.is_empty()).then(|| vars.into_iter().collect()))
+        .build())
+}
+
+/// The function's package; every function is packaged before a plan is made.
+fn package(f: &FunctionDef) -> Result<&crate::assets::Package> {
+    f.package.as_ref().ok_or_else(|| {
+        Error::Conflict(format!("function {}: its handler was not packaged", f.name))
+    })
 }
 
 async fn create(cx: &Cx, name: &str) -> Result<()> {
     let f = def(cx, name)?;
+    let pkg = package(f)?;
     let code = FunctionCode::builder()
-        .zip_file(Blob::new(f.zip.clone()))
+        .zip_file(Blob::new(pkg.zip.clone()))
         .build();
     let req = cx
         .aws
@@ -342,10 +423,10 @@ async fn create(cx: &Cx, name: &str) -> Result<()> {
         .timeout(f.timeout_s)
         .role(cx.env.role_arn(&f.role))
         .architectures(Architecture::from(f.architecture))
-        .environment(environment(f))
+        .environment(environment(cx, f)?)
         .code(code)
         .set_tags(Some(cx.desired_tags().into_iter().collect()));
-    let spacing = wait::upload_spacing(f.zip.len());
+    let spacing = wait::upload_spacing(pkg.zip.len());
     let created =
         wait::retrying_spaced(PROPAGATION, spacing, error::is_lambda_retryable, || async {
             req.clone()
@@ -361,7 +442,12 @@ async fn create(cx: &Cx, name: &str) -> Result<()> {
                 .await?
                 .ok_or_else(|| Error::Vanished(label(name)))?;
             check_owned(&label(name), &live.tags, &cx.stack.name)?;
-            match diff(name, &desired(&cx.stack, f, &cx.env), Some(&live)) {
+            let api_id = cx.facts().api_id.clone();
+            match diff(
+                name,
+                &desired(&cx.stack, f, &cx.env, api_id.as_deref()),
+                Some(&live),
+            ) {
                 Some((
                     _,
                     FunctionOp::Update {
@@ -399,12 +485,13 @@ async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) 
     let lambda = &cx.aws.lambda;
     if code {
         wait_ready(cx, name).await?;
-        let spacing = wait::upload_spacing(f.zip.len());
+        let pkg = package(f)?;
+        let spacing = wait::upload_spacing(pkg.zip.len());
         wait::retrying_spaced(PROPAGATION, spacing, error::is_lambda_retryable, || async {
             lambda
                 .update_function_code()
                 .function_name(name)
-                .zip_file(Blob::new(f.zip.clone()))
+                .zip_file(Blob::new(pkg.zip.clone()))
                 .architectures(Architecture::from(f.architecture))
                 .send()
                 .await
@@ -414,6 +501,15 @@ async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) 
     }
     if config {
         wait_ready(cx, name).await?;
+        let api_id = match f
+            .environment
+            .values()
+            .any(|v| *v == EnvValue::ConnectionsUrl)
+        {
+            true => Some(cx.api_id()?),
+            false => None,
+        };
+        let vars = variables(&cx.stack, f, &cx.env, api_id.as_deref());
         wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
             lambda
                 .update_function_configuration()
@@ -426,7 +522,7 @@ async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) 
                 // An empty map clears variables someone set by hand.
                 .environment(
                     Environment::builder()
-                        .set_variables(Some(f.environment.clone().into_iter().collect()))
+                        .set_variables(Some(vars.clone().into_iter().collect()))
                         .build(),
                 )
                 .send()

@@ -100,6 +100,85 @@ pub async fn find(
     }))
 }
 
+/// Every log group under `prefix` (all pages), without tags.
+async fn list_prefix(aws: &Aws, prefix: &str) -> Result<Vec<(String, LiveLogGroup)>> {
+    super::all_pages(|token| async move {
+        let out = aws
+            .gated(
+                aws.logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(prefix)
+                    .set_next_token(token)
+                    .send(),
+            )
+            .await
+            .map_err(|e| error::aws(format!("listing log groups under {prefix}"), e))?;
+        let groups = out
+            .log_groups()
+            .iter()
+            .map(|g| {
+                let name = g.log_group_name().unwrap_or_default().to_string();
+                let arn = g
+                    .log_group_arn()
+                    .map(String::from)
+                    .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
+                    .unwrap_or_default();
+                (
+                    name,
+                    LiveLogGroup {
+                        arn,
+                        retention_days: g.retention_in_days(),
+                        tags: Tags::new(),
+                        creation_time: g.creation_time(),
+                    },
+                )
+            })
+            .collect();
+        Ok((groups, out.next_token().map(String::from)))
+    })
+    .await
+}
+
+/// Log groups the stack may have made and no longer declares: those of functions
+/// (`/aws/lambda/<stack>-*`) and access logs (`/aws/apigateway/<stack>/*`) that the
+/// desired stack does not name. One listing per prefix, shared by the kinds that find
+/// removed functions and roles this way (a function's log group is made before it and
+/// deleted after it). Whether each is the stack's is decided by its own tag.
+pub async fn undeclared(rd: &Reader<'_>) -> Result<Vec<(String, LiveLogGroup)>> {
+    rd.shared("undeclared-log-groups", || async {
+        let stack = rd.stack;
+        let (lambda, apigw) = (
+            format!("/aws/lambda/{}-", stack.name),
+            format!("/aws/apigateway/{}/", stack.name),
+        );
+        let (functions, access) =
+            futures::try_join!(list_prefix(rd.aws, &lambda), list_prefix(rd.aws, &apigw))?;
+        let declared: Vec<&String> = stack.owned_log_groups().collect();
+        Ok(functions
+            .into_iter()
+            .chain(access)
+            .filter(|(n, _)| !declared.contains(&n))
+            .collect())
+    })
+    .await
+}
+
+/// Names of functions the stack no longer declares, from [`undeclared`] log groups.
+pub async fn undeclared_functions(rd: &Reader<'_>) -> Result<Vec<String>> {
+    Ok(undeclared(rd)
+        .await?
+        .into_iter()
+        .filter_map(|(n, _)| n.strip_prefix("/aws/lambda/").map(String::from))
+        .collect())
+}
+
+const EXECUTION_PREFIX: &str = "API-Gateway-Execution-Logs_";
+
+/// The log group API Gateway makes for a stage's execution logs.
+pub fn execution_log_group(api_id: &str, stage: &str) -> String {
+    format!("{EXECUTION_PREFIX}{api_id}/{stage}")
+}
+
 /// The stack's log group, through the `--parallelism` gate.
 pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
     aws.gated(find(&aws.logs, name)).await
@@ -146,19 +225,82 @@ impl Resource for LogGroup {
     type Live = LiveLogGroup;
     const NAME: &'static str = "log group";
 
+    /// The declared log groups by name, and the undeclared ones that carry the stack's
+    /// tag (a removed route's, a disabled access log).
     fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveLogGroup>>> {
         Box::pin(async move {
-            let found =
-                futures::future::try_join_all(rd.stack.log_groups.iter().map(|n| async {
+            let declared = async {
+                futures::future::try_join_all(rd.stack.owned_log_groups().map(|n| async {
                     Ok::<_, Error>(read(rd.aws, n).await?.map(|l| (n.clone(), l)))
                 }))
-                .await?;
-            Ok(found.into_iter().flatten().collect())
+                .await
+            };
+            let others = async {
+                let groups = undeclared(rd).await?;
+                futures::future::try_join_all(groups.into_iter().map(|(n, mut l)| async move {
+                    match rd
+                        .aws
+                        .gated(
+                            rd.aws
+                                .logs
+                                .list_tags_for_resource()
+                                .resource_arn(&l.arn)
+                                .send(),
+                        )
+                        .await
+                    {
+                        Ok(o) => {
+                            l.tags = o.tags.unwrap_or_default().into_iter().collect();
+                            let owned =
+                                l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
+                            Ok::<_, Error>(owned.then_some((n, l)))
+                        }
+                        Err(e) if error::is_not_found(&e) => Ok(None),
+                        Err(e) => Err(error::aws(format!("reading tags of log group {n}"), e)),
+                    }
+                }))
+                .await
+            };
+            // API Gateway's own execution log group is named by the API's id (found by
+            // the stack's tag), not tagged: destroy removes it when it exists.
+            let execution = async {
+                if rd.scope != crate::deploy::kind::Scope::Destroy {
+                    return Ok(vec![]);
+                }
+                let Some(api) = super::api::found(rd).await? else {
+                    return Ok(vec![]);
+                };
+                let name = execution_log_group(&api.id, &rd.stack.stage);
+                Ok::<_, Error>(
+                    list_prefix(rd.aws, &name)
+                        .await?
+                        .into_iter()
+                        .filter(|(n, _)| *n == name)
+                        .map(Some)
+                        .collect(),
+                )
+            };
+            let (a, b, c) = futures::try_join!(declared, others, execution)?;
+            Ok(a.into_iter().chain(b).chain(c).flatten().collect())
         })
     }
 
     fn plan(p: &mut Planner<'_>) -> Result<()> {
-        for name in &p.stack.log_groups {
+        let declared: Vec<&String> = p.stack.owned_log_groups().collect();
+        for (name, _) in p
+            .live::<LogGroup>()
+            .iter()
+            .filter(|(n, _)| !declared.contains(n))
+        {
+            let key = name.strip_prefix("/aws/lambda/").unwrap_or(name);
+            p.push(
+                Node::new(Kind::LogGroupCleanup, key),
+                ResourceChange::new(label(name), Action::Delete, vec![])
+                    .with_reason("wsconn.toml no longer declares it"),
+                LogGroupOp::Delete(name.clone()),
+            );
+        }
+        for name in declared {
             let live = p.snap.get::<LogGroup>(name);
             if let Some(l) = &live {
                 check_owned(&label(name), &l.tags, &p.stack.name)?;
@@ -170,14 +312,19 @@ impl Resource for LogGroup {
         Ok(())
     }
 
+    /// Every log group of the stack: declared (checked for ownership) or found with its
+    /// tag.
     fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
-        for name in &p.stack.log_groups {
-            let Some(live) = p.snap.get::<LogGroup>(name) else {
-                continue;
+        for (name, live) in p.live::<LogGroup>().iter() {
+            if !name.starts_with(EXECUTION_PREFIX) {
+                check_owned(&label(name), &live.tags, &p.stack.name)?;
+            }
+            let key = match name.strip_prefix("/aws/lambda/") {
+                Some(f) => f.to_string(),
+                None => node_key(p.stack, name),
             };
-            check_owned(&label(name), &live.tags, &p.stack.name)?;
             p.push(
-                Node::new(Kind::LogGroup, node_key(p.stack, name)),
+                Node::new(Kind::LogGroup, key),
                 ResourceChange::new(label(name), Action::Delete, vec![]),
                 LogGroupOp::Delete(name.clone()),
             );

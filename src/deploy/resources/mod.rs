@@ -6,7 +6,9 @@
 //! means a file here, an entry in the engine's list (`super::engine::KINDS`) and, where
 //! it waits for others, a rule in `super::graph`.
 
+pub mod account;
 pub mod api;
+pub mod authorizer;
 pub mod deployment;
 pub mod function;
 pub mod integration;

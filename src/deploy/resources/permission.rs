@@ -58,11 +58,25 @@ pub fn label(function: &str, sid: &str) -> String {
     format!("permission {sid} on function {function}")
 }
 
-/// The statement wanted; `api_id` is `None` while the API is still to be created.
-pub fn desired(env: &AwsEnv, def: &PermissionDef, api_id: Option<&str>) -> Statement {
-    let source = match (def.source, api_id) {
-        (Source::Api, Some(id)) => env.execute_api_arn(id),
-        (Source::Api, None) => UNKNOWN_API.into(),
+/// Shown while the authorizer (and so its id) does not exist yet.
+pub const UNKNOWN_AUTHORIZER: &str = "(authorizer id known after apply)";
+
+/// The statement wanted; `api_id` is `None` while the API is still to be created, and
+/// `authorizer_id` while the authorizer is.
+pub fn desired(
+    env: &AwsEnv,
+    def: &PermissionDef,
+    api_id: Option<&str>,
+    authorizer_id: Option<&str>,
+) -> Statement {
+    let source = match (def.source, api_id, authorizer_id) {
+        (Source::Api, Some(id), _) => env.execute_api_arn(id),
+        (Source::Api, None, _) => UNKNOWN_API.into(),
+        (Source::Authorizer, Some(api), Some(auth)) => format!(
+            "arn:{}:execute-api:{}:{}:{api}/authorizers/{auth}",
+            env.partition, env.region, env.account
+        ),
+        (Source::Authorizer, _, _) => UNKNOWN_AUTHORIZER.into(),
     };
     Statement {
         principal: PRINCIPAL.into(),
@@ -236,6 +250,12 @@ impl Resource for Permission {
                 .get::<super::api::Api>(&p.stack.api.name)
                 .map(|a| a.id)
         };
+        let authorizer_id = match p.fresh_api || p.creates(Kind::Authorizer) {
+            true => None,
+            false => {
+                super::authorizer::kept(&p.live_in_api::<super::authorizer::Authorizer>(), p.stack)
+            }
+        };
         let live = p.live::<Permission>();
         // A function the plan creates has no statements yet, whatever was read.
         let functions = p.live::<Function>();
@@ -253,7 +273,7 @@ impl Resource for Permission {
                     .permissions
                     .iter()
                     .find(|d| d.sid == sid)
-                    .map(|d| desired(p.env, d, api_id.as_deref()));
+                    .map(|d| desired(p.env, d, api_id.as_deref(), authorizer_id.as_deref()));
                 let have = live.get(&key(&f.name, sid)).map(|s| &s.grants);
                 if let Some((c, op)) = diff(&f.name, sid, want.as_ref(), have) {
                     p.push(Node::new(Kind::Permission, f.name.clone()), c, op);
@@ -322,7 +342,13 @@ fn def<'a>(cx: &'a Cx, function: &str, sid: &str) -> Result<&'a PermissionDef> {
 }
 
 async fn add(cx: &Cx, function: &str, sid: &str) -> Result<()> {
-    let want = desired(&cx.env, def(cx, function, sid)?, Some(&cx.api_id()?));
+    let authorizer_id = cx.facts().authorizer_id.clone();
+    let want = desired(
+        &cx.env,
+        def(cx, function, sid)?,
+        Some(&cx.api_id()?),
+        authorizer_id.as_deref(),
+    );
     let source = want.source_arn.as_str().unwrap_or_default().to_string();
     match send_add(cx, function, sid, &source).await {
         // "The statement id (…) provided already exists": a lost answer, or another

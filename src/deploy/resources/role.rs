@@ -175,17 +175,51 @@ impl Resource for Role {
     type Live = LiveRole;
     const NAME: &'static str = "role";
 
+    /// The declared roles, and the roles of functions the stack no longer declares
+    /// (`<function>-fn`) that carry its tag.
     fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveRole>>> {
         Box::pin(async move {
-            let found = futures::future::try_join_all(rd.stack.roles.iter().map(|r| async {
-                Ok::<_, Error>(read(rd.aws, &r.name).await?.map(|l| (r.name.clone(), l)))
-            }))
-            .await?;
-            Ok(found.into_iter().flatten().collect())
+            let declared = async {
+                futures::future::try_join_all(rd.stack.roles.iter().map(|r| async {
+                    Ok::<_, Error>(read(rd.aws, &r.name).await?.map(|l| (r.name.clone(), l)))
+                }))
+                .await
+            };
+            let removed = async {
+                let functions = super::log_group::undeclared_functions(rd).await?;
+                futures::future::try_join_all(functions.into_iter().map(|f| async move {
+                    let name = format!("{f}-fn");
+                    if rd.stack.role(&name).is_some() {
+                        return Ok(None);
+                    }
+                    Ok::<_, Error>(read(rd.aws, &name).await?.and_then(|l| {
+                        let owned = l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
+                        owned.then_some((name, l))
+                    }))
+                }))
+                .await
+            };
+            let (a, b) = futures::try_join!(declared, removed)?;
+            Ok(a.into_iter().chain(b).flatten().collect())
         })
     }
 
     fn plan(p: &mut Planner<'_>) -> Result<()> {
+        for (name, live) in p.live::<Role>().iter() {
+            if p.stack.role(name).is_some() {
+                continue;
+            }
+            let function = name.strip_suffix("-fn").unwrap_or(name);
+            p.push(
+                Node::new(Kind::RoleCleanup, function),
+                ResourceChange::new(label(name), Action::Delete, vec![])
+                    .with_reason("wsconn.toml no longer declares its function"),
+                RoleOp::Delete {
+                    name: name.clone(),
+                    managed: live.managed_policies.clone(),
+                },
+            );
+        }
         for role in &p.stack.roles {
             let live = p.snap.get::<Role>(&role.name);
             if let Some(l) = &live {
@@ -198,17 +232,19 @@ impl Resource for Role {
         Ok(())
     }
 
+    /// Every role of the stack: declared (checked for ownership) or found with its tag.
     fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
-        for role in &p.stack.roles {
-            let Some(live) = p.snap.get::<Role>(&role.name) else {
-                continue;
+        for (name, live) in p.live::<Role>().iter() {
+            check_owned(&label(name), &live.tags, &p.stack.name)?;
+            let key = match p.stack.role(name) {
+                Some(role) => node_key(role),
+                None => name.strip_suffix("-fn").unwrap_or(name).to_string(),
             };
-            check_owned(&label(&role.name), &live.tags, &p.stack.name)?;
             p.push(
-                Node::new(Kind::Role, node_key(role)),
-                ResourceChange::new(label(&role.name), Action::Delete, vec![]),
+                Node::new(Kind::Role, key),
+                ResourceChange::new(label(name), Action::Delete, vec![]),
                 RoleOp::Delete {
-                    name: role.name.clone(),
+                    name: name.clone(),
                     managed: live.managed_policies.clone(),
                 },
             );

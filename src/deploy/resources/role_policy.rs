@@ -37,24 +37,40 @@ pub fn label(role: &str, policy: &str) -> String {
     format!("policy {policy} of role {role}")
 }
 
-/// The ARN a grant's target resolves to in this account.
-fn resource(on: &Target, stack: &Stack, env: &AwsEnv) -> String {
+/// The ARN (or ARNs) a grant's target resolves to in this account. The @connections
+/// ARN holds the API's id: `api_id` is `None` while the API is still to be made.
+fn resource(on: &Target, stack: &Stack, env: &AwsEnv, api_id: Option<&str>) -> Value {
     match on {
-        Target::Table => env.table_arn(&stack.table.name),
-        Target::LogStreams(group) => format!("{}:*", env.log_group_arn(group)),
+        Target::Table => env.table_arn(&stack.table.name).into(),
+        Target::LogStreams(group) => format!("{}:*", env.log_group_arn(group)).into(),
+        Target::Connections => format!(
+            "arn:{}:execute-api:{}:{}:{}/{}/*/@connections/*",
+            env.partition,
+            env.region,
+            env.account,
+            api_id.unwrap_or(super::permission::UNKNOWN_API),
+            stack.stage
+        )
+        .into(),
+        Target::Arns(arns) => json!(arns),
     }
 }
 
-fn statement(g: &Grant, stack: &Stack, env: &AwsEnv) -> Value {
-    json!({"Effect": "Allow", "Action": g.actions, "Resource": resource(&g.on, stack, env)})
+fn statement(g: &Grant, stack: &Stack, env: &AwsEnv, api_id: Option<&str>) -> Value {
+    json!({"Effect": "Allow", "Action": g.actions, "Resource": resource(&g.on, stack, env, api_id)})
 }
 
 /// The IAM document of one of the model's policies: one statement per grant.
-pub fn document(policy: &PolicyDef, stack: &Stack, env: &AwsEnv) -> Value {
-    json!({
+pub fn document(policy: &PolicyDef, stack: &Stack, env: &AwsEnv, api_id: Option<&str>) -> Value {
+    super::normalise_policy(json!({
         "Version": "2012-10-17",
-        "Statement": policy.grants.iter().map(|g| statement(g, stack, env)).collect::<Vec<_>>(),
-    })
+        "Statement": policy.grants.iter().map(|g| statement(g, stack, env, api_id)).collect::<Vec<_>>(),
+    }))
+}
+
+/// Whether a policy names the API (and so waits for its id).
+pub fn needs_api(policy: &PolicyDef) -> bool {
+    policy.grants.iter().any(|g| g.on == Target::Connections)
 }
 
 /// ListRolePolicies and GetRolePolicy of the known policies at once (one round-trip
@@ -184,11 +200,23 @@ impl Resource for RolePolicy {
 
     fn plan(p: &mut Planner<'_>) -> Result<()> {
         let live = p.live::<RolePolicy>();
+        let api_id = match p.fresh_api {
+            true => None,
+            false => p
+                .snap
+                .get::<super::api::Api>(&p.stack.api.name)
+                .map(|a| a.id),
+        };
         for role in &p.stack.roles {
             let want: BTreeMap<&str, Value> = role
                 .policies
                 .iter()
-                .map(|d| (d.name.as_str(), document(d, p.stack, p.env)))
+                .map(|d| {
+                    (
+                        d.name.as_str(),
+                        document(d, p.stack, p.env, api_id.as_deref()),
+                    )
+                })
                 .collect();
             let have: BTreeMap<&str, &Value> = live
                 .values()
@@ -243,7 +271,11 @@ async fn put(cx: &Cx, role: &str, name: &str) -> Result<()> {
         .ok_or_else(|| {
             Error::Conflict(format!("{} is not part of the stack", label(role, name)))
         })?;
-    let doc = document(def, &cx.stack, &cx.env).to_string();
+    let api_id = match needs_api(def) {
+        true => Some(cx.api_id()?),
+        false => None,
+    };
+    let doc = document(def, &cx.stack, &cx.env, api_id.as_deref()).to_string();
     cx.aws
         .iam
         .put_role_policy()
@@ -326,14 +358,14 @@ mod tests {
         };
         let logs = &stack.role("s-default-fn").unwrap().policies[0];
         assert_eq!(
-            document(logs, &stack, &env),
+            document(logs, &stack, &env, None),
             json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
                 "Action":["logs:CreateLogStream","logs:PutLogEvents"],
                 "Resource":"arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/s-default:*"}]})
         );
         let table = &stack.role("s-apigw-dynamodb").unwrap().policies[0];
         assert_eq!(
-            document(table, &stack, &env),
+            document(table, &stack, &env, None),
             json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
                 "Action":["dynamodb:PutItem","dynamodb:DeleteItem"],
                 "Resource":"arn:aws:dynamodb:eu-west-1:111122223333:table/s-connections"}]})

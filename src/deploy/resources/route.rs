@@ -29,6 +29,8 @@ pub struct Spec {
     /// `integration <route key>` for integrations the stack knows, else the raw target.
     pub target: String,
     pub authorization_type: String,
+    /// `authorizer <name>` for the stack's authorizer, `(none)` without one.
+    pub authorizer: String,
     pub route_response_selection_expression: Option<String>,
 }
 
@@ -39,18 +41,34 @@ pub struct LiveRoute {
     /// The raw target (`integrations/<id>`), if any.
     pub target: Option<String>,
     pub authorization_type: String,
+    pub authorizer_id: Option<String>,
     pub route_response_selection_expression: Option<String>,
+}
+
+/// The authorizer a route uses: the stack's, on `$connect` only (WebSocket APIs
+/// authorize the handshake).
+fn authorizer_of<'s>(stack: &'s Stack, key: &str) -> Option<&'s crate::stack::AuthorizerDef> {
+    stack
+        .authorizer
+        .as_ref()
+        .filter(|_| key == crate::stack::CONNECT)
 }
 
 pub fn desired(stack: &Stack) -> Vec<Spec> {
     stack
         .routes
         .iter()
-        .map(|r| Spec {
-            key: r.key.clone(),
-            target: format!("integration {}", r.key),
-            authorization_type: "NONE".into(),
-            route_response_selection_expression: Some(r.route_response.into()),
+        .map(|r| {
+            let auth = authorizer_of(stack, &r.key);
+            Spec {
+                key: r.key.clone(),
+                target: format!("integration {}", r.key),
+                authorization_type: if auth.is_some() { "CUSTOM" } else { "NONE" }.into(),
+                authorizer: auth
+                    .map(|a| format!("authorizer {}", a.name))
+                    .unwrap_or_else(|| "(none)".into()),
+                route_response_selection_expression: Some(r.route_response.into()),
+            }
         })
         .collect()
 }
@@ -59,6 +77,7 @@ pub fn fields_of(s: &Spec) -> Vec<(&'static str, Value)> {
     vec![
         ("target", s.target.clone().into()),
         ("authorization_type", s.authorization_type.clone().into()),
+        ("authorizer", s.authorizer.clone().into()),
         (
             "route_response_selection_expression",
             s.route_response_selection_expression.clone().into(),
@@ -83,11 +102,20 @@ pub fn target_id(target: Option<&str>) -> Option<&str> {
     target.map(|t| t.strip_prefix("integrations/").unwrap_or(t))
 }
 
-fn spec_of(live: &LiveRoute, ids: &BTreeMap<String, String>) -> Spec {
+fn spec_of(
+    live: &LiveRoute,
+    ids: &BTreeMap<String, String>,
+    authorizers: &BTreeMap<String, String>,
+) -> Spec {
+    let authorizer_id = live
+        .authorizer_id
+        .as_deref()
+        .filter(|id| !id.is_empty() && live.authorization_type != "NONE");
     Spec {
         key: live.key.clone(),
         target: show_target(live.target.as_deref(), ids),
         authorization_type: live.authorization_type.clone(),
+        authorizer: super::authorizer::show(authorizer_id, authorizers),
         route_response_selection_expression: live.route_response_selection_expression.clone(),
     }
 }
@@ -135,6 +163,7 @@ async fn list(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveRoute>>> {
                                 .authorization_type()
                                 .map(|a| a.as_str().to_string())
                                 .unwrap_or_else(|| "NONE".into()),
+                            authorizer_id: r.authorizer_id().map(String::from),
                             route_response_selection_expression: r
                                 .route_response_selection_expression()
                                 .map(String::from),
@@ -193,17 +222,19 @@ pub enum RouteOp {
     Delete(String),
 }
 
+/// `authorizers`: the name of each live authorizer the stack keeps, by id.
 pub fn diff(
     spec: &Spec,
     live: Option<&LiveRoute>,
     integration_ids: &BTreeMap<String, String>,
+    authorizers: &BTreeMap<String, String>,
 ) -> Option<(ResourceChange, RouteOp)> {
     let resource = format!("route {}", spec.key);
     let Some(live) = live else {
         let c = ResourceChange::new(resource, Action::Create, created_fields(fields_of(spec)));
         return Some((c, RouteOp::Create(spec.key.clone())));
     };
-    let have = fields_of(&spec_of(live, integration_ids));
+    let have = fields_of(&spec_of(live, integration_ids, authorizers));
     let fields: Vec<_> = fields_of(spec)
         .into_iter()
         .zip(have)
@@ -243,9 +274,16 @@ impl Resource for Route {
     fn plan(p: &mut Planner<'_>) -> Result<()> {
         let live = p.live_in_api::<Route>();
         let wiring = p.wiring().into_owned();
+        let authorizers = p.live_in_api::<super::authorizer::Authorizer>();
+        let authorizer_names: BTreeMap<String, String> =
+            super::authorizer::kept(&authorizers, p.stack)
+                .and_then(|id| authorizers.get(&id))
+                .map(|a| (a.id.clone(), a.name.clone()))
+                .into_iter()
+                .collect();
         for s in desired(p.stack) {
             let keep = wiring.routes.get(&s.key).and_then(|id| live.get(id));
-            if let Some((c, op)) = diff(&s, keep, &wiring.integrations) {
+            if let Some((c, op)) = diff(&s, keep, &wiring.integrations, &authorizer_names) {
                 p.push(Node::new(Kind::Route, s.key.clone()), c, op);
             }
         }
@@ -293,6 +331,21 @@ fn target(cx: &Cx, key: &str) -> Result<String> {
     Ok(format!("integrations/{}", cx.integration_id(key)?))
 }
 
+/// The authorization a route is written with: `CUSTOM` and the authorizer's id, or `NONE`.
+fn authorization(cx: &Cx, key: &str) -> Result<(AuthorizationType, Option<String>)> {
+    match authorizer_of(&cx.stack, key) {
+        Some(a) => {
+            let id = cx
+                .facts()
+                .authorizer_id
+                .clone()
+                .ok_or_else(|| Error::Vanished(super::authorizer::label(&a.name, None)))?;
+            Ok((AuthorizationType::Custom, Some(id)))
+        }
+        None => Ok((AuthorizationType::None, None)),
+    }
+}
+
 fn route_response(cx: &Cx, key: &str) -> &'static str {
     cx.stack
         .route(key)
@@ -305,6 +358,7 @@ async fn create(cx: &Cx, key: &str) -> Result<()> {
     let apigw = &cx.aws.apigw;
     let t = target(cx, key)?;
     let response = route_response(cx, key);
+    let (auth, authorizer_id) = authorization(cx, key)?;
     let id = create_once(
         &format!("creating route {key} (api {api_id})"),
         || async {
@@ -313,7 +367,8 @@ async fn create(cx: &Cx, key: &str) -> Result<()> {
                 .api_id(&api_id)
                 .route_key(key)
                 .target(&t)
-                .authorization_type(AuthorizationType::None)
+                .authorization_type(auth.clone())
+                .set_authorizer_id(authorizer_id.clone())
                 .route_response_selection_expression(response)
                 .customize()
                 .config_override(aws::apigw_no_retry())
@@ -351,6 +406,7 @@ async fn update(cx: &Cx, key: &str, id: &str) -> Result<()> {
     let api_id = cx.api_id()?;
     let t = target(cx, key)?;
     let response = route_response(cx, key);
+    let (auth, authorizer_id) = authorization(cx, key)?;
     api_write(|| async {
         cx.aws
             .apigw
@@ -358,7 +414,8 @@ async fn update(cx: &Cx, key: &str, id: &str) -> Result<()> {
             .api_id(&api_id)
             .route_id(id)
             .target(&t)
-            .authorization_type(AuthorizationType::None)
+            .authorization_type(auth.clone())
+            .set_authorizer_id(authorizer_id.clone())
             .route_response_selection_expression(response)
             .send()
             .await
@@ -411,6 +468,7 @@ mod tests {
             key: key.into(),
             target: Some(format!("integrations/{target}")),
             authorization_type: "NONE".into(),
+            authorizer_id: None,
             route_response_selection_expression: Some("$default".into()),
         }
     }
@@ -420,6 +478,7 @@ mod tests {
             key: key.into(),
             target: format!("integration {key}"),
             authorization_type: "NONE".into(),
+            authorizer: "(none)".into(),
             route_response_selection_expression: Some("$default".into()),
         }
     }
@@ -445,12 +504,26 @@ mod tests {
             ("$disconnect".to_string(), "i2".to_string()),
         ]
         .into();
-        let (c, op) = diff(&spec("$connect"), Some(&live("r1", "$connect", "i2")), &ids).unwrap();
+        let (c, op) = diff(
+            &spec("$connect"),
+            Some(&live("r1", "$connect", "i2")),
+            &ids,
+            &BTreeMap::new(),
+        )
+        .unwrap();
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "target");
         assert_eq!(c.fields[0].current, "integration $disconnect");
         assert!(matches!(op, RouteOp::Update { ref id, .. } if id == "r1"));
-        assert!(diff(&spec("$connect"), Some(&live("r1", "$connect", "i1")), &ids).is_none());
+        assert!(
+            diff(
+                &spec("$connect"),
+                Some(&live("r1", "$connect", "i1")),
+                &ids,
+                &BTreeMap::new()
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct LiveStage {
     pub deployment_id: Option<String>,
     pub description: Option<String>,
     pub tags: Tags,
+    /// Throttling, logging level and access log, as [`settings`] names them.
+    pub settings: Vec<(&'static str, Value)>,
 }
 
 pub fn description(stack: &Stack) -> String {
@@ -54,6 +56,7 @@ pub async fn list(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveStage>>> {
                             deployment_id: s.deployment_id().map(String::from),
                             description: s.description().map(String::from),
                             tags: s.tags().cloned().unwrap_or_default().into_iter().collect(),
+                            settings: live_settings(s),
                         })
                     })
                     .collect(),
@@ -65,6 +68,91 @@ pub async fn list(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveStage>>> {
     })
     .await?;
     Ok(pages.into_iter().collect())
+}
+
+/// The stage settings wsconn.toml declares, by field: only what a section names is
+/// managed (without `[throttling]`, throttling is left as it is).
+pub fn settings(stack: &Stack, env: &crate::aws::AwsEnv) -> Vec<(&'static str, Value)> {
+    let s = &stack.stage_settings;
+    let mut out = Vec::new();
+    if let Some(t) = s.throttling {
+        out.push(("throttling_burst_limit", t.burst_limit.into()));
+        out.push(("throttling_rate_limit", t.rate_limit.into()));
+    }
+    if let Some(level) = &s.logging_level {
+        out.push(("logging_level", level.clone().into()));
+        let (dest, format) = match &s.access_log_group {
+            Some(g) => (
+                Value::from(env.log_group_arn(g)),
+                Value::from(crate::stack::ACCESS_LOG_FORMAT),
+            ),
+            None => (Value::Null, Value::Null),
+        };
+        out.push(("access_log_destination", dest));
+        out.push(("access_log_format", format));
+    }
+    out
+}
+
+fn live_settings(s: &aws_sdk_apigatewayv2::types::Stage) -> Vec<(&'static str, Value)> {
+    let r = s.default_route_settings();
+    let access = s.access_log_settings();
+    vec![
+        (
+            "throttling_burst_limit",
+            r.and_then(|r| r.throttling_burst_limit()).into(),
+        ),
+        (
+            "throttling_rate_limit",
+            r.and_then(|r| r.throttling_rate_limit()).into(),
+        ),
+        (
+            "logging_level",
+            r.and_then(|r| r.logging_level())
+                .map(|l| l.as_str().to_string())
+                .unwrap_or_else(|| "OFF".into())
+                .into(),
+        ),
+        (
+            "access_log_destination",
+            access
+                .and_then(|a| a.destination_arn())
+                .filter(|d| !d.is_empty())
+                .into(),
+        ),
+        (
+            "access_log_format",
+            access
+                .and_then(|a| a.format())
+                .filter(|f| !f.is_empty())
+                .into(),
+        ),
+    ]
+}
+
+/// Fields wanted and had, for the fields wanted.
+fn settings_fields(
+    want: &[(&'static str, Value)],
+    have: &[(&'static str, Value)],
+) -> Vec<crate::deploy::plan::FieldChange> {
+    want.iter()
+        .filter_map(|(name, w)| {
+            let h = have
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null);
+            let same = match (w.as_f64(), h.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                _ => *w == h,
+            };
+            if same {
+                None
+            } else {
+                field(name, h, w.clone())
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -80,6 +168,7 @@ pub struct Desired {
     pub deployment: Value,
     pub description: String,
     pub tags: Tags,
+    pub settings: Vec<(&'static str, Value)>,
 }
 
 /// Pure planning of the stack's stage and the other stages.
@@ -92,11 +181,13 @@ pub fn diff(
     let resource = format!("stage {stage}");
     match stages.iter().find(|s| s.name == stage) {
         None => {
-            let fields = created_fields(vec![
+            let mut fields = vec![
                 ("deployment", want.deployment.clone()),
                 ("description", want.description.clone().into()),
-                ("tags", tags_value(&want.tags)),
-            ]);
+            ];
+            fields.extend(want.settings.iter().cloned());
+            fields.push(("tags", tags_value(&want.tags)));
+            let fields = created_fields(fields);
             out.push((
                 Node::one(Kind::Stage),
                 ResourceChange::new(resource, Action::Create, fields),
@@ -115,11 +206,14 @@ pub fn diff(
                 want.description.clone(),
             );
             let tags = tags_field(&l.tags, &want.tags);
+            let changed = settings_fields(&want.settings, &l.settings);
             let op = StageOp::UpdateStage {
-                settings: dep.is_some() || desc.is_some(),
+                settings: dep.is_some() || desc.is_some() || !changed.is_empty(),
                 tags: TagDelta::between(&l.tags, &want.tags),
             };
-            let fields: Vec<_> = [dep, desc, tags].into_iter().flatten().collect();
+            let mut fields: Vec<_> = [dep, desc].into_iter().flatten().collect();
+            fields.extend(changed);
+            fields.extend(tags);
             if !fields.is_empty() {
                 out.push((
                     Node::one(Kind::Stage),
@@ -176,6 +270,7 @@ impl Resource for Stage {
             deployment,
             description: description(p.stack),
             tags: p.stack.tags.clone(),
+            settings: settings(p.stack, p.env),
         };
         let stages: Vec<&LiveStage> = live.values().collect();
         for (node, c, op) in diff(&p.stack.stage, &want, &stages) {
@@ -190,6 +285,38 @@ impl Resource for Stage {
     }
 }
 
+/// `DefaultRouteSettings` when wsconn.toml declares throttling or logging; `None` leaves
+/// them as they are (and a stack without those sections sends exactly what it did).
+fn route_settings(stack: &Stack) -> Option<aws_sdk_apigatewayv2::types::RouteSettings> {
+    use aws_sdk_apigatewayv2::types::{LoggingLevel, RouteSettings};
+    let s = &stack.stage_settings;
+    if s.throttling.is_none() && s.logging_level.is_none() {
+        return None;
+    }
+    Some(
+        RouteSettings::builder()
+            .set_throttling_burst_limit(s.throttling.map(|t| t.burst_limit))
+            .set_throttling_rate_limit(s.throttling.map(|t| t.rate_limit))
+            .set_logging_level(s.logging_level.as_deref().map(LoggingLevel::from))
+            .build(),
+    )
+}
+
+/// `AccessLogSettings` when `[logging]` is declared: the access log group, or none (an
+/// empty setting turns a live access log off).
+fn access_log(cx: &Cx) -> Option<aws_sdk_apigatewayv2::types::AccessLogSettings> {
+    use aws_sdk_apigatewayv2::types::AccessLogSettings;
+    let s = &cx.stack.stage_settings;
+    s.logging_level.as_ref()?;
+    Some(match &s.access_log_group {
+        Some(g) => AccessLogSettings::builder()
+            .destination_arn(cx.env.log_group_arn(g))
+            .format(crate::stack::ACCESS_LOG_FORMAT)
+            .build(),
+        None => AccessLogSettings::builder().build(),
+    })
+}
+
 async fn update_stage(cx: &Cx, api_id: &str, settings: bool, tags: &TagDelta) -> Result<()> {
     let stage = &cx.stack.stage;
     if settings {
@@ -202,6 +329,8 @@ async fn update_stage(cx: &Cx, api_id: &str, settings: bool, tags: &TagDelta) ->
                 .stage_name(stage)
                 .set_deployment_id(deployment.clone())
                 .description(description(&cx.stack))
+                .set_default_route_settings(route_settings(&cx.stack))
+                .set_access_log_settings(access_log(cx))
                 .send()
                 .await
                 .map_err(|e| {
@@ -231,6 +360,8 @@ async fn create_stage(cx: &Cx, api_id: &str) -> Result<()> {
                 .stage_name(stage)
                 .set_deployment_id(deployment.clone())
                 .description(description(&cx.stack))
+                .set_default_route_settings(route_settings(&cx.stack))
+                .set_access_log_settings(access_log(cx))
                 .set_tags(Some(cx.desired_tags().into_iter().collect()))
                 .customize()
                 .config_override(aws::apigw_no_retry())
@@ -299,6 +430,7 @@ mod tests {
             deployment: deployment.into(),
             description: "d".into(),
             tags: Tags::new(),
+            settings: vec![],
         }
     }
 
@@ -308,6 +440,7 @@ mod tests {
             deployment_id: Some(id.into()),
             description: Some("d".into()),
             tags: Tags::new(),
+            settings: vec![],
         }
     }
 
@@ -339,6 +472,31 @@ mod tests {
         let steps = diff("api", &want("a"), &[&live("a"), &other("old")]);
         assert!(matches!(steps[0].2, StageOp::DeleteStage(ref n) if n == "old"));
         assert!(steps[0].1.risk.is_some());
+    }
+
+    #[test]
+    fn declared_settings_are_compared_field_by_field() {
+        let mut w = want("a");
+        w.settings = vec![
+            ("throttling_burst_limit", 100.into()),
+            ("throttling_rate_limit", 50.0.into()),
+        ];
+        let mut l = live("a");
+        l.settings = vec![
+            ("throttling_burst_limit", 100.into()),
+            ("throttling_rate_limit", 50.into()),
+            ("logging_level", "INFO".into()),
+        ];
+        // 50 and 50.0 are the same rate; an undeclared level is not compared.
+        assert!(diff("api", &w, &[&l]).is_empty());
+        l.settings[0].1 = 5000.into();
+        let steps = diff("api", &w, &[&l]);
+        assert_eq!(steps[0].1.fields.len(), 1);
+        assert_eq!(steps[0].1.fields[0].field, "throttling_burst_limit");
+        assert!(matches!(
+            steps[0].2,
+            StageOp::UpdateStage { settings: true, .. }
+        ));
     }
 
     #[test]

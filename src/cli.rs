@@ -131,6 +131,34 @@ pub struct RenderArgs {
     pub opts: StackOpts,
 }
 
+/// What `wsconn smoke` adds to the handshake, and the application's own step.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SmokeArgs {
+    /// A query-string parameter for the handshake, NAME=VALUE (repeatable): what a
+    /// $connect authorizer reads, such as token=….
+    #[arg(long = "query", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub query: Vec<(String, String)>,
+    /// A handshake header, NAME=VALUE (repeatable), such as Authorization=….
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = pair, allow_hyphen_values = true)]
+    pub headers: Vec<(String, String)>,
+    /// A step of your own: send TEXT, then wait for a frame that contains --expect.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "expect",
+        allow_hyphen_values = true
+    )]
+    pub send: Option<String>,
+    /// The text a frame must contain after --send.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "send",
+        allow_hyphen_values = true
+    )]
+    pub expect: Option<String>,
+}
+
 /// Options of `wsconn local`.
 #[derive(Debug, Args, Clone)]
 pub struct LocalOpts {
@@ -226,14 +254,17 @@ pub enum Command {
         #[command(flatten)]
         args: RenderArgs,
     },
-    /// Check a stack end to end: connect, echo, the item, @connections, disconnect.
+    /// Check a stack end to end: connect, echo, your step, the item, @connections, disconnect.
     ///
     /// The pattern's Testing section, automated. Each step prints ✓ or ✗ with its
     /// duration and what it saw; exit 0 when every step passes, else 1 naming the
-    /// failed step. Works against the deployed stack (endpoint and table as `outputs`
+    /// failed step. The echo step runs when $default is the built-in echo (otherwise it
+    /// is skipped, and the connection is found in the table by the smoke nonce); an
+    /// authorizer's token goes in with --query or --header; --send/--expect checks a
+    /// route of your application. Works against the deployed stack (endpoint and table as `outputs`
     /// finds them) or a running `wsconn local` with --local.
     #[command(
-        after_help = "Examples:\n  wsconn smoke                          # the deployed stack\n  wsconn smoke --local                  # wsconn local on 127.0.0.1:8080\n  wsconn smoke --local 127.0.0.1:9000 --output json"
+        after_help = "Examples:\n  wsconn smoke                          # the deployed stack\n  wsconn smoke --local                  # wsconn local on 127.0.0.1:8080\n  wsconn smoke --local 127.0.0.1:9000 --output json\n  wsconn smoke --local --query token=chat-demo-token --query user=smoke \\\n      --send '{\"action\":\"sendmessage\",\"data\":\"hi\"}' --expect hi"
     )]
     Smoke {
         /// Check a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
@@ -244,11 +275,13 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         timeout: u64,
         #[command(flatten)]
+        check: SmokeArgs,
+        #[command(flatten)]
         opts: StackOpts,
     },
     /// List, message and disconnect the clients the stack's table tracks.
     #[command(
-        after_help = "Examples:\n  wsconn connections list --check\n  wsconn connections send --all --message '{\"news\":1}'\n  wsconn connections send SOqGjdZioAMCEeg= --file payload.json\n  wsconn connections disconnect --all --local"
+        after_help = "Examples:\n  wsconn connections list --check\n  wsconn connections send --all --message '{\"news\":1}'\n  wsconn connections send --principal alice --message 'hi alice'\n  wsconn connections send SOqGjdZioAMCEeg= --file payload.json\n  wsconn connections disconnect --all --local"
     )]
     Connections {
         /// Work against a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
@@ -265,6 +298,27 @@ pub enum Command {
         opts: StackOpts,
         #[command(flatten)]
         engine: EngineOpts,
+    },
+    /// Write a working starting point: wsconn.toml and handlers, from copies in wsconn.
+    ///
+    /// The stack is named after DIR when that is a valid stack name. Files that exist
+    /// are listed and nothing is written, unless --force. Prints the next commands.
+    #[command(
+        after_help = "Examples:\n  wsconn init chat --example chat && cd chat && npm install && wsconn local\n  wsconn init                     # the echo example in the current directory"
+    )]
+    Init {
+        /// Where to write (created if missing; default: the current directory).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Which starting point.
+        #[arg(long, value_enum, default_value = "echo")]
+        example: Example,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
+        /// (init takes no stack options: it writes the file that holds them)
+        #[arg(skip)]
+        opts: StackOpts,
     },
     /// Run the whole WebSocket API on this machine: no AWS account, only Node.js.
     ///
@@ -287,9 +341,20 @@ pub enum Command {
     },
 }
 
+/// A starting point `wsconn init` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Example {
+    /// wsconn.toml and a $default handler of your own that echoes.
+    Echo,
+    /// AWS's WebSocket chat: a sendmessage route, a $connect authorizer, throttling
+    /// and access logs (examples/chat).
+    Chat,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConnectionsAction {
-    /// A paginated Scan of the table: id, connected at, age, source IP, user agent, expiry.
+    /// A paginated Scan of the table: id, principal (when an authorizer set one),
+    /// connected at, age, source IP, user agent, expiry.
     List {
         /// Also ask @connections whether each is still live (in parallel).
         #[arg(long)]
@@ -298,12 +363,16 @@ pub enum ConnectionsAction {
     /// Send a message to connections through @connections. A connection that is gone
     /// (GoneException) has a stale item: it is deleted and reported.
     Send {
-        /// Connection ids.
+        /// Connection ids (put them after `--` when one starts with '-').
         #[arg(value_name = "ID")]
         ids: Vec<String>,
         /// Every connection in the table.
         #[arg(long)]
         all: bool,
+        /// The connections of this principal (the `principalId` the $connect
+        /// authorizer returned, stored in each item).
+        #[arg(long, value_name = "ID")]
+        principal: Option<String>,
         /// The message text.
         #[arg(long, value_name = "TEXT", conflicts_with = "file")]
         message: Option<String>,
@@ -313,12 +382,15 @@ pub enum ConnectionsAction {
     },
     /// Disconnect connections through @connections (their $disconnect deletes the items).
     Disconnect {
-        /// Connection ids.
+        /// Connection ids (put them after `--` when one starts with '-').
         #[arg(value_name = "ID")]
         ids: Vec<String>,
         /// Every connection in the table.
         #[arg(long)]
         all: bool,
+        /// The connections of this principal (the $connect authorizer's principalId).
+        #[arg(long, value_name = "ID")]
+        principal: Option<String>,
     },
 }
 
@@ -349,7 +421,9 @@ impl Command {
             | Command::Outputs { opts, .. }
             | Command::Local { opts, .. } => opts,
             Command::Render { args } => &args.opts,
-            Command::Smoke { opts, .. } | Command::Connections { opts, .. } => opts,
+            Command::Smoke { opts, .. }
+            | Command::Connections { opts, .. }
+            | Command::Init { opts, .. } => opts,
         }
     }
 }

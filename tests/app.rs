@@ -852,3 +852,75 @@ fn bad_applications_are_refused_before_any_aws_call() {
         );
     }
 }
+
+#[test]
+fn init_writes_applications_that_deploy_and_never_overwrites_in_silence() {
+    let emu = Emulator::start();
+    let root = tempfile::tempdir().unwrap();
+    for (example, dir, functions) in [
+        ("echo", "hello", vec!["function hello-default"]),
+        (
+            "chat",
+            "mychat",
+            vec![
+                "function mychat-authorizer",
+                "function mychat-default",
+                "function mychat-sendmessage",
+            ],
+        ),
+    ] {
+        let r = emu
+            .wsconn_in(Some(root.path()), &["init", dir, "--example", example])
+            .expect(0);
+        assert!(r.stdout.contains(&format!("cd {dir}")), "{}", r.stdout);
+        assert!(r.stdout.contains("wsconn local") && r.stdout.contains("wsconn deploy"));
+        assert_eq!(
+            r.stdout.contains("npm install"),
+            example == "chat",
+            "{}",
+            r.stdout
+        );
+        let cfg = root.path().join(dir).join("wsconn.toml");
+        let cfg = cfg.display().to_string();
+        let plan = emu
+            .wsconn(&["--config", &cfg, "diff", "--output", "json"])
+            .expect(2)
+            .json();
+        let mut made: Vec<String> = changes(&plan)
+            .into_iter()
+            .filter(|(r, a, _)| r.starts_with("function ") && a == "create")
+            .map(|(r, _, _)| r)
+            .collect();
+        made.sort();
+        assert_eq!(made, functions, "{example}");
+
+        // A second init refuses, lists every file that exists, and writes nothing.
+        let toml = root.path().join(dir).join("wsconn.toml");
+        std::fs::write(&toml, "# mine\n").unwrap();
+        let r = emu
+            .wsconn_in(Some(root.path()), &["init", dir, "--example", example])
+            .expect(1);
+        assert!(
+            r.stderr.contains("--force") && r.stderr.contains("wsconn.toml"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("index.mjs"),
+            "every existing file is listed: {}",
+            r.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&toml).unwrap(), "# mine\n");
+        emu.wsconn_in(
+            Some(root.path()),
+            &["init", dir, "--example", example, "--force"],
+        )
+        .expect(0);
+        assert!(
+            std::fs::read_to_string(&toml)
+                .unwrap()
+                .contains(&format!("stack = \"{dir}\""))
+        );
+    }
+    assert!(emu.mutating_calls().is_empty());
+}

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gateway::{now_ms, rfc3339};
 use crate::ops::Target;
-use crate::ops::connections::{self, Outcome, age};
+use crate::ops::connections::{self, Outcome, Selection, age};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -33,9 +33,19 @@ pub async fn run(
             }
             let now = now_ms();
             let dash = || "-".to_string();
+            // The principal column only when some item has one (an authorizer's stack).
+            let principals = conns.iter().any(|c| c.principal_id.is_some());
+            let principal = |p: Option<&str>| {
+                if principals {
+                    format!(" {:<16}", p.unwrap_or("-"))
+                } else {
+                    String::new()
+                }
+            };
             println!(
-                "{:<18} {:<21} {:>7}  {:<15} {:<24} {:<21}{}",
+                "{:<18}{} {:<21} {:>7}  {:<15} {:<24} {:<21}{}",
                 "ID",
+                principal(Some("PRINCIPAL")),
                 "CONNECTED AT",
                 "AGE",
                 "SOURCE IP",
@@ -52,8 +62,9 @@ pub async fn run(
                     .take(24)
                     .collect();
                 println!(
-                    "{:<18} {:<21} {:>7}  {:<15} {:<24} {:<21}{}",
+                    "{:<18}{} {:<21} {:>7}  {:<15} {:<24} {:<21}{}",
                     c.id,
+                    principal(c.principal_id.as_deref()),
                     c.connected_at
                         .map(|m| rfc3339(m / 1000))
                         .unwrap_or_else(dash),
@@ -79,9 +90,11 @@ pub async fn run(
         ConnectionsAction::Send {
             ids,
             all,
+            principal,
             message,
             file,
         } => {
+            let sel = Selection::from_flags(ids, *all, principal.as_deref())?;
             let data = match (message, file) {
                 (Some(m), None) => m.clone().into_bytes(),
                 (None, Some(f)) => std::fs::read(f)
@@ -92,13 +105,18 @@ pub async fn run(
                     ));
                 }
             };
-            let targets = connections::targets(&t, ids, *all).await?;
+            let targets = connections::targets(&t, &sel).await?;
             let start = Instant::now();
             let results = connections::send(&t, targets, &data).await;
             report(json, "sent", &results, start)
         }
-        ConnectionsAction::Disconnect { ids, all } => {
-            let targets = connections::targets(&t, ids, *all).await?;
+        ConnectionsAction::Disconnect {
+            ids,
+            all,
+            principal,
+        } => {
+            let sel = Selection::from_flags(ids, *all, principal.as_deref())?;
+            let targets = connections::targets(&t, &sel).await?;
             let start = Instant::now();
             let results = connections::disconnect(&t, targets).await;
             report(json, "disconnected", &results, start)

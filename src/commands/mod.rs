@@ -6,6 +6,7 @@ pub mod connections;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;
+pub mod init;
 pub mod local;
 pub mod outputs;
 pub mod render;
@@ -31,6 +32,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
+    // init writes wsconn.toml: it must not need (or trip over) one.
+    if let Command::Init {
+        dir,
+        example,
+        force,
+        ..
+    } = &cli.command
+    {
+        return init::run(g, dir.as_deref(), *example, *force);
+    }
     let file = config::load_file(g.config.as_deref())?;
     let cfg = config::resolve(&cli.overrides(), file)?;
     match &cli.command {
@@ -44,13 +55,17 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Destroy { engine, lock, .. } => destroy::run(g, cfg, engine, lock).await,
         Command::Outputs { engine, .. } => outputs::run(g, cfg, engine).await,
         Command::Render { args } => render::run(g, cfg, args),
-        Command::Smoke { local, timeout, .. } => {
-            smoke::run(g, cfg, local.as_deref(), *timeout).await
-        }
+        Command::Smoke {
+            local,
+            timeout,
+            check,
+            ..
+        } => smoke::run(g, cfg, local.as_deref(), *timeout, check).await,
         Command::Connections { local, action, .. } => {
             connections::run(g, cfg, local.as_deref(), action).await
         }
         Command::Local { local, .. } => local::run(g, cfg, local).await,
+        Command::Init { .. } => Err(Error::Local("init is dispatched above".into())),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `wsconn smoke`: check a deployed stack (or a running `wsconn local`) end to end.
 
-use crate::cli::{GlobalOpts, OutputFormat};
+use crate::cli::{GlobalOpts, OutputFormat, SmokeArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::{Target, smoke};
@@ -12,6 +12,7 @@ pub async fn run(
     cfg: Config,
     local: Option<&str>,
     timeout: u64,
+    check: &SmokeArgs,
 ) -> Result<ExitCode> {
     let json = g.output == OutputFormat::Json;
     let target = Target::resolve(cfg, local).await?;
@@ -21,7 +22,12 @@ pub async fn run(
             target.describe, target.websocket_url, target.connections_url
         );
     }
-    let results = smoke::run(&target, Duration::from_secs(timeout), &|r| {
+    let opts = smoke::Options {
+        query: check.query.clone(),
+        headers: check.headers.clone(),
+        send: check.send.clone().zip(check.expect.clone()),
+    };
+    let results = smoke::run(&target, &opts, Duration::from_secs(timeout), &|r| {
         if !json {
             let mark = match r.status {
                 "passed" => "✓",
@@ -41,7 +47,12 @@ pub async fn run(
     match results.iter().find(|r| r.status == "failed") {
         None => {
             if !json {
-                println!("All {} steps passed.", results.len());
+                let passed = results.iter().filter(|r| r.status == "passed").count();
+                if passed == results.len() {
+                    println!("All {passed} steps passed.");
+                } else {
+                    println!("{passed} steps passed, {} skipped.", results.len() - passed);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -335,6 +335,14 @@ fn validate_tag(k: &str, v: &str) -> Result<(), Error> {
             "tag {k:?}: keys are at most 128 characters and values at most 256"
         )));
     }
+    // IAM's rule (the strictest of the tagged services): letters, digits, spaces and
+    // _ . : / = + - @ in keys and values alike.
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    if let Some(c) = k.chars().chain(v.chars()).find(|c| !allowed(*c)) {
+        return Err(Error::Config(format!(
+            "tag {k:?}: {c:?} is not allowed; IAM tags hold only letters, digits, spaces and _ . : / = + - @"
+        )));
+    }
     Ok(())
 }
 
@@ -390,6 +398,15 @@ mod tests {
             stack: stack.map(String::from),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn tag_characters_follow_iams_rule() {
+        assert!(validate_tag("team", "real-time @ eu/1 = a+b:c_d.é").is_ok());
+        let e = validate_tag("team", "a,b").unwrap_err().to_string();
+        assert!(e.contains("',' is not allowed"), "{e}");
+        assert!(validate_tag("cost#center", "1").is_err());
+        assert!(validate_tag("x", "").is_ok());
     }
 
     #[test]

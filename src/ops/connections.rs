@@ -24,6 +24,9 @@ pub struct Connection {
     pub user_agent: Option<String>,
     /// Epoch seconds (`ttl`).
     pub expires_at: Option<i64>,
+    /// The `$connect` authorizer's `principalId`, when the item holds one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
     /// From @connections GET, with `--check`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<bool>,
@@ -39,6 +42,7 @@ impl Connection {
             source_ip: s("sourceIp"),
             user_agent: s("userAgent"),
             expires_at: n("ttl"),
+            principal_id: s("principalId"),
             live: None,
         })
     }
@@ -190,17 +194,50 @@ pub async fn disconnect(t: &Target, ids: Vec<String>) -> Vec<(String, Outcome)> 
     .await
 }
 
-/// The targets of `send`/`disconnect`: the ids given, or every tracked one.
-pub async fn targets(t: &Target, ids: &[String], all: bool) -> Result<Vec<String>> {
-    match (ids.is_empty(), all) {
-        (false, false) => Ok(ids.to_vec()),
-        (true, true) => Ok(scan(t).await?.into_iter().map(|c| c.id).collect()),
-        (false, true) => Err(Error::Config(
-            "give connection ids or --all, not both".into(),
-        )),
-        (true, false) => Err(Error::Config(
-            "which connections? give their ids, or --all (see `wsconn connections list`)".into(),
-        )),
+/// Which connections `send`/`disconnect` address: ids, every tracked one, or those of
+/// one principal (the `$connect` authorizer's `principalId`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selection {
+    Ids(Vec<String>),
+    All,
+    Principal(String),
+}
+
+impl Selection {
+    /// From the flags; exactly one way of choosing.
+    pub fn from_flags(ids: &[String], all: bool, principal: Option<&str>) -> Result<Selection> {
+        match (ids.is_empty(), all, principal) {
+            (false, false, None) => Ok(Selection::Ids(ids.to_vec())),
+            (true, true, None) => Ok(Selection::All),
+            (true, false, Some(p)) => Ok(Selection::Principal(p.to_string())),
+            (true, false, None) => Err(Error::Config(
+                "which connections? give their ids, --all, or --principal ID (see `wsconn connections list`)".into(),
+            )),
+            _ => Err(Error::Config(
+                "choose connections one way: ids, --all or --principal, not several".into(),
+            )),
+        }
+    }
+
+    /// The connection ids chosen from the tracked ones.
+    pub fn pick(&self, tracked: &[Connection]) -> Vec<String> {
+        match self {
+            Selection::Ids(ids) => ids.clone(),
+            Selection::All => tracked.iter().map(|c| c.id.clone()).collect(),
+            Selection::Principal(p) => tracked
+                .iter()
+                .filter(|c| c.principal_id.as_deref() == Some(p.as_str()))
+                .map(|c| c.id.clone())
+                .collect(),
+        }
+    }
+}
+
+/// The targets of `send`/`disconnect` (a Scan only when the selection needs the items).
+pub async fn targets(t: &Target, sel: &Selection) -> Result<Vec<String>> {
+    match sel {
+        Selection::Ids(ids) => Ok(ids.clone()),
+        other => Ok(other.pick(&scan(t).await?)),
     }
 }
 
@@ -238,7 +275,53 @@ mod tests {
         assert_eq!(c.connected_at, Some(1_652_722_217_711));
         assert_eq!(c.expires_at, Some(1_652_808_617));
         assert_eq!(c.user_agent, None);
+        assert_eq!(c.principal_id, None);
+        let mut with = item.clone();
+        with.insert("principalId".into(), AttributeValue::S("alice".into()));
+        assert_eq!(
+            Connection::from_item(&with, "connectionid")
+                .unwrap()
+                .principal_id
+                .as_deref(),
+            Some("alice")
+        );
         assert!(Connection::from_item(&HashMap::new(), "connectionid").is_none());
+    }
+
+    #[test]
+    fn selections_pick_ids_all_or_one_principals_connections() {
+        let c = |id: &str, p: Option<&str>| Connection {
+            id: id.into(),
+            connected_at: None,
+            source_ip: None,
+            user_agent: None,
+            expires_at: None,
+            principal_id: p.map(String::from),
+            live: None,
+        };
+        let tracked = [
+            c("a", Some("alice")),
+            c("b", Some("bob")),
+            c("c", Some("alice")),
+            c("d", None),
+        ];
+        let p = Selection::from_flags(&[], false, Some("alice")).unwrap();
+        assert_eq!(p.pick(&tracked), ["a", "c"]);
+        assert_eq!(
+            Selection::from_flags(&[], true, None)
+                .unwrap()
+                .pick(&tracked)
+                .len(),
+            4
+        );
+        let ids = Selection::from_flags(&["x".into()], false, None).unwrap();
+        assert_eq!(ids.pick(&tracked), ["x"]);
+        assert!(Selection::from_flags(&[], true, Some("a")).is_err());
+        assert!(Selection::from_flags(&["x".into()], true, None).is_err());
+        let e = Selection::from_flags(&[], false, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--principal"), "{e}");
     }
 
     #[test]

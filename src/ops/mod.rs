@@ -24,6 +24,14 @@ pub struct Target {
     pub mgmt: aws_sdk_apigatewaymanagement::Client,
     /// "local at 127.0.0.1:8080" or "stack chat (api a1b2c3d4e5, eu-west-1)".
     pub describe: String,
+    /// Whether `$default` is the built-in echo (smoke's echo step needs it).
+    pub builtin_echo: bool,
+}
+
+fn builtin_echo(stack: &Stack) -> bool {
+    stack
+        .default_function()
+        .is_some_and(|f| matches!(f.code, crate::stack::Code::Builtin { .. }))
 }
 
 impl Target {
@@ -63,6 +71,7 @@ impl Target {
             ),
             mgmt: mgmt_client(&sdk, &format!("{base}/{}", stack.stage)),
             describe: format!("wsconn local at {addr}"),
+            builtin_echo: builtin_echo(&stack),
         })
     }
 
@@ -115,6 +124,7 @@ impl Target {
                 "stack {} (api {api_id}, {})",
                 session.stack.name, out.region
             ),
+            builtin_echo: builtin_echo(&session.stack),
             table,
             ddb,
         })

@@ -1,12 +1,15 @@
 //! `wsconn smoke`: the pattern's Testing section, automated, as a checklist.
 //!
-//! 1. connect with `?smoke=<nonce>` and a header `X-Wsconn-Smoke: <nonce>` (retried:
-//!    right after a first deploy API Gateway may not yet assume the integration role);
-//! 2. echo: a JSON payload comes back from `$default` with the same body;
-//! 3. the item: the connection's item holds the nonce, the header, a TTL in epoch
-//!    seconds and the schema's other attributes;
-//! 4. @connections: GET shows the connection and a POST reaches the client;
-//! 5. disconnect, and the item disappears.
+//! 1. connect with `?smoke=<nonce>` and a header `X-Wsconn-Smoke: <nonce>`, plus the
+//!    `--query`/`--header` an authorizer needs (retried: right after a first deploy API
+//!    Gateway may not yet assume the integration role);
+//! 2. echo: a JSON payload comes back from `$default` with the same body (only when
+//!    `$default` is the built-in echo; otherwise skipped, with the reason);
+//! 3. send: `--send TEXT` and a frame containing `--expect` (skipped without them);
+//! 4. the item: the connection's item holds the nonce, the header, a TTL in epoch
+//!    seconds and the schema's other attributes (and the authorizer's principalId);
+//! 5. @connections: GET shows the connection and a POST reaches the client;
+//! 6. disconnect, and the item disappears.
 
 use super::Target;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -32,10 +35,31 @@ pub struct StepResult {
     pub detail: String,
 }
 
-pub const STEPS: [&str; 5] = ["connect", "echo", "item", "@connections", "disconnect"];
+pub const STEPS: [&str; 6] = [
+    "connect",
+    "echo",
+    "send",
+    "item",
+    "@connections",
+    "disconnect",
+];
+
+/// What the command line adds: handshake parameters and the application's own step.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    /// (text to send, text a frame must contain).
+    pub send: Option<(String, String)>,
+}
 
 /// Runs the checklist; `report` is called as each step ends.
-pub async fn run(t: &Target, timeout: Duration, report: &dyn Fn(&StepResult)) -> Vec<StepResult> {
+pub async fn run(
+    t: &Target,
+    opts: &Options,
+    timeout: Duration,
+    report: &dyn Fn(&StepResult),
+) -> Vec<StepResult> {
     let nonce = crate::gateway::new_id()
         .trim_end_matches('=')
         .replace(['+', '/'], "x");
@@ -57,12 +81,47 @@ pub async fn run(t: &Target, timeout: Duration, report: &dyn Fn(&StepResult)) ->
             });
             continue;
         }
+        let skip = match step {
+            "echo" if !t.builtin_echo => Some(
+                "$default runs your handler, not the built-in echo; the connection is found in the table by the smoke nonce".to_string(),
+            ),
+            "send" if opts.send.is_none() => Some("no --send/--expect given".to_string()),
+            _ => None,
+        };
+        if let Some(detail) = skip {
+            push(StepResult {
+                step,
+                status: "skipped",
+                seconds: 0.0,
+                detail,
+            });
+            continue;
+        }
         let start = Instant::now();
+        if matches!(step, "item" | "@connections") && connection_id.is_empty() {
+            match find_by_nonce(t, &nonce).await {
+                Ok(id) => connection_id = id,
+                Err(e) => {
+                    failed = true;
+                    push(StepResult {
+                        step,
+                        status: "failed",
+                        seconds: start.elapsed().as_secs_f64(),
+                        detail: e,
+                    });
+                    continue;
+                }
+            }
+        }
         let outcome = match step {
-            "connect" => connect(t, &nonce, timeout).await.map(|(s, d)| {
+            "connect" => connect(t, opts, &nonce, timeout).await.map(|(s, d)| {
                 socket = Some(s);
                 d
             }),
+            "send" => match (socket.as_mut(), &opts.send) {
+                (Some(s), Some((text, expect))) => send(s, text, expect).await,
+                _ => Err("no connection".into()),
+            },
             "echo" => match socket.as_mut() {
                 Some(s) => echo(s, &nonce).await.map(|id| {
                     let d = format!("$default echoed the payload; connectionId {id}");
@@ -99,8 +158,26 @@ pub async fn run(t: &Target, timeout: Duration, report: &dyn Fn(&StepResult)) ->
     results
 }
 
-async fn connect(t: &Target, nonce: &str, timeout: Duration) -> Result<(Socket, String), String> {
-    let url = format!("{}?smoke={nonce}", t.websocket_url);
+/// The handshake URL: the nonce, then `--query` parameters, percent-encoded.
+pub fn handshake_url(base: &str, nonce: &str, query: &[(String, String)]) -> String {
+    let mut url = format!("{base}?smoke={nonce}");
+    for (k, v) in query {
+        url.push_str(&format!(
+            "&{}={}",
+            urlencoding::encode(k),
+            urlencoding::encode(v)
+        ));
+    }
+    url
+}
+
+async fn connect(
+    t: &Target,
+    opts: &Options,
+    nonce: &str,
+    timeout: Duration,
+) -> Result<(Socket, String), String> {
+    let url = handshake_url(&t.websocket_url, nonce, &opts.query);
     let deadline = Instant::now() + timeout;
     let mut attempts = 0;
     loop {
@@ -113,6 +190,14 @@ async fn connect(t: &Target, nonce: &str, timeout: Duration) -> Result<(Socket, 
             "X-Wsconn-Smoke",
             HeaderValue::from_str(nonce).map_err(|e| e.to_string())?,
         );
+        for (k, v) in &opts.headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("--header {k}: {e}"))?;
+            req.headers_mut().insert(
+                name,
+                HeaderValue::from_str(v).map_err(|e| format!("--header {k}: {e}"))?,
+            );
+        }
         match tokio::time::timeout(
             Duration::from_secs(10),
             tokio_tungstenite::connect_async(req),
@@ -126,6 +211,15 @@ async fn connect(t: &Target, nonce: &str, timeout: Duration) -> Result<(Socket, 
                         "connected to {url} (HTTP {}, attempt {attempts})",
                         resp.status().as_u16()
                     ),
+                ));
+            }
+            // An authorizer's answer (401, 403) will not change by asking again.
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp)))
+                if matches!(resp.status().as_u16(), 401 | 403) =>
+            {
+                return Err(format!(
+                    "{url}: the handshake was refused with HTTP {} (the $connect authorizer's answer; pass its token with --query or --header)",
+                    resp.status().as_u16()
                 ));
             }
             Ok(Err(e)) if Instant::now() < deadline => {
@@ -198,6 +292,75 @@ async fn echo(s: &mut Socket, nonce: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no requestContext.connectionId: {}", clip(&text)))
 }
 
+/// Sends `text` and waits for a frame that contains `expect` (other frames are skipped).
+async fn send(s: &mut Socket, text: &str, expect: &str) -> Result<String, String> {
+    s.send(Message::Text(text.to_string().into()))
+        .await
+        .map_err(|e| format!("sending: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match next_text(s, left).await {
+            Ok(frame) if frame.contains(expect) => {
+                return Ok(format!("sent {}; received {}", clip(text), clip(&frame)));
+            }
+            Ok(frame) => seen.push(clip(&frame)),
+            Err(e) => {
+                return Err(format!(
+                    "no frame containing {expect:?} ({e}); received {}",
+                    if seen.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        seen.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+}
+
+/// The connection whose item holds the smoke nonce (when no echo told its id).
+async fn find_by_nonce(t: &Target, nonce: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut start = None;
+        loop {
+            let page = t
+                .ddb
+                .scan()
+                .table_name(&t.table)
+                .consistent_read(true)
+                .filter_expression("#q.#s = :n")
+                .expression_attribute_names("#q", "querystring")
+                .expression_attribute_names("#s", "smoke")
+                .expression_attribute_values(":n", AttributeValue::S(nonce.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| crate::error::aws(format!("scanning {}", t.table), e).to_string())?;
+            if let Some(id) = page
+                .items()
+                .iter()
+                .find_map(|i| i.get(t.hash_key).and_then(|v| v.as_s().ok()).cloned())
+            {
+                return Ok(id);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no item in {} holds querystring.smoke = {nonce:?} ($connect did not write it)",
+                t.table
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn clip(s: &str) -> String {
     if s.chars().count() > 200 {
         format!("{}…", s.chars().take(200).collect::<String>())
@@ -258,8 +421,11 @@ pub fn check_item(
             return Err(format!("no {name} string (S)"));
         }
     }
+    let principal = s("principalId")
+        .map(|p| format!("; principalId {p}"))
+        .unwrap_or_default();
     Ok(format!(
-        "querystring.smoke and the header hold the nonce; ttl {ttl} (in {} s); connectedAt, sourceIp {}, userAgent, stage {}, domainName, apiId",
+        "querystring.smoke and the header hold the nonce; ttl {ttl} (in {} s); connectedAt, sourceIp {}, userAgent, stage {}, domainName, apiId{principal}",
         ttl - now,
         s("sourceIp").unwrap_or_default(),
         s("stage").unwrap_or_default()
@@ -311,12 +477,16 @@ async fn management(t: &Target, s: &mut Socket, id: &str, nonce: &str) -> Result
         .send()
         .await
         .map_err(|e| format!("POST @connections/{id}: {}", crate::error::aws("", e)))?;
-    let received = next_text(s, Duration::from_secs(15)).await?;
-    if received != text {
-        return Err(format!(
-            "the client received {}, not the posted message",
-            clip(&received)
-        ));
+    // Other frames (an application's own messages) may come first.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let received = next_text(s, left)
+            .await
+            .map_err(|e| format!("the posted message did not arrive: {e}"))?;
+        if received == text {
+            break;
+        }
     }
     Ok(format!(
         "GET shows it (connectedAt {since}); a POST reached the client"
@@ -404,6 +574,19 @@ mod tests {
                 AttributeValue::M(HashMap::from([("smoke".into(), s(nonce))])),
             ),
         ])
+    }
+
+    #[test]
+    fn handshake_urls_carry_the_nonce_and_encoded_parameters() {
+        assert_eq!(handshake_url("ws://h/api", "n", &[]), "ws://h/api?smoke=n");
+        let q = vec![
+            ("token".to_string(), "a b&c".to_string()),
+            ("user".to_string(), "alice".to_string()),
+        ];
+        assert_eq!(
+            handshake_url("ws://h/api", "n", &q),
+            "ws://h/api?smoke=n&token=a%20b%26c&user=alice"
+        );
     }
 
     #[test]

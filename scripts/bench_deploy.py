@@ -12,6 +12,9 @@ started by scripts/bench with --latency-ms), and writes a Markdown section:
 2. Realism mode (POST /_wsconn/config {"realism": true}): a fresh deploy at P=8 and at
    P=1 (RUNS each, new stacks), against the critical-path bound computed from the
    emulator's own clocks; the target is wall(P=8) / bound <= 1.15.
+3. The application examples/chat (--config examples/chat/wsconn.toml: three functions,
+   an authorizer, throttling and access logs): fresh, no-op, diff and destroy at P=8,
+   then fresh deploys in realism mode against the same bound.
 
 Usage: bench_deploy.py --bin BIN --endpoint URL [--runs 3] [--out target/bench/deploy.md]
 Progress goes to stderr, the Markdown to stdout and --out; each command's output is
@@ -97,8 +100,10 @@ class Runner:
             "NO_COLOR": "1",
         }
 
-    def run(self, stack: str, argv: list[str], parallelism: int, expect: int, label: str) -> dict:
-        cmd = [self.binary, "--stack", stack, *argv, "--parallelism", str(parallelism)]
+    def run(self, stack: str, argv: list[str], parallelism: int, expect: int, label: str,
+            config: Path | None = None) -> dict:
+        pre = ["--config", str(config)] if config else []
+        cmd = [self.binary, *pre, "--stack", stack, *argv, "--parallelism", str(parallelism)]
         self.emu.reset()
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=self.env, cwd=self.home, stdin=subprocess.DEVNULL,
@@ -187,6 +192,65 @@ def bench_realism(runner: Runner, runs: int, nonce: str) -> tuple[dict[int, list
     finally:
         runner.emu.config(realism=False)
     return results, cfg
+
+
+CHAT = ROOT / "examples/chat/wsconn.toml"
+
+
+def bench_chat(runner: Runner, runs: int, nonce: str) -> tuple[dict[str, list[dict]], list[dict]]:
+    """examples/chat: the commands at P=8, then realism-mode fresh deploys."""
+    p = PARALLELISMS[0]
+    results: dict[str, list[dict]] = {label: [] for label, _, _ in COMMANDS}
+    for i in range(1, runs + 1):
+        stack = f"c{nonce}r{i}"
+        for label, argv, expect in COMMANDS:
+            results[label].append(runner.run(stack, argv, p, expect, f"chat {label}", CHAT))
+    runner.emu.config(realism=True)
+    realism: list[dict] = []
+    try:
+        for i in range(1, runs + 1):
+            realism.append(runner.run(f"cr{nonce}r{i}", ["deploy", "--yes"], p, 0,
+                                      "chat deploy (realism)", CHAT))
+    finally:
+        runner.emu.config(realism=False)
+    return results, realism
+
+
+def render_chat(results: dict[str, list[dict]], realism: list[dict], cfg: dict, runs: int) -> str:
+    p = PARALLELISMS[0]
+    cp = critical_path(cfg)
+    out = [
+        "",
+        f"### The application: examples/chat (P={p})",
+        "",
+        "Three functions (the built-in echo, sendmessage, the authorizer) with their roles, "
+        "policies, log groups and permissions, a REQUEST authorizer on $connect, a custom "
+        "route, stage throttling and an access log; the account's CloudWatch role is set "
+        f"by the first run and left by destroy. Median of {runs} run{'s' if runs != 1 else ''}.",
+        "",
+        "| command | wall (s) | calls | mutating | levels |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, _, _ in COMMANDS:
+        rs = results[label]
+        out.append(f"| {label} | {median([r['wall'] for r in rs]):.2f} "
+                   f"| {fmt_count(median([r['calls'] for r in rs]))} "
+                   f"| {fmt_count(median([r['mutating'] for r in rs]))} "
+                   f"| {fmt_count(median([r['levels'] for r in rs]))} |")
+    wall = median([r["wall"] for r in realism])
+    ratio = wall / cp["bound"]
+    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+    out += [
+        "",
+        f"| deploy (fresh, realism) | wall (s) | calls | refused | levels | bound (s) | wall / bound |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| examples/chat | {wall:.2f} | {fmt_count(median([r['calls'] for r in realism]))} "
+        f"| {fmt_count(median([r['faults'] for r in realism]))} "
+        f"| {fmt_count(median([r['levels'] for r in realism]))} | {cp['bound']:.2f} "
+        f"| {ratio:.2f} ({verdict} the {TARGET_RATIO:g} target) |",
+        "",
+    ]
+    return "\n".join(out)
 
 
 def critical_path(cfg: dict) -> dict[str, float]:
@@ -292,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         results = bench_commands(runner, args.runs, nonce)
         sys.stderr.write("==> realism mode: fresh deploys\n")
         realism, realism_cfg = bench_realism(runner, args.runs, nonce)
+        sys.stderr.write("==> examples/chat\n")
+        chat, chat_realism = bench_chat(runner, args.runs, nonce)
     except BenchError as exc:
         sys.stderr.write(f"bench: error: {exc}\n")
         return 1
@@ -299,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("bench: interrupted\n")
         return 130
     markdown = render(results, realism, realism_cfg, args.runs, args.bin, cfg["latency_ms"])
+    markdown += render_chat(chat, chat_realism, realism_cfg, args.runs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)

@@ -924,3 +924,88 @@ fn init_writes_applications_that_deploy_and_never_overwrites_in_silence() {
     }
     assert!(emu.mutating_calls().is_empty());
 }
+
+/// The bigger stack keeps the engine's guarantees: a lost answer to each create the
+/// application adds is read back, never sent twice into a duplicate; runs killed at
+/// spread-out moments converge on the next run; two concurrent deploys both succeed.
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_kills_and_concurrent_runs_converge_for_the_application() {
+    let emu = Emulator::start_with(&["--latency-ms", "10", "--strict"]);
+    let dir = chat_copy();
+    let cfg = config(dir.path());
+    let c = emu.sdk().await;
+    for (i, op) in [
+        "CreateAuthorizer",
+        "CreateRoute",
+        "CreateFunction",
+        "CreateIntegration",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let stack = format!("lost{i}");
+        emu.reset_calls();
+        emu.inject(json!([{"operation": op, "lost": true, "status": 500,
+                           "code": "InternalFailure", "message": "We encountered an internal error."}]));
+        let out = emu.wsconn(&with_config(&cfg, &["--stack", &stack, "deploy", "--yes"]));
+        assert_eq!(out.code, 0, "{op}: {}", out.stderr);
+        let lost = emu
+            .calls()
+            .iter()
+            .filter(|call| call.operation == *op && call.fault_kind.as_deref() == Some("lost"))
+            .count();
+        assert_eq!(lost, 1, "{op}: the lost answer was injected once");
+        let api = c.api_of(&stack).await;
+        let auths = c.apigw.get_authorizers().api_id(&api).send().await.unwrap();
+        assert_eq!(auths.items().len(), 1, "{op}: one authorizer");
+        let routes = c.apigw.get_routes().api_id(&api).send().await.unwrap();
+        assert_eq!(routes.items().len(), 4, "{op}: one route per key");
+        emu.reset_calls();
+        emu.wsconn(&with_config(&cfg, &["--stack", &stack, "deploy"]))
+            .expect(0);
+        assert_eq!(
+            emu.mutating_calls(),
+            Vec::<String>::new(),
+            "{op}: converged"
+        );
+    }
+
+    // Kills at spread-out moments of a fresh deploy, then a rerun.
+    let t0 = std::time::Instant::now();
+    emu.wsconn(&with_config(&cfg, &["--stack", "probe", "deploy", "--yes"]))
+        .expect(0);
+    let deploy_time = t0.elapsed();
+    for (i, at) in [0.15, 0.35, 0.55, 0.75, 0.9].iter().enumerate() {
+        let stack = format!("kill{i}");
+        let args = with_config(&cfg, &["--stack", &stack, "deploy", "--yes"]);
+        let mut child = emu.spawn(&args);
+        std::thread::sleep(deploy_time.mul_f64(*at));
+        let _ = child.kill();
+        let _ = child.wait();
+        let rerun = emu.wsconn(&args);
+        assert_eq!(rerun.code, 0, "kill {i}: {}", rerun.stderr);
+        assert_eq!(c.apis_of(&stack).await.len(), 1, "kill {i}: one API");
+        emu.reset_calls();
+        emu.wsconn(&with_config(&cfg, &["--stack", &stack, "deploy"]))
+            .expect(0);
+        assert_eq!(
+            emu.mutating_calls(),
+            Vec::<String>::new(),
+            "kill {i}: converged"
+        );
+    }
+
+    // Two deploys of one new stack at once: one waits for the other's lease.
+    let args = with_config(&cfg, &["--stack", "twice", "deploy", "--yes"]);
+    let a = emu.spawn(&args);
+    let b = emu.spawn(&args);
+    for run in [a, b] {
+        let r = common::finish(run, std::time::Duration::from_secs(120));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    assert_eq!(c.apis_of("twice").await.len(), 1);
+    emu.reset_calls();
+    emu.wsconn(&with_config(&cfg, &["--stack", "twice", "deploy"]))
+        .expect(0);
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+}

@@ -70,7 +70,7 @@ pub fn variables(
             let v = match (v, api_id) {
                 (EnvValue::Text(t), _) => t.clone(),
                 (EnvValue::ConnectionsUrl, Some(id)) => env.connections_url(id, &stack.stage),
-                (EnvValue::ConnectionsUrl, None) => super::permission::UNKNOWN_API.to_string(),
+                (EnvValue::ConnectionsUrl, None) => super::UNKNOWN_API.to_string(),
             };
             (k.clone(), v)
         })

@@ -139,13 +139,14 @@ async fn list_prefix(aws: &Aws, prefix: &str) -> Result<Vec<(String, LiveLogGrou
     .await
 }
 
-/// Log groups the stack may have made and no longer declares: those of functions
-/// (`/aws/lambda/<stack>-*`) and access logs (`/aws/apigateway/<stack>/*`) that the
-/// desired stack does not name. One listing per prefix, shared by the kinds that find
-/// removed functions and roles this way (a function's log group is made before it and
-/// deleted after it). Whether each is the stack's is decided by its own tag.
-pub async fn undeclared(rd: &Reader<'_>) -> Result<Vec<(String, LiveLogGroup)>> {
-    rd.shared("undeclared-log-groups", || async {
+/// Every log group under the stack's two prefixes, without tags: its functions'
+/// (`/aws/lambda/<stack>-*`) and its access logs (`/aws/apigateway/<stack>/*`). One
+/// listing per prefix, shared by every kind that needs it: the declared log groups are
+/// found in it, and so are those of routes removed from wsconn.toml (a function's log
+/// group is made before it and deleted after it), by which removed functions and roles
+/// are found. Whether an undeclared one is the stack's is decided by its own tag.
+async fn listed(rd: &Reader<'_>) -> Result<Vec<(String, LiveLogGroup)>> {
+    rd.shared("stack-log-groups", || async {
         let stack = rd.stack;
         let (lambda, apigw) = (
             format!("/aws/lambda/{}-", stack.name),
@@ -153,14 +154,19 @@ pub async fn undeclared(rd: &Reader<'_>) -> Result<Vec<(String, LiveLogGroup)>> 
         );
         let (functions, access) =
             futures::try_join!(list_prefix(rd.aws, &lambda), list_prefix(rd.aws, &apigw))?;
-        let declared: Vec<&String> = stack.owned_log_groups().collect();
-        Ok(functions
-            .into_iter()
-            .chain(access)
-            .filter(|(n, _)| !declared.contains(&n))
-            .collect())
+        Ok(functions.into_iter().chain(access).collect())
     })
     .await
+}
+
+/// The listed log groups the desired stack does not name.
+pub async fn undeclared(rd: &Reader<'_>) -> Result<Vec<(String, LiveLogGroup)>> {
+    let declared: Vec<&String> = rd.stack.owned_log_groups().collect();
+    Ok(listed(rd)
+        .await?
+        .into_iter()
+        .filter(|(n, _)| !declared.contains(&n))
+        .collect())
 }
 
 /// Names of functions the stack no longer declares, from [`undeclared`] log groups.
@@ -226,17 +232,12 @@ impl Resource for LogGroup {
     const NAME: &'static str = "log group";
 
     /// The declared log groups by name, and the undeclared ones that carry the stack's
-    /// tag (a removed route's, a disabled access log).
+    /// tag (a removed route's, a disabled access log): one listing, then each group's
+    /// tags (two round-trip levels).
     fn read<'a>(rd: &'a Reader<'a>) -> BoxFuture<'a, Result<Instances<LiveLogGroup>>> {
         Box::pin(async move {
-            let declared = async {
-                futures::future::try_join_all(rd.stack.owned_log_groups().map(|n| async {
-                    Ok::<_, Error>(read(rd.aws, n).await?.map(|l| (n.clone(), l)))
-                }))
-                .await
-            };
-            let others = async {
-                let groups = undeclared(rd).await?;
+            let found = async {
+                let groups = listed(rd).await?;
                 futures::future::try_join_all(groups.into_iter().map(|(n, mut l)| async move {
                     match rd
                         .aws
@@ -251,9 +252,11 @@ impl Resource for LogGroup {
                     {
                         Ok(o) => {
                             l.tags = o.tags.unwrap_or_default().into_iter().collect();
-                            let owned =
-                                l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
-                            Ok::<_, Error>(owned.then_some((n, l)))
+                            // A declared name is kept whoever owns it: planning refuses
+                            // one that is not the stack's.
+                            let keep = rd.stack.owned_log_groups().any(|d| *d == n)
+                                || l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
+                            Ok::<_, Error>(keep.then_some((n, l)))
                         }
                         Err(e) if error::is_not_found(&e) => Ok(None),
                         Err(e) => Err(error::aws(format!("reading tags of log group {n}"), e)),
@@ -280,17 +283,21 @@ impl Resource for LogGroup {
                         .collect(),
                 )
             };
-            let (a, b, c) = futures::try_join!(declared, others, execution)?;
-            Ok(a.into_iter().chain(b).chain(c).flatten().collect())
+            let (a, b) = futures::try_join!(found, execution)?;
+            Ok(a.into_iter().chain(b).flatten().collect())
         })
     }
 
     fn plan(p: &mut Planner<'_>) -> Result<()> {
         let declared: Vec<&String> = p.stack.owned_log_groups().collect();
+        // Without [logging], the stage's logging is not managed, so an access log group
+        // it may still point at stays (destroy removes it).
+        let logging_managed = p.stack.stage_settings.logging_level.is_some();
         for (name, _) in p
             .live::<LogGroup>()
             .iter()
             .filter(|(n, _)| !declared.contains(n))
+            .filter(|(n, _)| logging_managed || !n.starts_with("/aws/apigateway/"))
         {
             let key = name.strip_prefix("/aws/lambda/").unwrap_or(name);
             p.push(

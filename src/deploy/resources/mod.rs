@@ -35,6 +35,10 @@ use std::time::Duration;
 
 pub use crate::stack::Tags;
 
+/// Shown where a value holds the API's id while the API does not exist yet (a
+/// permission's SourceArn, a handler's CONNECTIONS_URL, a policy's @connections ARN).
+pub const UNKNOWN_API: &str = "(API id known after apply)";
+
 /// Refuses to touch a resource found by name that lacks the stack's tag.
 pub fn check_owned(resource: &str, tags: &Tags, stack: &str) -> Result<()> {
     match tags.get(OWNER_TAG) {

@@ -31,8 +31,7 @@ use std::time::Duration;
 
 pub const PRINCIPAL: &str = "apigateway.amazonaws.com";
 pub const ACTION: &str = "lambda:InvokeFunction";
-/// Shown while the API (and so its id) does not exist yet.
-pub const UNKNOWN_API: &str = "(API id known after apply)";
+pub use super::UNKNOWN_API;
 
 /// What a statement grants, as compared.
 #[derive(Debug, Clone, PartialEq)]

@@ -48,7 +48,7 @@ fn resource(on: &Target, stack: &Stack, env: &AwsEnv, api_id: Option<&str>) -> V
             env.partition,
             env.region,
             env.account,
-            api_id.unwrap_or(super::permission::UNKNOWN_API),
+            api_id.unwrap_or(super::UNKNOWN_API),
             stack.stage
         )
         .into(),

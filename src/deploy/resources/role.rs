@@ -82,13 +82,13 @@ pub fn label(name: &str) -> String {
     format!("role {name}")
 }
 
-/// GetRole, the managed policies and the tags at once: one round-trip level.
+/// GetRole (which carries the tags) and the managed policies at once: one round-trip
+/// level.
 pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveRole>> {
     let iam = &aws.iam;
-    let (role, managed, tags) = futures::join!(
+    let (role, managed) = futures::join!(
         aws.gated(iam.get_role().role_name(name).send()),
         aws.gated(iam.list_attached_role_policies().role_name(name).send()),
-        aws.gated(iam.list_role_tags().role_name(name).send()),
     );
     let role = match role {
         Ok(o) => match o.role {
@@ -113,15 +113,11 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveRole>> {
             ));
         }
     };
-    let tags = match tags {
-        Ok(o) => o
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
-        Err(e) if error::is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(error::aws(format!("reading tags of role {name}"), e)),
-    };
+    let tags = role
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
     Ok(Some(LiveRole {
         arn: role.arn().to_string(),
         trust_policy: role

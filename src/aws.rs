@@ -276,6 +276,7 @@ impl Aws {
             region: region.clone(),
             credentials: provider.clone(),
             calls: calls.clone(),
+            client: tokio::sync::OnceCell::new(),
         };
         Ok(Aws {
             apigw_v1,
@@ -348,7 +349,15 @@ pub struct RestV1 {
     region: String,
     credentials: aws_credential_types::provider::SharedCredentialsProvider,
     calls: Arc<CallCounter>,
+    /// Built once, off the async workers: loading the platform's trusted roots reads
+    /// and parses every certificate file, which must not stall other steps.
+    client: tokio::sync::OnceCell<V1Client>,
 }
+
+type V1Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
 
 impl RestV1 {
     /// Sends `method path` with `body`, retrying throttling and 5xx for up to a minute;
@@ -413,15 +422,26 @@ impl RestV1 {
         if method != "GET" {
             self.calls.mutating.fetch_add(1, Ordering::Relaxed);
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| fail(format!("loading the platform's trusted roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build::<_, Full<bytes::Bytes>>(connector);
+        let client = self
+            .client
+            .get_or_try_init(|| async {
+                let connector = tokio::task::spawn_blocking(|| {
+                    hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_native_roots()
+                        .map(|b| b.https_or_http().enable_http1().build())
+                })
+                .await
+                .map_err(|e| format!("loading the platform's trusted roots: {e}"))?
+                .map_err(|e| format!("loading the platform's trusted roots: {e}"))?;
+                Ok::<_, String>(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build::<_, Full<bytes::Bytes>>(connector),
+                )
+            })
+            .await
+            .map_err(fail)?;
         let sent = tokio::time::timeout(Duration::from_secs(30), client.request(req)).await;
         let resp = match sent {
             Err(_) => return Err((fail(format!("{uri} did not answer within 30 s")).0, true)),

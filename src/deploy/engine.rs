@@ -116,10 +116,19 @@ pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -
         }
     };
     let reads = futures::future::try_join_all(KINDS.iter().map(|k| k.read(&reader)));
-    // Both run to the end, so that the credential check's error is the one reported
-    // whichever fails first: a bad endpoint or key is about the account, not a read.
-    let (env, parts) = futures::join!(identity, reads);
-    let (env, parts) = (env?, parts?);
+    // The credential check's error is the one reported, whichever fails first: a bad
+    // endpoint or key is about the account, not a read. It fails fast, so a read's
+    // error waits for it; its own error does not wait for reads still retrying.
+    let (env, parts) = match futures::future::select(Box::pin(identity), Box::pin(reads)).await {
+        futures::future::Either::Left((env, reads)) => {
+            let env = env?;
+            (env, reads.await?)
+        }
+        futures::future::Either::Right((parts, identity)) => {
+            let env = identity.await?;
+            (env, parts?)
+        }
+    };
     let parts = if reader.is_api_vanished() {
         KINDS
             .iter()

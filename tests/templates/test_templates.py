@@ -291,6 +291,32 @@ def test_connect_never_overwrites_an_existing_connection(ddb):
     assert get_item(ddb, cid)["headers"] == {"M": {"X-First": {"S": "1"}}}
 
 
+@pytest.mark.parametrize("principal", ["alice", 'o\'neil "x" \\ é 😀', INJECT])
+def test_connect_stores_the_authorizers_principal_and_only_that(ddb, principal):
+    """With a $connect authorizer, $context.authorizer.principalId is stored as a string
+    (escaped like every other value); the rest of the item is unchanged."""
+    cid = new_connection_id()
+    ctx = make_context(connection_id=cid, request_time_epoch=REQUEST_TIME_EPOCH,
+                       connected_at=CONNECTED_AT, authorizer={"principalId": principal, "tenant": "acme"})
+    body = strict_json(render(CONNECT, table=TABLE, ttl_seconds=TTL_SECONDS, context=ctx,
+                              headers={"Host": "h"}, querystring={"token": "t"}))
+    want = expected_item(ctx, {"Host": "h"}, {"token": "t"})
+    want["principalId"] = {"S": principal}
+    assert body["Item"] == want
+    ddb.put_item(**body)
+    assert utf8(get_item(ddb, cid)["principalId"]["S"]) == utf8(principal)
+
+
+def test_connect_without_an_authorizer_stores_no_principal():
+    for extra in ({}, {"authorizer": {}}, {"authorizer": {"principalId": ""}}):
+        ctx = make_context(connection_id="abc=", request_time_epoch=REQUEST_TIME_EPOCH,
+                           connected_at=CONNECTED_AT, **extra)
+        body = strict_json(render(CONNECT, table=TABLE, ttl_seconds=TTL_SECONDS, context=ctx,
+                                  headers={}, querystring={}))
+        assert "principalId" not in body["Item"], extra
+        assert body["Item"] == expected_item(ctx, {}, {})
+
+
 def test_ttl_is_integer_epoch_seconds():
     ctx = make_context(connection_id="abc=", request_time_epoch=1700000000999, connected_at=1700000000000)
     body = strict_json(render(CONNECT, table=TABLE, ttl_seconds=86400, context=ctx, headers={}, querystring={}))

@@ -445,7 +445,7 @@ async fn handler_failures_get_api_gateways_error_frame_and_the_worker_recovers()
     );
 
     ws.send(Message::Text("hang".into())).await.unwrap();
-    local.wait_log(&[&format!("[handler pid {second}] hanging")]);
+    local.wait_log(&[&format!("-default pid {second}] hanging")]);
     unsafe {
         libc::kill(second, libc::SIGKILL);
     }
@@ -812,8 +812,8 @@ async fn handler_edits_take_effect_and_the_stage_names_the_path() {
         "export const handler = async (event) => ({ statusCode: 200, body: `edited: ${event.body}` });\n",
     )
     .unwrap();
-    local.wait_log(&["reload: lambda/index.mjs changed; starting a new Node.js worker"]);
-    local.wait_log(&["node: worker pid", "index.mjs"]);
+    local.wait_log(&["reload: lambda/index.mjs changed; starting a new Node.js worker for "]);
+    local.wait_log(&["-default: worker pid", "index.mjs"]);
     // The same connection, a new handler.
     let deadline = Instant::now() + DEADLINE;
     loop {

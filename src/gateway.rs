@@ -298,6 +298,10 @@ pub struct ProxyEvent<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct ProxyContext<'a> {
     pub route_key: &'a str,
+    /// What the `$connect` authorizer allowed the connection with (`principalId` and
+    /// its context), on every event of a connection that passed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<Ordered<'a>>,
     pub message_id: &'a str,
     pub event_type: &'static str,
     pub extended_request_id: &'a str,
@@ -322,6 +326,20 @@ pub struct ProxyIdentity<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// String pairs serialized as one JSON object, in their order.
+pub struct Ordered<'a>(pub &'a [(String, String)]);
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 /// The event JSON for a message on `route_key`. Binary messages arrive base64-encoded.
 pub fn proxy_event(
     conn: &ConnInfo,
@@ -330,9 +348,23 @@ pub fn proxy_event(
     body: &str,
     base64: bool,
 ) -> String {
+    proxy_event_authorized(conn, route_key, ids, body, base64, None)
+}
+
+/// [`proxy_event`] for a connection a `$connect` authorizer allowed: `authorizer` (the
+/// `principalId`, then the context's keys) becomes `requestContext.authorizer`.
+pub fn proxy_event_authorized(
+    conn: &ConnInfo,
+    route_key: &str,
+    ids: &EventIds,
+    body: &str,
+    base64: bool,
+    authorizer: Option<&[(String, String)]>,
+) -> String {
     let ev = ProxyEvent {
         request_context: ProxyContext {
             route_key,
+            authorizer: authorizer.map(Ordered),
             message_id: ids.message_id.as_deref().unwrap_or(""),
             event_type: EventType::Message.as_str(),
             extended_request_id: &ids.extended_request_id,

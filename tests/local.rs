@@ -6,99 +6,14 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::local::*;
-use common::{Emulator, assets_copy, repo};
+use common::{Emulator, assets_copy};
 use futures::SinkExt as _;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
-
-fn wscat() -> PathBuf {
-    let p = repo().join("target/node-tools/node_modules/.bin/wscat");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/node-tools (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
-/// wscat's stdout, line by line.
-struct Wscat {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Wscat {
-    fn connect(url: &str) -> Wscat {
-        let mut child = Command::new(wscat())
-            .args(["-c", url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting wscat");
-        let stdin = child.stdin.take();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(l);
-            }
-        });
-        Wscat {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next line holding a JSON object, parsed (wscat prefixes a prompt).
-    fn read_json(&self) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let l = self
-                .lines
-                .recv_timeout(left)
-                .expect("wscat printed the echo in time");
-            if let Some(start) = l.find('{') {
-                return serde_json::from_str(&l[start..])
-                    .unwrap_or_else(|e| panic!("wscat line is not JSON ({e}): {l}"));
-            }
-        }
-    }
-
-    /// Ends input, as a user closing wscat; wscat disconnects and exits.
-    fn quit(mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + DEADLINE;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "wscat did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Wscat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The README's Testing section of the pattern, with the real wscat.
 #[tokio::test(flavor = "multi_thread")]
@@ -445,7 +360,7 @@ async fn handler_failures_get_api_gateways_error_frame_and_the_worker_recovers()
     );
 
     ws.send(Message::Text("hang".into())).await.unwrap();
-    local.wait_log(&[&format!("[handler pid {second}] hanging")]);
+    local.wait_log(&[&format!("-default pid {second}] hanging")]);
     unsafe {
         libc::kill(second, libc::SIGKILL);
     }
@@ -812,8 +727,8 @@ async fn handler_edits_take_effect_and_the_stage_names_the_path() {
         "export const handler = async (event) => ({ statusCode: 200, body: `edited: ${event.body}` });\n",
     )
     .unwrap();
-    local.wait_log(&["reload: lambda/index.mjs changed; starting a new Node.js worker"]);
-    local.wait_log(&["node: worker pid", "index.mjs"]);
+    local.wait_log(&["reload: lambda/index.mjs changed; starting a new Node.js worker for "]);
+    local.wait_log(&["-default: worker pid", "index.mjs"]);
     // The same connection, a new handler.
     let deadline = Instant::now() + DEADLINE;
     loop {

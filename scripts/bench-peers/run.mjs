@@ -293,6 +293,8 @@ const cpu = os.cpus();
 const node = process.version;
 const machine = `${cpu.length} × ${cpu[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}; Node.js ${node}; the harness runs on the same cores`;
 const md = markdown(results, machine);
-writeFileSync(path.join(out, 'results.json'), JSON.stringify({ machine, results }, null, 2) + '\n');
-writeFileSync(path.join(out, 'results.md'), md + '\n');
+// RESULTS_NAME: the files' name (scripts/bench-local uses its own, local-chat).
+const name = process.env.RESULTS_NAME || 'results';
+writeFileSync(path.join(out, `${name}.json`), JSON.stringify({ machine, results }, null, 2) + '\n');
+writeFileSync(path.join(out, `${name}.md`), md + '\n');
 console.log(md);

@@ -62,6 +62,8 @@ impl CloseReason {
 
 pub struct Conn {
     pub info: ConnInfo,
+    /// What the `$connect` authorizer allowed it with (`principalId`, then its context).
+    pub authorizer: Option<Arc<super::authorizer::Grant>>,
     /// Epoch milliseconds of the last message in either direction.
     last_active: AtomicI64,
     out: mpsc::UnboundedSender<Outbound>,
@@ -71,6 +73,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(
         info: ConnInfo,
+        authorizer: Option<Arc<super::authorizer::Grant>>,
         out: mpsc::UnboundedSender<Outbound>,
     ) -> (Arc<Conn>, watch::Receiver<Option<CloseReason>>) {
         let (close, closed) = watch::channel(None);
@@ -78,6 +81,7 @@ impl Conn {
         (
             Arc::new(Conn {
                 info,
+                authorizer,
                 last_active: AtomicI64::new(at),
                 out,
                 close,

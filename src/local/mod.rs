@@ -6,11 +6,16 @@
 //! - [`connections`]: the registry of open connections;
 //! - [`gateway`]: API Gateway's semantics (`$context`, route selection, integrations);
 //! - [`store`]: the table (embedded dynoxide, or any DynamoDB endpoint);
-//! - [`node`]: the warm Node.js worker that runs the `$default` handler;
-//! - [`reload`]: picks up edited templates and handler in `--assets-dir`;
+//! - [`functions`]: every function of the stack, each in a warm Node.js worker of its
+//!   own, and the environment its handler sees;
+//! - [`node`]: one function's warm Node.js worker;
+//! - [`authorizer`]: the `$connect` REQUEST authorizer (identity sources, event, policy);
+//! - [`reload`]: picks up edited templates (`--assets-dir`) and handler directories;
 //! - [`log`]: the access log, written off the request path.
 
+mod authorizer;
 mod connections;
+mod functions;
 mod log;
 mod node;
 mod reload;
@@ -58,7 +63,9 @@ pub struct Limits {
 pub struct App {
     api: RwLock<Arc<Api>>,
     store: store::Store,
-    node: Arc<node::NodeRuntime>,
+    functions: functions::Functions,
+    /// The `$connect` authorizer's `methodArn`.
+    method_arn: String,
     registry: connections::Registry,
     log: log::Log,
     /// Every connection's task, from its upgrade to the end of its `$disconnect`.
@@ -129,37 +136,46 @@ pub async fn run(
         .ensure_table(&stack.table)
         .await
         .map_err(|e| Error::Local(format!("{}: {e}", store.description)))?;
-    let function = stack
-        .default_function()
-        .ok_or_else(|| Error::Local("the stack has no $default function".into()))?;
-    let handler = match (&function.code, &cfg.assets_dir) {
-        (crate::stack::Code::Dir { dir, entry }, _) => node::HandlerSpec::file(&dir.join(entry)),
-        (crate::stack::Code::Builtin { .. }, Some(d)) => {
-            node::HandlerSpec::file(&d.join(crate::assets::HANDLER_FILE))
-        }
-        (crate::stack::Code::Builtin { source }, None) => node::HandlerSpec::inline(source),
-    };
-    let timeout = opts
-        .function_timeout
-        .unwrap_or(Duration::from_secs(function.timeout_s.max(1) as u64));
-    let node = node::NodeRuntime::start(node_path, handler, function, timeout, log.clone())
-        .await
-        .map_err(local)?;
     let listener = tokio::net::TcpListener::bind((opts.host.as_str(), opts.port))
         .await
         .map_err(|e| Error::Local(format!("listening on {}:{}: {e}", opts.host, opts.port)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Local(format!("reading the listening address: {e}")))?;
+    let node_version = node::node_version(&node_path).await.map_err(local)?;
+    let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let site = functions::Site {
+        base_url: format!("http://{}", loopback(addr)),
+        stage: stack.stage.clone(),
+        region: region.clone(),
+        credentials: caller_credentials(),
+        path: std::env::var("PATH").ok(),
+    };
+    let functions = functions::Functions::start(
+        &stack,
+        &node_path,
+        cfg.assets_dir.as_deref(),
+        opts.function_timeout,
+        &site,
+        &log,
+    )
+    .await;
+    let api_id = api_id(&stack.name);
     let app = Arc::new(App {
         api: RwLock::new(Arc::new(api)),
         store,
-        node: node.clone(),
+        functions,
+        method_arn: authorizer::method_arn(
+            &region,
+            functions::LOCAL_ACCOUNT,
+            &api_id,
+            &stack.stage,
+        ),
         registry: connections::Registry::default(),
         log: log.clone(),
         tracker: tokio_util::task::TaskTracker::new(),
         limits: opts.limits,
-        api_id: api_id(&stack.name),
+        api_id,
         stage: stack.stage.clone(),
         addr,
         shutting_down: AtomicBool::new(false),
@@ -170,24 +186,39 @@ pub async fn run(
     if let Some(dir) = &cfg.assets_dir {
         reload::spawn(app.clone(), cfg.clone(), dir.clone());
     }
-    announce(&opts, &stack, addr, &app, &node.version, timeout);
+    reload::spawn_handlers(app.clone(), stack.clone());
+    announce(&opts, &stack, addr, &app, &node_version);
     let served = server::serve(listener, app.clone(), shutdown).await;
-    node.shutdown().await;
+    app.functions.shutdown().await;
     app.store.close().await;
     log.info("stopped");
     log.flush();
     served.map_err(local)
 }
 
+/// Where the handlers reach this process: the listening address, with a wildcard
+/// address replaced by loopback.
+fn loopback(addr: SocketAddr) -> String {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => format!("127.0.0.1:{}", addr.port()),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => format!("[::1]:{}", addr.port()),
+        _ => addr.to_string(),
+    }
+}
+
+/// The caller's credentials from the environment, passed on to the handlers when set
+/// (they may call other AWS services); placeholders otherwise.
+fn caller_credentials() -> Option<(String, String, Option<String>)> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Some((
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+    ))
+}
+
 /// What a newcomer needs on start: the URLs, the table, and a first command to try.
-fn announce(
-    opts: &Options,
-    stack: &Stack,
-    addr: SocketAddr,
-    app: &App,
-    node_version: &str,
-    timeout: Duration,
-) {
+fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_version: &str) {
     use std::io::Write as _;
     let host = if addr.ip().is_ipv6() {
         format!("[{}]", opts.host.trim_matches(|c| c == '[' || c == ']'))
@@ -210,7 +241,7 @@ fn announce(
              \n  WebSocket API     {ws}\
              \n  @connections      {conns}/{{connectionId}}\
              \n  DynamoDB          {ddb}  (table {table}; {store})\
-             \n  $default handler  Node.js {node_version}, warm, timeout {t} s\
+             \n\nFunctions (Node.js {node_version}, one warm worker each):\n{functions}\
              \n\nTry it:\
              \n  wscat -c \"{ws}?foo=bar\"\
              \n  aws dynamodb scan --endpoint-url {ddb} --table-name {table}\
@@ -222,12 +253,34 @@ fn announce(
             ddb = ready.dynamodb_endpoint,
             table = stack.table.name,
             store = app.store.description,
-            t = timeout.as_secs_f64(),
+            functions = function_lines(stack, app),
         )
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// One line per function: what it serves, its name, memory and timeout.
+fn function_lines(stack: &Stack, app: &App) -> String {
+    let mut out = Vec::new();
+    for f in &stack.functions {
+        let serves = if f.serves == crate::stack::AUTHORIZER {
+            "$connect authorizer".to_string()
+        } else {
+            f.serves.clone()
+        };
+        let timeout = app
+            .functions
+            .get(&f.name)
+            .map(|rt| rt.timeout().as_secs_f64())
+            .unwrap_or(f.timeout_s as f64);
+        out.push(format!(
+            "  {serves:<20} {}  ({} MB, timeout {timeout} s)",
+            f.name, f.memory_mb
+        ));
+    }
+    out.join("\n")
 }
 
 /// dynoxide removes expired items only when asked: sweep every `every`, off the async

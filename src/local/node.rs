@@ -1,12 +1,14 @@
-//! The `$default` function, run warm in one Node.js process ([`worker.mjs`]): started
-//! once, reused by every message, restarted when it dies or overruns the function's
-//! timeout, and replaced when the handler file changes.
+//! One function of the stack, run warm in a Node.js process of its own ([`worker.mjs`]):
+//! started at launch, reused by every invocation, restarted when it dies or overruns the
+//! function's timeout, and replaced when its handler changes. Each function has its own
+//! runtime (its own process, environment, memory limit and timeout), as separate Lambda
+//! functions do, so one function's timeout never touches another's invocations.
 //!
 //! Invocations are multiplexed over the worker's stdin and stdout, one JSON line each
 //! way with a request id, so many are in flight at once (the handler is async). Unlike
 //! Lambda, which gives each concurrent invocation an execution environment of its own,
-//! they share one process: a timeout kills the worker, and with it the invocations that
-//! were in flight on it.
+//! the invocations of one function share its process: a timeout kills the worker, and
+//! with it that function's invocations that were in flight on it.
 
 use super::log::Log;
 use std::collections::HashMap;
@@ -132,14 +134,27 @@ pub struct NodeRuntime {
     /// Set on shutdown: no more replacements.
     stopping: AtomicBool,
     node: PathBuf,
-    pub version: String,
     spec: Mutex<HandlerSpec>,
     slot: tokio::sync::Mutex<Slot>,
     timeout: Duration,
-    function_name: String,
+    pub function_name: String,
     memory_mb: i32,
     export: String,
+    /// The worker's whole environment (nothing is inherited from wsconn's).
+    env: Vec<(String, String)>,
+    /// Its working directory (the handler's directory, as Lambda's `/var/task`).
+    cwd: Option<PathBuf>,
     log: Log,
+}
+
+/// How to run one function.
+pub struct FunctionSpec<'a> {
+    pub node: PathBuf,
+    pub handler: HandlerSpec,
+    pub function: &'a crate::stack::FunctionDef,
+    pub timeout: Duration,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
 }
 
 /// Finds `node`: `--node PATH`, or the first `node` on PATH.
@@ -160,33 +175,32 @@ pub fn find_node(explicit: Option<&Path>) -> Result<PathBuf, String> {
             return Ok(candidate);
         }
     }
-    Err("node: not found on PATH; the $default route runs lambda/index.mjs in Node.js, so install Node.js (18 or newer) or pass --node PATH".into())
+    Err("node: not found on PATH; the stack's functions (the $default route's lambda/index.mjs at least) run in Node.js, so install Node.js (18 or newer) or pass --node PATH".into())
+}
+
+/// `node --version`, which also checks that the binary is Node.js.
+pub async fn node_version(node: &Path) -> Result<String, String> {
+    let out = tokio::process::Command::new(node)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("running {} --version: {e}", node.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} --version failed ({}); is it Node.js?",
+            node.display(),
+            out.status
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl NodeRuntime {
-    /// Checks the Node.js binary and starts the first worker, so the first message is
-    /// served warm. A handler that fails to load is reported but does not stop wsconn.
-    pub async fn start(
-        node: PathBuf,
-        spec: HandlerSpec,
-        function: &crate::stack::FunctionDef,
-        timeout: Duration,
-        log: Log,
-    ) -> Result<Arc<NodeRuntime>, String> {
-        let out = tokio::process::Command::new(&node)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| format!("running {} --version: {e}", node.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} --version failed ({}); is it Node.js?",
-                node.display(),
-                out.status
-            ));
-        }
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    /// Starts the function's first worker, so its first invocation is served warm. A
+    /// handler that fails to load is reported but does not stop wsconn.
+    pub async fn start(spec: FunctionSpec<'_>, log: Log) -> Arc<NodeRuntime> {
+        let function = spec.function;
         let export = function
             .handler
             .rsplit('.')
@@ -196,18 +210,19 @@ impl NodeRuntime {
         let rt = Arc::new_cyclic(|me| NodeRuntime {
             me: me.clone(),
             stopping: AtomicBool::new(false),
-            node,
-            version,
-            spec: Mutex::new(spec),
+            node: spec.node,
+            spec: Mutex::new(spec.handler),
             slot: tokio::sync::Mutex::new(Slot::Empty),
-            timeout,
+            timeout: spec.timeout,
             function_name: function.name.clone(),
             memory_mb: function.memory_mb,
             export,
+            env: spec.env,
+            cwd: spec.cwd,
             log,
         });
         let _ = rt.ensure_worker().await;
-        Ok(rt)
+        rt
     }
 
     pub fn timeout(&self) -> Duration {
@@ -246,7 +261,8 @@ impl NodeRuntime {
             Err(_) => {
                 self.forget(&worker, id);
                 self.log.info(format!(
-                    "node: an invocation ran past the function's {} ms timeout; killing the worker (pid {}), a new one starts with the next message",
+                    "node {}: an invocation ran past the function's {} ms timeout; killing its worker (pid {}) and starting a new one",
+                    self.function_name,
                     self.timeout.as_millis(),
                     worker.pid
                 ));
@@ -283,8 +299,8 @@ impl NodeRuntime {
             Slot::Ready(w) if !w.dead.load(Ordering::SeqCst) => return Ok(w.clone()),
             Slot::LoadFailed(e) => return Err(e.clone()),
             Slot::Ready(w) => self.log.info(format!(
-                "node: the worker (pid {}) is gone; starting a new one",
-                w.pid
+                "node {}: the worker (pid {}) is gone; starting a new one",
+                self.function_name, w.pid
             )),
             Slot::Empty => {}
         }
@@ -296,21 +312,26 @@ impl NodeRuntime {
         match self.spawn(&spec).await {
             Ok(w) => {
                 self.log.info(format!(
-                    "node: worker pid {} ({}) loaded {}",
-                    w.pid, self.version, spec.label
+                    "node {}: worker pid {} loaded {} ({} MB, timeout {} ms)",
+                    self.function_name,
+                    w.pid,
+                    spec.label,
+                    self.memory_mb,
+                    self.timeout.as_millis()
                 ));
                 *slot = Slot::Ready(w.clone());
                 Ok(w)
             }
             Err(SpawnError::Load(e)) => {
                 self.log.info(format!(
-                    "node: the handler failed to load: {e}; messages get API Gateway's error frame until it is fixed"
+                    "node {}: the handler failed to load: {e}; its invocations fail until it is fixed",
+                    self.function_name
                 ));
                 *slot = Slot::LoadFailed(e.clone());
                 Err(e)
             }
             Err(SpawnError::Start(e)) => {
-                self.log.info(format!("node: {e}"));
+                self.log.info(format!("node {}: {e}", self.function_name));
                 *slot = Slot::Empty;
                 Err(e)
             }
@@ -339,8 +360,17 @@ impl NodeRuntime {
     }
 
     async fn spawn(&self, spec: &HandlerSpec) -> Result<Arc<Worker>, SpawnError> {
-        let mut child = tokio::process::Command::new(&self.node)
+        let mut cmd = tokio::process::Command::new(&self.node);
+        // Lambda's memory setting bounds the whole environment; the V8 heap is what a
+        // handler can grow, so that is what is bounded here.
+        cmd.arg(format!("--max-old-space-size={}", self.memory_mb.max(16)))
             .args(["--input-type=module", "-e", WORKER])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(d) = &self.cwd {
+            cmd.current_dir(d);
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -363,10 +393,11 @@ impl NodeRuntime {
         });
         tokio::spawn(write_loop(stdin, rx));
         let log = self.log.clone();
+        let name = self.function_name.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(l)) = lines.next_line().await {
-                log.info(format!("[handler pid {pid}] {l}"));
+                log.info(format!("[{name} pid {pid}] {l}"));
             }
         });
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -374,6 +405,7 @@ impl NodeRuntime {
         let w = worker.clone();
         let log = self.log.clone();
         let me = self.me.clone();
+        let name = self.function_name.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
             let why = match status {
@@ -382,7 +414,7 @@ impl NodeRuntime {
             };
             let unexpected = !w.dead.swap(true, Ordering::SeqCst);
             if unexpected {
-                log.info(format!("node: {why}"));
+                log.info(format!("node {name}: {why}"));
             }
             w.die(&why);
             if unexpected && let Some(rt) = me.upgrade() {

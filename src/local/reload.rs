@@ -3,13 +3,17 @@
 //! [`Stack::build`], its templates parsed once, and swapped in. A template that fails
 //! to parse refuses connections, with its reason in the log, until it is fixed; a
 //! changed handler gets a fresh Node.js worker.
+//!
+//! Each handler directory named in wsconn.toml is watched the same way (every file in
+//! it, except `node_modules` and dotfiles): a change there starts a fresh worker for that
+//! function alone; the others keep theirs.
 
 use super::App;
 use super::node::HandlerSpec;
 use crate::assets::{CONNECT_FILE, DISCONNECT_FILE, HANDLER_FILE};
 use crate::config::Config;
 use crate::gateway::Api;
-use crate::stack::Stack;
+use crate::stack::{Code, Stack};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -73,13 +77,14 @@ pub fn spawn(app: Arc<App>, cfg: Config, dir: PathBuf) {
                             ));
                         }
                     }
-                    if handler_changed {
+                    let builtin = stack_default_builtin(&app.api().stack);
+                    if handler_changed && let Some(name) = builtin {
                         app.log.info(format!(
-                            "reload: {HANDLER_FILE} changed; starting a new Node.js worker"
+                            "reload: {HANDLER_FILE} changed; starting a new Node.js worker for {name}"
                         ));
-                        app.node
-                            .reload(HandlerSpec::file(&dir.join(HANDLER_FILE)))
-                            .await;
+                        if let Some(rt) = app.functions.get(&name) {
+                            rt.reload(HandlerSpec::file(&dir.join(HANDLER_FILE))).await;
+                        }
                     }
                 }
                 Ok(Err(e)) => {
@@ -90,6 +95,96 @@ pub fn spawn(app: Arc<App>, cfg: Config, dir: PathBuf) {
                 }
                 Err(_) => {}
             }
+        }
+    });
+}
+
+/// The `$default` function's name when it is the built-in echo (the one `--assets-dir`
+/// supplies).
+fn stack_default_builtin(stack: &Stack) -> Option<String> {
+    stack
+        .default_function()
+        .filter(|f| matches!(f.code, Code::Builtin { .. }))
+        .map(|f| f.name.clone())
+}
+
+/// Every file under `dir` (but `node_modules` and dotfiles), with its modification time
+/// and size, sorted: equal stamps mean nothing changed.
+fn tree_stamp(dir: &Path) -> Vec<(PathBuf, Stamp)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == "node_modules" {
+                continue;
+            }
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(path),
+                Ok(_) => {
+                    let stamp = std::fs::metadata(&path)
+                        .ok()
+                        .and_then(|m| m.modified().ok().map(|t| (t, m.len())));
+                    out.push((path, stamp));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Watches each function's handler directory; a change reloads that function alone.
+pub fn spawn_handlers(app: Arc<App>, stack: Arc<Stack>) {
+    let dirs: Vec<(String, PathBuf, PathBuf)> = stack
+        .functions
+        .iter()
+        .filter_map(|f| match &f.code {
+            Code::Dir { dir, entry } => Some((f.name.clone(), dir.clone(), dir.join(entry))),
+            Code::Builtin { .. } => None,
+        })
+        .collect();
+    if dirs.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        let scan = |dirs: Vec<(String, PathBuf, PathBuf)>| async move {
+            tokio::task::spawn_blocking(move || {
+                dirs.iter()
+                    .map(|(_, d, _)| tree_stamp(d))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
+        };
+        let mut seen = scan(dirs.clone()).await;
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = scan(dirs.clone()).await;
+            if now.len() != dirs.len() {
+                continue;
+            }
+            for (i, (name, dir, entry)) in dirs.iter().enumerate() {
+                if seen.get(i) == now.get(i) {
+                    continue;
+                }
+                app.log.info(format!(
+                    "reload: {} changed; starting a new Node.js worker for {name} (the other functions keep theirs)",
+                    dir.display()
+                ));
+                if let Some(rt) = app.functions.get(name) {
+                    rt.reload(HandlerSpec::file(entry)).await;
+                }
+            }
+            seen = now;
         }
     });
 }

@@ -3,9 +3,9 @@
 //! lives in one [`App`] behind an `Arc`; each endpoint has one handler; shutdown comes
 //! from the caller's future (SIGINT/SIGTERM) and disconnects every client first.
 
-use super::App;
 use super::connections::{CloseReason, Conn, Outbound};
 use super::node::Outcome;
+use super::{App, authorizer};
 use crate::gateway::{self, ConnInfo, EventIds, EventType, IntegrationFailure, Reply, now_ms};
 use crate::stack::{self, IntegrationDef};
 use axum::Router;
@@ -356,7 +356,35 @@ async fn websocket(
             "Internal server error",
         );
     };
-    let req = gateway::template_request(&info, EventType::Connect, &route.key, &ids, &hs, &qs, "");
+    let mut req =
+        gateway::template_request(&info, EventType::Connect, &route.key, &ids, &hs, &qs, "");
+    let mut allowed = String::new();
+    let grant = match &api.stack.authorizer {
+        None => None,
+        Some(a) => match authorize(&app, a, &info, &ids, &headers, &hs, &qs, &req).await {
+            Ok(g) => {
+                allowed = format!(
+                    "(authorizer {}: allowed principalId {:?})",
+                    a.function,
+                    g.first().map(|(_, v)| v.as_str()).unwrap_or("")
+                );
+                set_authorizer_context(&mut req, &g);
+                Some(Arc::new(g))
+            }
+            Err((status, detail)) => {
+                log_event(
+                    &app,
+                    &info.connection_id,
+                    EventType::Connect,
+                    &route.key,
+                    status.as_u16(),
+                    started,
+                    &format!("refused by the authorizer {}: {detail}", a.function),
+                );
+                return authorizer_refusal(status);
+            }
+        },
+    };
     if let Err(f) = run_service(&app, &api, route, &req).await {
         log_event(
             &app,
@@ -380,10 +408,15 @@ async fn websocket(
         &route.key,
         200,
         started,
-        "",
+        &allowed,
     );
     let token = app.tracker.token();
-    let failed = (app.clone(), info.clone(), app.tracker.token());
+    let failed = (
+        app.clone(),
+        info.clone(),
+        grant.clone(),
+        app.tracker.token(),
+    );
     // tungstenite's default buffers (128 KiB each way) would cost 1,000 idle
     // connections 256 MB; messages are small and capped at 128 KB anyway.
     ws.max_frame_size(MAX_FRAME)
@@ -391,23 +424,130 @@ async fn websocket(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .on_failed_upgrade(move |e: axum::Error| {
-            let (app, info, token) = failed;
+            let (app, info, grant, token) = failed;
             tokio::spawn(async move {
-                run_disconnect(&app, &info, &CloseReason::Error(e.to_string())).await;
+                let reason = CloseReason::Error(e.to_string());
+                run_disconnect(&app, &info, grant.as_deref(), &reason).await;
                 drop(token);
             });
         })
         .on_upgrade(move |socket| async move {
-            run_connection(app, info, socket).await;
+            run_connection(app, info, grant, socket).await;
             drop(token);
         })
 }
 
+/// `$context.authorizer.principalId` and `$context.authorizer.<key>` for a template.
+fn set_authorizer_context(req: &mut crate::vtl::Request, grant: &[(String, String)]) {
+    for (k, v) in grant {
+        req.set_context(&format!("authorizer.{k}"), v);
+    }
+}
+
+/// `$context.<dotted name>` as text (a map or null is absent).
+fn context_text(ctx: &[(String, crate::vtl::apigw::ContextValue)], name: &str) -> Option<String> {
+    use crate::vtl::apigw::ContextValue as C;
+    let (first, rest) = match name.split_once('.') {
+        Some((f, r)) => (f, Some(r)),
+        None => (name, None),
+    };
+    let v = &ctx.iter().find(|(k, _)| k == first)?.1;
+    match (v, rest) {
+        (C::Map(m), Some(r)) => context_text(m, r),
+        (C::Str(s), None) => Some(s.clone()),
+        (C::Long(n), None) => Some(n.to_string()),
+        (C::Int(n), None) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// API Gateway's answers when the authorizer does not let a handshake through.
+fn authorizer_refusal(status: StatusCode) -> Response {
+    match status {
+        StatusCode::UNAUTHORIZED => aws_error(status, "UnauthorizedException", "Unauthorized"),
+        StatusCode::FORBIDDEN => aws_error(status, "ForbiddenException", "Forbidden"),
+        _ => aws_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerErrorException",
+            "Internal server error",
+        ),
+    }
+}
+
+/// Runs the `$connect` authorizer: the identity sources first (401 without calling the
+/// function), then the function; its policy decides (403 unless it allows invoking the
+/// methodArn; 500 when it throws, times out or answers something that is not a policy).
+#[allow(clippy::too_many_arguments)]
+async fn authorize(
+    app: &App,
+    a: &stack::AuthorizerDef,
+    info: &ConnInfo,
+    ids: &EventIds,
+    raw: &HeaderMap,
+    hs: &[(String, String)],
+    qs: &[(String, String)],
+    req: &crate::vtl::Request,
+) -> Result<authorizer::Grant, (StatusCode, String)> {
+    let context = |name: &str| context_text(&req.context, name);
+    let shake = authorizer::Handshake {
+        headers: hs,
+        query: qs,
+        stage_variables: &[],
+    };
+    if let Some(missing) =
+        authorizer::missing_identity_source(&a.identity_sources, &shake, &context)
+    {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            format!("identity source {missing} is missing; the function was not called"),
+        ));
+    }
+    // The authorizer sees the handshake as sent: Connection and Upgrade included.
+    let mut all = hs.to_vec();
+    for name in ["connection", "upgrade"] {
+        for v in raw.get_all(name) {
+            all.push((canonical_header(name), header_text(v)));
+        }
+    }
+    let shake = authorizer::Handshake {
+        headers: &all,
+        ..shake
+    };
+    let event = authorizer::event(info, ids, &app.method_arn, &shake).to_string();
+    let Some(rt) = app.functions.get(&a.function) else {
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("no function {}", a.function),
+        ));
+    };
+    let fail = |d: String| Err((StatusCode::INTERNAL_SERVER_ERROR, d));
+    match rt.invoke(&event).await {
+        Outcome::Returned(v) => match authorizer::evaluate(&v, &app.method_arn) {
+            authorizer::Decision::Allow(g) => Ok(g),
+            authorizer::Decision::Deny(why) => Err((StatusCode::FORBIDDEN, why)),
+            authorizer::Decision::Invalid(why) => {
+                fail(format!("the answer is not a policy: {why}"))
+            }
+        },
+        Outcome::Threw(e) => fail(format!("it threw {e}")),
+        Outcome::TimedOut => fail(format!(
+            "it timed out after {} ms",
+            rt.timeout().as_millis()
+        )),
+        Outcome::Failed(e) => fail(e),
+    }
+}
+
 /// One connection from its upgrade to its `$disconnect`.
-async fn run_connection(app: Arc<App>, info: ConnInfo, socket: WebSocket) {
+async fn run_connection(
+    app: Arc<App>,
+    info: ConnInfo,
+    grant: Option<Arc<authorizer::Grant>>,
+    socket: WebSocket,
+) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
-    let (conn, mut closed) = Conn::new(info.clone(), out_tx);
+    let (conn, mut closed) = Conn::new(info.clone(), grant.clone(), out_tx);
     app.registry.insert(conn.clone());
     // A connection that arrives while shutdown walks the registry closes at once.
     if app.shutting_down.load(Ordering::SeqCst) {
@@ -494,7 +634,7 @@ async fn run_connection(app: Arc<App>, info: ConnInfo, socket: WebSocket) {
         .await;
     }
     drop(stream);
-    run_disconnect(&app, &info, &reason).await;
+    run_disconnect(&app, &info, grant.as_deref(), &reason).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
@@ -534,7 +674,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
     let error_frame = || gateway::internal_error_frame(id, &ids.request_id);
     let answers = !route.route_response.is_empty();
     match &route.integration {
-        IntegrationDef::LambdaProxy { .. } => {
+        IntegrationDef::LambdaProxy { function } => {
             let (body, b64) = match &msg {
                 Incoming::Text(t) => (std::borrow::Cow::Borrowed(t.as_str()), false),
                 Incoming::Binary(b) => (
@@ -542,8 +682,29 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                     true,
                 ),
             };
-            let event = gateway::proxy_event(&conn.info, &route.key, &ids, &body, b64);
-            let outcome = app.node.invoke(&event).await;
+            let event = gateway::proxy_event_authorized(
+                &conn.info,
+                &route.key,
+                &ids,
+                &body,
+                b64,
+                conn.authorizer.as_deref().map(Vec::as_slice),
+            );
+            let Some(rt) = app.functions.get(function) else {
+                conn.send(Outbound::Text(error_frame()));
+                let detail = format!("no function {function}");
+                log_event(
+                    &app,
+                    id,
+                    EventType::Message,
+                    &route.key,
+                    500,
+                    started,
+                    &detail,
+                );
+                return;
+            };
+            let outcome = rt.invoke(&event).await;
             let (status, detail, frame) = match outcome {
                 Outcome::Returned(v) => match gateway::proxy_reply(&v) {
                     Ok(Reply::Text(t)) => (200, String::new(), Some(Outbound::Text(t))),
@@ -562,10 +723,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                 ),
                 Outcome::TimedOut => (
                     504,
-                    format!(
-                        "handler timed out after {} ms",
-                        app.node.timeout().as_millis()
-                    ),
+                    format!("handler timed out after {} ms", rt.timeout().as_millis()),
                     Some(Outbound::Text(error_frame())),
                 ),
                 Outcome::Failed(e) => (502, e, Some(Outbound::Text(error_frame()))),
@@ -585,7 +743,7 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
             );
         }
         IntegrationDef::DynamoDb { .. } => {
-            let req = gateway::template_request(
+            let mut req = gateway::template_request(
                 &conn.info,
                 EventType::Message,
                 &route.key,
@@ -594,6 +752,9 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
                 &[],
                 text.unwrap_or(""),
             );
+            if let Some(g) = &conn.authorizer {
+                set_authorizer_context(&mut req, g);
+            }
             match run_service(&app, &api, route, &req).await {
                 Ok(body) => {
                     if answers {
@@ -620,15 +781,23 @@ async fn on_message(app: Arc<App>, conn: Arc<Conn>, msg: Incoming) {
 
 /// `$disconnect`: its template becomes DeleteItem. Runs once per connection, however
 /// it ended.
-async fn run_disconnect(app: &App, info: &ConnInfo, reason: &CloseReason) {
+async fn run_disconnect(
+    app: &App,
+    info: &ConnInfo,
+    grant: Option<&authorizer::Grant>,
+    reason: &CloseReason,
+) {
     let started = Instant::now();
     let ids = EventIds::new(EventType::Disconnect, now_ms());
     let api = app.api();
     let Some(route) = api.stack.route(stack::DISCONNECT) else {
         return;
     };
-    let req =
+    let mut req =
         gateway::template_request(info, EventType::Disconnect, &route.key, &ids, &[], &[], "");
+    if let Some(g) = grant {
+        set_authorizer_context(&mut req, g);
+    }
     let why = format!("({})", reason.describe());
     match run_service(app, &api, route, &req).await {
         Ok(_) => log_event(

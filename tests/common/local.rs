@@ -1,17 +1,153 @@
 //! A running `wsconn local` and the clients tests talk to it with.
 
+use super::repo;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn wscat() -> PathBuf {
+    let p = repo().join("target/node-tools/node_modules/.bin/wscat");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/node-tools (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// wscat's stdout, line by line.
+pub struct Wscat {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Wscat {
+    pub fn connect(url: &str) -> Wscat {
+        let mut child = Command::new(wscat())
+            .args(["-c", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wscat");
+        let stdin = child.stdin.take();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        Wscat {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line holding a JSON object, parsed (wscat prefixes a prompt).
+    pub fn read_json(&self) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self
+                .lines
+                .recv_timeout(left)
+                .expect("wscat printed the echo in time");
+            if let Some(start) = l.find('{') {
+                return serde_json::from_str(&l[start..])
+                    .unwrap_or_else(|e| panic!("wscat line is not JSON ({e}): {l}"));
+            }
+        }
+    }
+
+    /// The next line of its output that contains `part`.
+    pub fn read_line_containing(&self, part: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("wscat printed no line with {part:?} in time"));
+            if l.contains(part) {
+                return l;
+            }
+        }
+    }
+
+    /// wscat against a URL that refuses the handshake: its exit status and what it
+    /// printed (stdout and stderr), with stdin held open as a user's terminal would.
+    pub fn refused(url: &str) -> (Option<i32>, String) {
+        let mut child = Command::new(wscat())
+            .args(["-c", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wscat");
+        let deadline = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("wscat stayed connected to {url}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut text = String::new();
+        use std::io::Read as _;
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        (status.code(), text)
+    }
+
+    /// Ends input, as a user closing wscat; wscat disconnects and exits.
+    pub fn quit(mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + DEADLINE;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "wscat did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Wscat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

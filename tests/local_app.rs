@@ -522,3 +522,92 @@ async fn authorizer_outcomes_are_api_gateways() {
         local.log()
     );
 }
+
+/// A newcomer's path, exactly: `wsconn init chat --example chat && cd chat && npm install
+/// && wsconn local`; then `wsconn smoke --local` with the authorizer's token and a
+/// sendmessage step passes, and its item holds the principal.
+#[test]
+fn a_newcomer_goes_from_init_to_a_running_chat_and_smoke_passes() {
+    let root = tempfile::tempdir().unwrap();
+    let out = wsconn_command()
+        .args(["init", "chat", "--example", "chat"])
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("cd chat") && said.contains("npm install") && said.contains("wsconn local"),
+        "{said}"
+    );
+    let dir = root.path().join("chat");
+    let npm = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running npm install (Node.js brings npm)");
+    assert!(
+        npm.status.success(),
+        "npm install: {}",
+        String::from_utf8_lossy(&npm.stderr)
+    );
+    let local = Local::start_in(&dir);
+    assert_eq!(local.table(), "chat-connections");
+    let addr = local
+        .ws_url()
+        .trim_start_matches("ws://")
+        .trim_end_matches("/api")
+        .to_string();
+    let out = wsconn_command()
+        .args([
+            "smoke",
+            "--local",
+            &addr,
+            "--query",
+            "token=chat-demo-token",
+            "--query",
+            "user=smoke",
+            "--send",
+            r#"{"action":"sendmessage","data":"hi from smoke"}"#,
+            "--expect",
+            "hi from smoke",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "connect",
+        "echo",
+        "send",
+        "item",
+        "@connections",
+        "disconnect",
+    ] {
+        assert!(
+            said.lines().any(|l| l.starts_with(&format!("✓ {step}"))),
+            "{step}: {said}"
+        );
+    }
+    assert!(said.contains("principalId smoke"), "{said}");
+    assert!(said.contains("All 6 steps passed."), "{said}");
+    // Without the token the authorizer refuses, and smoke says so at once.
+    let out = wsconn_command()
+        .args(["smoke", "--local", &addr, "--timeout", "5"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 401") && err.contains("--query"), "{err}");
+}

@@ -183,12 +183,24 @@ impl Local {
     pub fn start_stack(stack: &str, args: &[&str], env: &[(&str, &str)]) -> Local {
         let mut cmd = wsconn_command();
         cmd.args(["--output", "json", "--stack", stack, "local", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Local::spawn(cmd)
+    }
+
+    /// `wsconn --output json local --port 0` run in `dir`, as a user runs it there (the
+    /// stack and everything else from that directory's wsconn.toml).
+    pub fn start_in(dir: &std::path::Path) -> Local {
+        let mut cmd = wsconn_command();
+        cmd.args(["--output", "json", "local", "--port", "0"])
+            .current_dir(dir);
+        Local::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Local {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting wsconn local");
         let stderr = Arc::new(Mutex::new(String::new()));
         let err = stderr.clone();

@@ -251,21 +251,15 @@ impl Resource for Function {
                 }))
                 .await
             };
-            let removed = async {
-                let names = super::log_group::undeclared_functions(rd).await?;
-                futures::future::try_join_all(names.into_iter().map(|name| async move {
-                    if rd.stack.function(&name).is_some() {
-                        return Ok(None);
-                    }
-                    Ok::<_, Error>(read(rd.aws, &name).await?.and_then(|l| {
-                        let owned = l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
-                        owned.then_some((name, l))
-                    }))
-                }))
-                .await
-            };
+            let removed = super::log_group::leftovers(
+                rd,
+                |f| f.to_string(),
+                |n| rd.stack.function(n).is_some(),
+                |n| async move { read(rd.aws, &n).await },
+                |l: &LiveFunction| &l.tags,
+            );
             let (a, b) = futures::try_join!(declared, removed)?;
-            Ok(a.into_iter().chain(b).flatten().collect())
+            Ok(a.into_iter().flatten().chain(b).collect())
         })
     }
 
@@ -382,18 +376,21 @@ async fn wait_ready(cx: &Cx, name: &str) -> Result<()> {
     .await
 }
 
+/// The function's variables with the API's id as this run knows it (only a handler's
+/// CONNECTIONS_URL needs it).
+fn applied_variables(cx: &Cx, f: &FunctionDef) -> Result<BTreeMap<String, String>> {
+    let needs_api = f
+        .environment
+        .values()
+        .any(|v| *v == EnvValue::ConnectionsUrl);
+    let api_id = if needs_api { Some(cx.api_id()?) } else { None };
+    Ok(variables(&cx.stack, f, &cx.env, api_id.as_deref()))
+}
+
 /// The environment as Lambda takes it: none at all when there are no variables (the
 /// built-in echo is created exactly as before functions had variables).
 fn environment(cx: &Cx, f: &FunctionDef) -> Result<Environment> {
-    let api_id = match f
-        .environment
-        .values()
-        .any(|v| *v == EnvValue::ConnectionsUrl)
-    {
-        true => Some(cx.api_id()?),
-        false => None,
-    };
-    let vars = variables(&cx.stack, f, &cx.env, api_id.as_deref());
+    let vars = applied_variables(cx, f)?;
     Ok(Environment::builder()
         .set_variables((!vars.is_empty()).then(|| vars.into_iter().collect()))
         .build())
@@ -501,15 +498,7 @@ async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) 
     }
     if config {
         wait_ready(cx, name).await?;
-        let api_id = match f
-            .environment
-            .values()
-            .any(|v| *v == EnvValue::ConnectionsUrl)
-        {
-            true => Some(cx.api_id()?),
-            false => None,
-        };
-        let vars = variables(&cx.stack, f, &cx.env, api_id.as_deref());
+        let vars = applied_variables(cx, f)?;
         wait::retrying(PROPAGATION, error::is_lambda_retryable, || async {
             lambda
                 .update_function_configuration()

@@ -185,6 +185,38 @@ pub fn execution_log_group(api_id: &str, stage: &str) -> String {
     format!("{EXECUTION_PREFIX}{api_id}/{stage}")
 }
 
+/// One resource per function the stack no longer declares (the function itself, its
+/// role): named `name_of(function)`, skipped when `declared`, read with `read`, and kept
+/// only when it carries the stack's ownership tag.
+pub async fn leftovers<L, F, Fut>(
+    rd: &Reader<'_>,
+    name_of: fn(&str) -> String,
+    declared: impl Fn(&str) -> bool,
+    read: F,
+    tags: fn(&L) -> &Tags,
+) -> Result<Vec<(String, L)>>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<L>>>,
+{
+    let names: Vec<String> = undeclared_functions(rd)
+        .await?
+        .iter()
+        .map(|f| name_of(f))
+        .filter(|n| !declared(n))
+        .collect();
+    let found = futures::future::try_join_all(names.into_iter().map(|name| {
+        let live = read(name.clone());
+        async move { Ok::<_, Error>(live.await?.map(|l| (name, l))) }
+    }))
+    .await?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .filter(|(_, l)| tags(l).get(crate::config::OWNER_TAG) == Some(&rd.stack.name))
+        .collect())
+}
+
 /// The stack's log group, through the `--parallelism` gate.
 pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveLogGroup>> {
     aws.gated(find(&aws.logs, name)).await

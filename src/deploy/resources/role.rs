@@ -181,22 +181,15 @@ impl Resource for Role {
                 }))
                 .await
             };
-            let removed = async {
-                let functions = super::log_group::undeclared_functions(rd).await?;
-                futures::future::try_join_all(functions.into_iter().map(|f| async move {
-                    let name = format!("{f}-fn");
-                    if rd.stack.role(&name).is_some() {
-                        return Ok(None);
-                    }
-                    Ok::<_, Error>(read(rd.aws, &name).await?.and_then(|l| {
-                        let owned = l.tags.get(crate::config::OWNER_TAG) == Some(&rd.stack.name);
-                        owned.then_some((name, l))
-                    }))
-                }))
-                .await
-            };
+            let removed = super::log_group::leftovers(
+                rd,
+                |f| format!("{f}-fn"),
+                |n| rd.stack.role(n).is_some(),
+                |n| async move { read(rd.aws, &n).await },
+                |l: &LiveRole| &l.tags,
+            );
             let (a, b) = futures::try_join!(declared, removed)?;
-            Ok(a.into_iter().chain(b).flatten().collect())
+            Ok(a.into_iter().flatten().chain(b).collect())
         })
     }
 

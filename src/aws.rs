@@ -415,9 +415,15 @@ impl RestV1 {
                 http::HeaderValue::from_str(&host).map_err(|e| fail(e.to_string()))?,
             );
         }
-        self.sign(&mut req, bytes.as_bytes())
-            .await
-            .map_err(|e| fail(format!("signing the request: {e}")))?;
+        sign_v4(
+            &mut req,
+            bytes.as_bytes(),
+            &self.region,
+            "apigateway",
+            &self.credentials,
+        )
+        .await
+        .map_err(|e| fail(format!("signing the request: {e}")))?;
         self.calls.all.fetch_add(1, Ordering::Relaxed);
         if method != "GET" {
             self.calls.mutating.fetch_add(1, Ordering::Relaxed);
@@ -495,52 +501,64 @@ impl RestV1 {
             again,
         ))
     }
+}
 
-    async fn sign(
-        &self,
-        req: &mut http::Request<http_body_util::Full<bytes::Bytes>>,
-        body: &[u8],
-    ) -> std::result::Result<(), String> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let creds = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| e.to_string())?;
-        let identity = creds.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("apigateway")
-            .time(std::time::SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let uri = req.uri().to_string();
-        let method = req.method().as_str().to_string();
-        let headers: Vec<(String, String)> = req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_string(), v.to_string()))
-            })
-            .collect();
-        let signable = SignableRequest::new(
-            &method,
-            &uri,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
-        instructions.apply_to_request_http1x(req);
-        Ok(())
+/// Signs `req` (whose body is `body`) with SigV4 for `service`, replacing any signature it
+/// carries: the v1 account calls, and local's forwards to another DynamoDB endpoint.
+pub async fn sign_v4(
+    req: &mut http::Request<http_body_util::Full<bytes::Bytes>>,
+    body: &[u8],
+    region: &str,
+    service: &str,
+    credentials: &aws_credential_types::provider::SharedCredentialsProvider,
+) -> std::result::Result<(), String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    const SIGNATURE: [&str; 4] = [
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+    ];
+    let creds = credentials
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("loading AWS credentials: {e}"))?;
+    let identity = creds.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    for k in SIGNATURE {
+        req.headers_mut().remove(k);
     }
+    let uri = req.uri().to_string();
+    let method = req.method().as_str().to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect();
+    let signable = SignableRequest::new(
+        &method,
+        &uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(req);
+    Ok(())
 }
 
 /// The SDK's configuration loader with wsconn's one HTTP client: hyper 1 and rustls with

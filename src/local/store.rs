@@ -14,7 +14,6 @@
 //!   not the endpoint's).
 
 use crate::stack::TableDef;
-use aws_credential_types::provider::ProvideCredentials as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full};
@@ -22,7 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -284,7 +283,16 @@ impl Store {
             req.headers_mut().insert(http::header::HOST, v);
         }
         if let Some(signing) = &self.signing {
-            sign(&mut req, &body, &signing.region, &signing.credentials).await?;
+            // Re-signed for the endpoint: the caller's signature was for wsconn's host.
+            crate::aws::sign_v4(
+                &mut req,
+                &body,
+                &signing.region,
+                "dynamodb",
+                &signing.credentials,
+            )
+            .await
+            .map_err(|e| format!("signing a DynamoDB request: {e}"))?;
         }
         let sent = tokio::time::timeout(CALL_TIMEOUT, self.client.request(req)).await;
         let resp = match sent {
@@ -399,66 +407,6 @@ impl Store {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
-}
-
-async fn sign(
-    req: &mut Request<Full<Bytes>>,
-    body: &[u8],
-    region: &str,
-    credentials: &aws_credential_types::provider::SharedCredentialsProvider,
-) -> Result<(), String> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let creds = credentials
-        .provide_credentials()
-        .await
-        .map_err(|e| format!("loading AWS credentials for the DynamoDB endpoint: {e}"))?;
-    let identity = creds.into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("dynamodb")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| format!("signing a DynamoDB request: {e}"))?
-        .into();
-    let uri = req.uri().to_string();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter(|(k, _)| {
-            // Re-signed for the endpoint: the caller's signature was for wsconn's host.
-            !matches!(
-                k.as_str(),
-                "authorization" | "x-amz-date" | "x-amz-security-token" | "x-amz-content-sha256"
-            )
-        })
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_string(), v.to_string()))
-        })
-        .collect();
-    for k in [
-        "authorization",
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-content-sha256",
-    ] {
-        req.headers_mut().remove(k);
-    }
-    let signable = SignableRequest::new(
-        "POST",
-        &uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| format!("signing a DynamoDB request: {e}"))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| format!("signing a DynamoDB request: {e}"))?
-        .into_parts();
-    instructions.apply_to_request_http1x(req);
-    Ok(())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -154,6 +154,16 @@ pub async fn found(rd: &Reader<'_>) -> Result<Option<FoundApi>> {
     rd.shared("api", || discover(rd.aws, &rd.stack.name)).await
 }
 
+/// The id of the API a plan keeps: the live one's, or `None` when the plan makes a new
+/// one (its id is known only after apply).
+pub fn kept_id(p: &Planner<'_>) -> Option<String> {
+    if p.fresh_api {
+        None
+    } else {
+        p.snap.get::<Api>(&p.stack.api.name).map(|a| a.id)
+    }
+}
+
 /// The kind: the stack's one WebSocket API, found by its tag, keyed by its name.
 pub struct Api;
 

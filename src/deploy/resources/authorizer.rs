@@ -69,6 +69,14 @@ pub fn kept(live: &Instances<LiveAuthorizer>, stack: &Stack) -> Option<String> {
         .min()
 }
 
+/// The id of the authorizer a plan keeps; `None` while the plan makes one (or a new API).
+pub fn kept_id(p: &Planner<'_>) -> Option<String> {
+    if p.creates(Kind::Authorizer) {
+        return None;
+    }
+    kept(&p.live_in_api::<Authorizer>(), p.stack)
+}
+
 /// GetAuthorizers of `api_id`; `None` when the API is gone.
 async fn list(aws: &Aws, api_id: &str) -> Result<Option<Vec<LiveAuthorizer>>> {
     let listed = all_pages(|token| async move {

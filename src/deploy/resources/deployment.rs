@@ -198,8 +198,7 @@ impl Resource for Deployment {
             || p.creates(Kind::Integration)
             || p.creates(Kind::Route)
             || p.creates(Kind::Authorizer);
-        let authorizer_id =
-            super::authorizer::kept(&p.live_in_api::<super::authorizer::Authorizer>(), p.stack);
+        let authorizer_id = super::authorizer::kept_id(p);
         let want = (!fresh_ids).then(|| {
             let w = p.wiring();
             config_hash(

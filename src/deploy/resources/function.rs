@@ -281,13 +281,7 @@ impl Resource for Function {
             if let Some(l) = &live {
                 check_owned(&label(&f.name), &l.tags, &p.stack.name)?;
             }
-            let api_id = match p.fresh_api {
-                true => None,
-                false => p
-                    .snap
-                    .get::<super::api::Api>(&p.stack.api.name)
-                    .map(|a| a.id),
-            };
+            let api_id = super::api::kept_id(p);
             let want = desired(p.stack, f, p.env, api_id.as_deref());
             let Some((c, op)) = diff(&f.name, &want, live.as_ref()) else {
                 continue;

@@ -242,19 +242,8 @@ impl Resource for Permission {
 
     /// `api_id` of the statements: the live API the plan keeps, none when it creates one.
     fn plan(p: &mut Planner<'_>) -> Result<()> {
-        let api_id = if p.fresh_api {
-            None
-        } else {
-            p.snap
-                .get::<super::api::Api>(&p.stack.api.name)
-                .map(|a| a.id)
-        };
-        let authorizer_id = match p.fresh_api || p.creates(Kind::Authorizer) {
-            true => None,
-            false => {
-                super::authorizer::kept(&p.live_in_api::<super::authorizer::Authorizer>(), p.stack)
-            }
-        };
+        let api_id = super::api::kept_id(p);
+        let authorizer_id = super::authorizer::kept_id(p);
         let live = p.live::<Permission>();
         // A function the plan creates has no statements yet, whatever was read.
         let functions = p.live::<Function>();

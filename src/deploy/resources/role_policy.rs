@@ -200,13 +200,7 @@ impl Resource for RolePolicy {
 
     fn plan(p: &mut Planner<'_>) -> Result<()> {
         let live = p.live::<RolePolicy>();
-        let api_id = match p.fresh_api {
-            true => None,
-            false => p
-                .snap
-                .get::<super::api::Api>(&p.stack.api.name)
-                .map(|a| a.id),
-        };
+        let api_id = super::api::kept_id(p);
         for role in &p.stack.roles {
             let want: BTreeMap<&str, Value> = role
                 .policies

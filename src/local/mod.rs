@@ -243,7 +243,7 @@ fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_ver
              \n  DynamoDB          {ddb}  (table {table}; {store})\
              \n\nFunctions (Node.js {node_version}, one warm worker each):\n{functions}\
              \n\nTry it:\
-             \n  wscat -c \"{ws}?foo=bar\"\
+             \n  {wscat}\
              \n  aws dynamodb scan --endpoint-url {ddb} --table-name {table}\
              \n\nCtrl-C stops it; every client is disconnected through $disconnect first.\n\n",
             stack_name = stack.name,
@@ -254,6 +254,7 @@ fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_ver
             table = stack.table.name,
             store = app.store.description,
             functions = function_lines(stack, app),
+            wscat = wscat_hint(stack, &ready.websocket_url),
         )
     };
     let mut out = std::io::stdout().lock();
@@ -262,6 +263,29 @@ fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_ver
 }
 
 /// One line per function: what it serves, its name, memory and timeout.
+/// The first command to try: a wscat handshake that carries what the `$connect`
+/// authorizer reads (a placeholder per identity source), or `?foo=bar` without one.
+fn wscat_hint(stack: &Stack, ws: &str) -> String {
+    let Some(a) = &stack.authorizer else {
+        return format!("wscat -c \"{ws}?foo=bar\"");
+    };
+    let mut query = Vec::new();
+    let mut headers = String::new();
+    for source in &a.identity_sources {
+        if let Some(name) = source.strip_prefix("route.request.querystring.") {
+            query.push(format!("{name}=<{name}>"));
+        } else if let Some(name) = source.strip_prefix("route.request.header.") {
+            headers.push_str(&format!(" -H \"{name}: <{name}>\""));
+        }
+    }
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    format!("wscat -c \"{ws}{query}\"{headers}    # what the $connect authorizer reads")
+}
+
 fn function_lines(stack: &Stack, app: &App) -> String {
     let mut out = Vec::new();
     for f in &stack.functions {
@@ -300,4 +324,33 @@ fn spawn_ttl_sweep(db: dynoxide::Database, every: Duration, log: log::Log) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_carries_the_authorizers_identity_sources() {
+        let mut stack = crate::stack::tests_support::stack("s");
+        assert_eq!(
+            wscat_hint(&stack, "ws://h/api"),
+            "wscat -c \"ws://h/api?foo=bar\""
+        );
+        stack.authorizer = Some(crate::stack::AuthorizerDef {
+            name: "s-authorizer".into(),
+            function: "s-authorizer".into(),
+            identity_sources: vec![
+                "route.request.querystring.token".into(),
+                "route.request.header.Authorization".into(),
+            ],
+        });
+        let hint = wscat_hint(&stack, "ws://h/api");
+        assert!(
+            hint.starts_with(
+                "wscat -c \"ws://h/api?token=<token>\" -H \"Authorization: <Authorization>\""
+            ),
+            "{hint}"
+        );
+    }
 }

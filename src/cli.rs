@@ -176,7 +176,7 @@ pub struct LocalOpts {
     /// created there if it is missing.
     #[arg(long, value_name = "URL")]
     pub dynamodb_endpoint: Option<String>,
-    /// Node.js binary for the $default handler (default: `node` on PATH).
+    /// Node.js binary for the handlers (default: `node` on PATH).
     #[arg(long, value_name = "PATH")]
     pub node: Option<PathBuf>,
     /// Seconds between sweeps that delete expired items from the embedded table.
@@ -207,7 +207,9 @@ pub enum Command {
     /// stack's lock, applies the changes as a dependency graph (independent resources in
     /// parallel), then reads again and repeats until the stack is in sync (at most 3
     /// rounds). When nothing differs it says so and makes no mutating call. Deletes,
-    /// replacements and IAM widening need confirmation (a terminal prompt, or --yes).
+    /// replacements, IAM widening and the account-wide API Gateway CloudWatch role
+    /// setting need confirmation (a terminal prompt, or --yes). With wsconn.toml's
+    /// application sections it deploys your routes, handlers and $connect authorizer.
     #[command(
         after_help = "Examples:\n  wsconn deploy --yes\n  wsconn deploy --stack chat --stage prod --tag team=rt\n  wsconn deploy --parallelism 1        # one step at a time"
     )]
@@ -325,11 +327,14 @@ pub enum Command {
     /// One port serves the WebSocket API (ws://HOST:PORT/<stage>), the @connections
     /// management API (http://HOST:PORT/<stage>/@connections/<id>) and the DynamoDB API
     /// of the connections table (http://HOST:PORT). The routes, mapping templates and
-    /// handler are the stack's own: $connect renders connect.vtl into a PutItem,
-    /// $disconnect renders disconnect.vtl into a DeleteItem, and $default runs
-    /// lambda/index.mjs in a warm Node.js worker. With --assets-dir, edits to the
-    /// templates and the handler take effect without a restart. Ctrl-C disconnects every
-    /// client (running $disconnect) and exits 0.
+    /// handlers are the stack's own: $connect renders connect.vtl into a PutItem,
+    /// $disconnect renders disconnect.vtl into a DeleteItem, $default runs
+    /// lambda/index.mjs (or your handler), and each route and the $connect authorizer
+    /// of wsconn.toml runs its handler, each function in a warm Node.js worker of its
+    /// own with Lambda's environment pointed at this port (TABLE_NAME, CONNECTIONS_URL,
+    /// AWS_ENDPOINT_URL_DYNAMODB). Edits to a handler directory (and, with
+    /// --assets-dir, to the templates) take effect without a restart. Ctrl-C disconnects
+    /// every client (running $disconnect) and exits 0.
     #[command(
         after_help = "Examples:\n  wsconn local                                  # then, in another terminal:\n  wscat -c 'ws://127.0.0.1:8080/api?foo=bar'     # type {\"first_name\": \"Jane\"}\n  aws dynamodb scan --endpoint-url http://127.0.0.1:8080 --table-name wsconn-connections\n  aws apigatewaymanagementapi post-to-connection --endpoint-url http://127.0.0.1:8080/api \\\n      --connection-id <id> --data hello\n\n  wsconn local --assets-dir . --port 9000        # serve your edited templates and handler\n  wsconn local --data-dir .wsconn                # keep the table between runs\n  wsconn local --dynamodb-endpoint http://localhost:8000   # DynamoDB Local instead\n  wsconn --output json local --port 0            # one JSON line with the URLs, for scripts"
     )]

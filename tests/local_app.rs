@@ -611,3 +611,56 @@ fn a_newcomer_goes_from_init_to_a_running_chat_and_smoke_passes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HTTP 401") && err.contains("--query"), "{err}");
 }
+
+/// `connections` on an application: `list` shows each item's principalId, and `send
+/// --principal` reaches that principal's connections only.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_list_the_principal_and_send_to_one_principal_only() {
+    let app = chat_app();
+    let config = app.path().join("wsconn.toml");
+    let config = config.to_str().unwrap();
+    let local = Local::start_stack("chat", &["--config", config], &[]);
+    let url = local.ws_url();
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/api")
+        .to_string();
+    let mut alice = connect(&format!("{url}?token=chat-demo-token&user=alice")).await;
+    let mut alice2 = connect(&format!("{url}?token=chat-demo-token&user=alice")).await;
+    let mut bob = connect(&format!("{url}?token=chat-demo-token&user=bob")).await;
+    let run = |args: &[&str]| {
+        let out = wsconn_command()
+            .args(["--config", config, "connections"])
+            .args(args)
+            .args(["--local", &addr])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        said
+    };
+    let list = run(&["list"]);
+    assert!(list.lines().next().unwrap().contains("PRINCIPAL"), "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.contains(" alice ")).count(),
+        2,
+        "{list}"
+    );
+    assert_eq!(
+        list.lines().filter(|l| l.contains(" bob ")).count(),
+        1,
+        "{list}"
+    );
+    let sent = run(&["send", "--principal", "alice", "--message", "only-alice"]);
+    assert!(sent.contains("sent 2, gone 0"), "{sent}");
+    assert_eq!(next_text(&mut alice).await.unwrap(), "only-alice");
+    assert_eq!(next_text(&mut alice2).await.unwrap(), "only-alice");
+    // Frames arrive in order: bob's first is the one sent to him, not alice's.
+    let sent = run(&["send", "--principal", "bob", "--message", "for-bob"]);
+    assert!(sent.contains("sent 1, gone 0"), "{sent}");
+    assert_eq!(next_text(&mut bob).await.unwrap(), "for-bob");
+}

@@ -44,6 +44,8 @@ pub struct Stack {
     /// The `$connect` authorizer, when wsconn.toml declares one.
     pub authorizer: Option<AuthorizerDef>,
     pub stage_settings: StageSettings,
+    /// `[releases] keep`: earlier releases deploy keeps for `wsconn rollback`.
+    pub keep_releases: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -467,6 +469,7 @@ impl Stack {
             functions,
             authorizer,
             stage_settings,
+            keep_releases: app.releases.keep,
             names,
         }
     }

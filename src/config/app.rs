@@ -3,63 +3,11 @@
 //! errors), then validated once, before any AWS call: each error names the file, the
 //! key and the rule. After this the rest of wsconn sees typed values only.
 
-use super::{Error, FunctionNames};
-use serde::Deserialize;
+use super::file::{FileConfig, StatementFile};
+use super::names::{self, FunctionNames};
+use crate::error::Error;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FunctionsFile {
-    pub memory: Option<i64>,
-    pub timeout: Option<i64>,
-    #[serde(default)]
-    pub environment: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RouteFile {
-    pub handler: PathBuf,
-    pub memory: Option<i64>,
-    pub timeout: Option<i64>,
-    #[serde(default)]
-    pub environment: BTreeMap<String, String>,
-    #[serde(default)]
-    pub policy: Vec<StatementFile>,
-}
-
-/// An extra IAM statement for a route's function: Allow `actions` on `resources`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct StatementFile {
-    pub actions: Vec<String>,
-    pub resources: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct AuthorizerFile {
-    pub handler: PathBuf,
-    pub identity_sources: Option<Vec<String>>,
-    #[serde(default)]
-    pub environment: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ThrottlingFile {
-    pub burst_limit: i64,
-    pub rate_limit: f64,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LoggingFile {
-    #[serde(default)]
-    pub access_log: bool,
-    pub level: Option<String>,
-}
 
 /// The application declared in wsconn.toml, validated: empty when the file declares
 /// none, and the stack is then exactly the pattern's.
@@ -70,6 +18,22 @@ pub struct App {
     pub authorizer: Option<Authorizer>,
     pub throttling: Option<Throttling>,
     pub logging: Option<Logging>,
+    pub releases: Releases,
+}
+
+/// `[releases]`: deploy keeps the live release and the newest `keep` others (each
+/// deployment with the function versions it references), for `wsconn rollback`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Releases {
+    pub keep: usize,
+}
+
+impl Default for Releases {
+    fn default() -> Releases {
+        Releases {
+            keep: names::DEFAULT_KEEP_RELEASES,
+        }
+    }
 }
 
 /// A handler the file names, with its function's settings resolved.
@@ -121,6 +85,9 @@ const MAX_ENV_BYTES: usize = 4096;
 /// API Gateway's account-level throttling quotas bound a stage's defaults.
 const MAX_BURST: i64 = 5000;
 const MAX_RATE: f64 = 10_000.0;
+/// Releases kept: each holds a version of every function, and Lambda's code storage
+/// (75 GB a region) is shared by all of them.
+const MAX_KEEP: i64 = 100;
 /// Route keys wsconn gives a function `<stack>-<key>` for; these would collide with the
 /// `$default` route's and the authorizer's functions.
 const RESERVED_KEYS: [&str; 2] = ["default", "authorizer"];
@@ -136,11 +103,11 @@ fn bad(
 }
 
 /// Validates the application sections of `file` for stack `stack`.
-pub fn resolve(file: &super::FileConfig, stack: &str) -> Result<App, Error> {
+pub fn resolve(file: &FileConfig, stack: &str) -> Result<App, Error> {
     let path = file
         .path
         .clone()
-        .unwrap_or_else(|| PathBuf::from(super::CONFIG_FILE));
+        .unwrap_or_else(|| PathBuf::from(super::file::CONFIG_FILE));
     let shown = path.display().to_string();
     let base = path
         .parent()
@@ -150,11 +117,11 @@ pub fn resolve(file: &super::FileConfig, stack: &str) -> Result<App, Error> {
     let f = &file.functions;
     let default_memory = match f.memory {
         Some(m) => memory(&shown, "functions.memory", m)?,
-        None => super::DEFAULT_MEMORY_MB,
+        None => names::DEFAULT_MEMORY_MB,
     };
     let default_timeout = match f.timeout {
         Some(t) => timeout(&shown, "functions.timeout", t)?,
-        None => super::DEFAULT_TIMEOUT_S,
+        None => names::DEFAULT_TIMEOUT_S,
     };
     environment(&shown, "functions.environment", &f.environment)?;
     let mut routes = BTreeMap::new();
@@ -172,8 +139,8 @@ pub fn resolve(file: &super::FileConfig, stack: &str) -> Result<App, Error> {
                 ),
             ));
         }
-        let names = FunctionNames::new(stack, super::function_suffix(key));
-        super::validate_function_names(&names)?;
+        let names = FunctionNames::new(stack, names::function_suffix(key));
+        names::validate_function_names(&names)?;
         let mut env = f.environment.clone();
         environment(&shown, &format!("{at}.environment"), &r.environment)?;
         env.extend(r.environment.clone());
@@ -204,7 +171,7 @@ pub fn resolve(file: &super::FileConfig, stack: &str) -> Result<App, Error> {
         None => None,
         Some(a) => {
             let names = FunctionNames::new(stack, "authorizer");
-            super::validate_function_names(&names)?;
+            names::validate_function_names(&names)?;
             environment(&shown, "authorizer.environment", &a.environment)?;
             let mut env = f.environment.clone();
             env.extend(a.environment.clone());
@@ -212,7 +179,7 @@ pub fn resolve(file: &super::FileConfig, stack: &str) -> Result<App, Error> {
             let sources = a
                 .identity_sources
                 .clone()
-                .unwrap_or_else(|| vec![super::DEFAULT_IDENTITY_SOURCE.to_string()]);
+                .unwrap_or_else(|| vec![names::DEFAULT_IDENTITY_SOURCE.to_string()]);
             if sources.is_empty() {
                 return Err(bad(
                     &shown,
@@ -283,11 +250,26 @@ pub fn resolve(file: &super::FileConfig, stack: &str) -> Result<App, Error> {
             })
         }
     };
+    let releases = match file.releases.as_ref().and_then(|r| r.keep) {
+        None => Releases::default(),
+        Some(k) if (1..=MAX_KEEP).contains(&k) => Releases { keep: k as usize },
+        Some(k) => {
+            return Err(bad(
+                &shown,
+                "releases.keep",
+                k,
+                format!(
+                    "keep at least 1 earlier release (the one `wsconn rollback` goes back to), at most {MAX_KEEP}"
+                ),
+            ));
+        }
+    };
     Ok(App {
         routes,
         authorizer,
         throttling,
         logging,
+        releases,
     })
 }
 
@@ -376,7 +358,7 @@ fn environment(file: &str, at: &str, env: &BTreeMap<String, String>) -> Result<(
                 "variable names start with a letter and hold letters, digits and '_'",
             ));
         }
-        if super::WIRED_ENV.contains(&k.as_str()) {
+        if names::WIRED_ENV.contains(&k.as_str()) {
             return Err(bad(
                 file,
                 &key,
@@ -386,7 +368,7 @@ fn environment(file: &str, at: &str, env: &BTreeMap<String, String>) -> Result<(
                 ),
             ));
         }
-        if super::LAMBDA_RESERVED_ENV.contains(&k.as_str()) {
+        if names::LAMBDA_RESERVED_ENV.contains(&k.as_str()) {
             return Err(bad(
                 file,
                 &key,

@@ -2,93 +2,25 @@
 //! before any AWS call. Every derived AWS name is checked against that service's rules.
 
 pub mod app;
+pub mod file;
+pub mod names;
 
-pub use app::{
-    App, Authorizer, AuthorizerFile, FunctionsFile, Handler, Logging, LoggingFile, RouteFile,
-    StatementFile, Throttling, ThrottlingFile,
+pub use app::{App, Authorizer, Handler, Logging, Releases, Throttling};
+pub use file::{
+    AuthorizerFile, CONFIG_FILE, FileConfig, FunctionsFile, LoggingFile, ReleasesFile, RouteFile,
+    StatementFile, ThrottlingFile, load_file, parse_file,
 };
+pub use names::*;
 
 use crate::error::Error;
-use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-pub const OWNER_TAG: &str = "wsconn:stack";
-pub const DEFAULT_STACK: &str = "wsconn";
-pub const DEFAULT_STAGE: &str = "api";
-pub const DEFAULT_CONNECTION_TTL: u64 = 86_400;
-pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
-pub const CONFIG_FILE: &str = "wsconn.toml";
-pub const DEFAULT_MEMORY_MB: i32 = 128;
-pub const DEFAULT_TIMEOUT_S: i32 = 10;
-pub const DEFAULT_IDENTITY_SOURCE: &str = "route.request.header.Authorization";
-/// The variables wsconn gives every handler; a user variable may not redefine them.
-pub const WIRED_ENV: [&str; 2] = ["TABLE_NAME", "CONNECTIONS_URL"];
-/// Lambda's reserved environment variables ("Defined runtime environment variables":
-/// setting one is InvalidParameterValueException).
-pub const LAMBDA_RESERVED_ENV: &[&str] = &[
-    "_HANDLER",
-    "_X_AMZN_TRACE_ID",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API",
-    "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR",
-];
-
-/// The suffix of a route's function name: `<stack>-<suffix>` (`default` for `$default`).
-pub fn function_suffix(route_key: &str) -> &str {
-    if route_key == "$default" {
-        "default"
-    } else {
-        route_key
-    }
-}
+use std::path::PathBuf;
 
 /// Values CloudWatch Logs accepts for a log group's retention.
 const RETENTION_DAYS: &[i32] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
-
-/// The optional file: the same keys as the flags, and the application's sections.
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
-    pub stack: Option<String>,
-    pub region: Option<String>,
-    pub profile: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub stage: Option<String>,
-    pub connection_ttl: Option<u64>,
-    pub log_retention_days: Option<i32>,
-    pub assets_dir: Option<PathBuf>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// `[functions]`: defaults for every function whose handler the file names.
-    #[serde(default)]
-    pub functions: FunctionsFile,
-    /// `[routes.<key>]`: custom routes (and `$default`), each with its handler.
-    #[serde(default)]
-    pub routes: BTreeMap<String, RouteFile>,
-    pub authorizer: Option<AuthorizerFile>,
-    pub throttling: Option<ThrottlingFile>,
-    pub logging: Option<LoggingFile>,
-    /// Where the file was read from; handler directories are relative to it.
-    #[serde(skip)]
-    pub path: Option<PathBuf>,
-}
 
 /// Everything that decides the desired stack and where it lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,79 +38,6 @@ pub struct Config {
     pub tags: BTreeMap<String, String>,
     /// The application's routes, authorizer and stage settings.
     pub app: App,
-}
-
-/// Names derived from the stack name: the natural keys that replace a state file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Names {
-    pub table: String,
-    /// The role API Gateway's DynamoDB integrations act as, and its one inline policy.
-    pub api_role: String,
-    pub api_role_policy: String,
-    pub api: String,
-    /// The `$default` route's function.
-    pub default_function: FunctionNames,
-}
-
-/// A function's name and the names that follow from it: its role and its log group.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FunctionNames {
-    pub function: String,
-    pub role: String,
-    pub log_group: String,
-}
-
-/// The statement id of the permission that lets API Gateway invoke a function.
-pub const PERMISSION_SID: &str = "wsconn-apigateway-invoke";
-/// The inline policy that lets a function write its own log group.
-pub const LOG_POLICY: &str = "write-own-logs";
-
-impl FunctionNames {
-    /// `<stack>-<suffix>`, its role `<stack>-<suffix>-fn` and `/aws/lambda/<stack>-<suffix>`.
-    pub fn new(stack: &str, suffix: &str) -> FunctionNames {
-        let function = format!("{stack}-{suffix}");
-        FunctionNames {
-            role: format!("{function}-fn"),
-            log_group: format!("/aws/lambda/{function}"),
-            function,
-        }
-    }
-}
-
-impl Names {
-    pub fn for_stack(stack: &str) -> Names {
-        Names {
-            table: format!("{stack}-connections"),
-            api_role: format!("{stack}-apigw-dynamodb"),
-            api_role_policy: "connections-table-write".into(),
-            api: stack.to_string(),
-            default_function: FunctionNames::new(stack, "default"),
-        }
-    }
-}
-
-/// Reads `path` (or ./wsconn.toml when present) into a FileConfig.
-pub fn load_file(path: Option<&Path>) -> Result<FileConfig, Error> {
-    let (path, required): (PathBuf, bool) = match path {
-        Some(p) => (p.to_path_buf(), true),
-        None => (PathBuf::from(CONFIG_FILE), false),
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let mut file = parse_file(&text)
-                .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
-            file.path = Some(path);
-            Ok(file)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            Ok(FileConfig::default())
-        }
-        Err(e) => Err(Error::Config(format!("reading {}: {e}", path.display()))),
-    }
-}
-
-pub fn parse_file(text: &str) -> Result<FileConfig, String> {
-    toml::from_str(text).map_err(|e| e.message().to_string())
 }
 
 /// What the command line says (flags, and the environment variables clap reads for
@@ -342,49 +201,6 @@ fn validate_tag(k: &str, v: &str) -> Result<(), Error> {
         return Err(Error::Config(format!(
             "tag {k:?}: {c:?} is not allowed; IAM tags hold only letters, digits, spaces and _ . : / = + - @"
         )));
-    }
-    Ok(())
-}
-
-/// Each service's naming rule, applied to the derived names.
-fn too_long(what: &str, name: &str, max: usize) -> Error {
-    Error::Config(format!(
-        "{what} name {name:?} would be {} characters; the limit is {max}. Use a shorter --stack",
-        name.len()
-    ))
-}
-
-pub fn validate_names(n: &Names) -> Result<(), Error> {
-    if n.table.len() < 3 || n.table.len() > 255 {
-        return Err(too_long("DynamoDB table", &n.table, 255));
-    }
-    if !n
-        .table
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    {
-        return Err(Error::Config(format!(
-            "table name {:?} may only use [A-Za-z0-9_.-]",
-            n.table
-        )));
-    }
-    if n.api_role.len() > 64 {
-        return Err(too_long("IAM role", &n.api_role, 64));
-    }
-    validate_function_names(&n.default_function)
-}
-
-/// Lambda allows 64 characters in a function name, IAM 64 in a role name, CloudWatch
-/// Logs 512 in a log group name.
-pub fn validate_function_names(f: &FunctionNames) -> Result<(), Error> {
-    if f.role.len() > 64 {
-        return Err(too_long("IAM role", &f.role, 64));
-    }
-    if f.function.len() > 64 {
-        return Err(too_long("Lambda function", &f.function, 64));
-    }
-    if f.log_group.len() > 512 {
-        return Err(too_long("log group", &f.log_group, 512));
     }
     Ok(())
 }

@@ -9,7 +9,11 @@ exits non-zero on the first failed assertion.  Also covers what issues 14 and 15
 need: answers that are not AWS, STS throttling, API Gateway authorizers, stage
 settings, the account's CloudWatch role, execution log groups, the published
 constraints strict mode enforces, Lambda resource policies and discovery by name
-prefix.  Takes about 15 s.  scripts/test runs it before the Rust tests, which trust
+prefix; and what releases, custom domains and `wsconn logs` need: Lambda versions
+(PublishVersion's guards, a policy per version, paging, Pending versions), ACM
+certificates and their DNS validation, Route 53 batches and changes, API Gateway v2
+domain names and API mappings, FilterLogEvents' pages and filter patterns.  Takes
+about 20 s.  scripts/test runs it before the Rust tests, which trust
 this emulation.  Run with the emulator venv's python (scripts/test creates it):
 
     target/emulator-venv/bin/python tests/emulator/selfcheck.py
@@ -20,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -189,7 +194,9 @@ def checks(base: str) -> None:
 # (which also checks the flags).
 CLOCK = 0.5
 LAUNCHER_FLAGS = ["--seed", "7", "--table-creating-s", str(CLOCK), "--role-propagation-s", str(CLOCK),
-                  "--function-pending-s", str(CLOCK), "--function-update-s", str(CLOCK)]
+                  "--function-pending-s", str(CLOCK), "--function-update-s", str(CLOCK),
+                  "--certificate-record-s", str(CLOCK), "--certificate-release-s", str(CLOCK),
+                  "--dns-change-s", str(CLOCK), "--acm-validation-wait-s", "0"]
 # While a check asserts what happens DURING a state, the state's clock is held at HOLD
 # (clocks are read when a call arrives, so a load spike cannot end the state early);
 # then it goes back to CLOCK and the check waits for the state to end on its own.
@@ -262,6 +269,8 @@ def check_config(base: str) -> None:
     cfg = get_json(f"{base}/_wsconn/config")
     assert cfg["seed"] == 7 and cfg["table_creating_s"] == CLOCK and cfg["realism"] is False, cfg
     assert cfg["latency_ms"] == 0 and cfg["chaos_exclude"] == [] and cfg["not_aws"] is None, cfg
+    assert (cfg["certificate_record_s"], cfg["certificate_release_s"], cfg["dns_change_s"],
+            cfg["acm_validation_wait_s"]) == (CLOCK, CLOCK, CLOCK, 0), cfg
     merged = configure(base, latency_ms=10)
     assert merged["latency_ms"] == 10 and merged["seed"] == 7, merged  # merged, not replaced
     assert post_json(f"{base}/_wsconn/config", {"nope": 1})[0] == 400
@@ -1144,6 +1153,658 @@ def check_policies_and_discovery(base: str, c) -> None:
         c.iam.delete_role(RoleName=name)
 
 
+# ---------------------------------------------------------------------------
+# Releases (Lambda versions), custom domains (ACM, Route 53, API Gateway v2 domain
+# names) and `wsconn logs` (CloudWatch Logs): the gap fillers of Parts 1b-1d
+# ---------------------------------------------------------------------------
+
+
+def tiny_zip_of(text: str) -> bytes:
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("index.mjs", text)
+    return zipped.getvalue()
+
+
+def recorded(base: str) -> dict[str, dict]:
+    """The first recorded call of each operation."""
+    by_op: dict[str, dict] = {}
+    for call in get_json(f"{base}/_wsconn/calls"):
+        by_op.setdefault(call["operation"], call)
+    return by_op
+
+
+def assert_recorded(base: str, expected: dict[str, bool]) -> None:
+    by_op = recorded(base)
+    for op, mutating in expected.items():
+        assert op in by_op, (op, sorted(by_op))
+        assert by_op[op]["mutating"] is mutating, by_op[op]
+    assert not any(op.startswith("UNKNOWN") for op in by_op), sorted(by_op)
+
+
+def policy_of(c, **kw) -> dict:
+    return {st["Sid"]: st for st in json.loads(c.lam.get_policy(**kw)["Policy"])["Statement"]}
+
+
+def check_lambda_versions(base: str, c) -> None:
+    """PublishVersion (guards, nothing-changed, numbering), a policy per version,
+    qualified Get/Delete, ListVersionsByFunction's members and paging, the recorder."""
+    reset(base)
+    role = c.iam.create_role(RoleName="selfcheck-versions", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]
+    name = "selfcheck-versions"
+    created = c.lam.create_function(FunctionName=name, Runtime="nodejs24.x", Handler="index.handler",
+                                    Role=role["Arn"], Code={"ZipFile": tiny_zip_of("// 1")},
+                                    Environment={"Variables": {"A": "1"}}, MemorySize=256, Timeout=9)
+    arn = created["FunctionArn"]
+    rev0 = c.lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert rev0 and created["RevisionId"] == rev0, created
+    v1 = c.lam.publish_version(FunctionName=name, Description="first")
+    assert (v1["Version"], v1["FunctionArn"], v1["Description"]) == ("1", f"{arn}:1", "first"), v1
+    assert v1["ResponseMetadata"]["HTTPStatusCode"] == 201 and v1["RevisionId"] != rev0, v1
+    assert c.lam.get_function(FunctionName=name)["Configuration"]["RevisionId"] != rev0, \
+        "publishing gives $LATEST a new RevisionId"
+    # Nothing changed: the same version, also after a configuration update to the same values.
+    assert c.lam.publish_version(FunctionName=name)["Version"] == "1"
+    c.lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"A": "1"}})
+    assert c.lam.publish_version(FunctionName=name)["Version"] == "1"
+    assert client_error(lambda: c.lam.update_function_configuration(
+        FunctionName=name, Timeout=10, RevisionId=rev0))[::2] == ("PreconditionFailedException", 412)
+    updated = c.lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"A": "2"}})
+    assert updated["RevisionId"] != rev0, updated
+    assert c.lam.publish_version(FunctionName=name)["Version"] == "2"
+    code = c.lam.update_function_code(FunctionName=name, ZipFile=tiny_zip_of("// 3"))
+    # The guards: a stale RevisionId (412) and a CodeSha256 that is not $LATEST's (400).
+    assert client_error(lambda: c.lam.publish_version(FunctionName=name, RevisionId=rev0)) == (
+        "PreconditionFailedException", "The Revision Id provided does not match the latest Revision Id. "
+        "Call the GetFunction/GetAlias API to retrieve the latest Revision Id", 412)
+    wrong = v1["CodeSha256"]
+    assert client_error(lambda: c.lam.publish_version(FunctionName=name, CodeSha256=wrong)) == (
+        "InvalidParameterValueException", f"CodeSHA256 ({wrong}) is different from current CodeSHA256 in "
+        f"$LATEST ({code['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST.", 400)
+    current = c.lam.get_function_configuration(FunctionName=name)
+    v3 = c.lam.publish_version(FunctionName=name, CodeSha256=code["CodeSha256"],
+                               RevisionId=current["RevisionId"])
+    assert v3["Version"] == "3" and v3["CodeSha256"] == code["CodeSha256"] != wrong, v3
+    # Each version keeps what it was published with.
+    got1 = c.lam.get_function_configuration(FunctionName=name, Qualifier="1")
+    assert (got1["Version"], got1["Environment"], got1["CodeSha256"], got1["Description"]) == (
+        "1", {"Variables": {"A": "1"}}, wrong, "first"), got1
+    assert c.lam.get_function(FunctionName=f"{arn}:2")["Configuration"]["Environment"] == {"Variables": {"A": "2"}}
+    assert c.lam.get_function(FunctionName=name)["Configuration"]["Version"] == "$LATEST"
+
+    # ListVersionsByFunction: every version's members, paged by MaxItems / Marker, by ARN too.
+    listed = c.lam.list_versions_by_function(FunctionName=arn)["Versions"]
+    assert [v["Version"] for v in listed] == ["$LATEST", "1", "2", "3"], listed
+    for v in listed:
+        for member in ("CodeSha256", "Environment", "Handler", "Runtime", "MemorySize", "Timeout",
+                       "Role", "Architectures", "Version", "RevisionId", "FunctionArn"):
+            assert member in v, (member, v)
+        assert (v["MemorySize"], v["Timeout"], v["Handler"]) == (256, 9, "index.handler"), v
+    assert listed[0]["FunctionArn"] == f"{arn}:$LATEST" and listed[2]["FunctionArn"] == f"{arn}:2"
+    pages, marker = [], None
+    while True:
+        kw = {"Marker": marker} if marker else {}
+        page = c.lam.list_versions_by_function(FunctionName=name, MaxItems=3, **kw)
+        pages.append([v["Version"] for v in page["Versions"]])
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    assert pages == [["$LATEST", "1", "2"], ["3"]], pages
+    assert client_error(lambda: c.lam.list_versions_by_function(FunctionName="selfcheck-none"))[0] \
+        == "ResourceNotFoundException"
+
+    # A resource policy per version: a grant on one version is on that version only.
+    own = f"arn:aws:execute-api:{REGION}:123456789012:abc123/*"
+    grant = dict(Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com", SourceArn=own)
+    added = c.lam.add_permission(FunctionName=name, Qualifier="1", StatementId="release", **grant)
+    assert added["ResponseMetadata"]["HTTPStatusCode"] == 201, added
+    c.lam.add_permission(FunctionName=f"{arn}:2", StatementId="release", **grant)  # same id, other version
+    c.lam.add_permission(FunctionName=f"{name}:2", StatementId="extra", **grant)
+    assert client_error(lambda: c.lam.get_policy(FunctionName=name))[0] == "ResourceNotFoundException", \
+        "no grant on the unqualified function"
+    assert client_error(lambda: c.lam.get_policy(FunctionName=name, Qualifier="3"))[0] == "ResourceNotFoundException"
+    p1 = policy_of(c, FunctionName=name, Qualifier="1")
+    assert set(p1) == {"release"} and p1["release"]["Resource"] == f"{arn}:1", p1
+    p2 = policy_of(c, FunctionName=f"{arn}:2")
+    assert set(p2) == {"release", "extra"} and p2["extra"]["Resource"] == f"{arn}:2", p2
+    c.lam.add_permission(FunctionName=name, StatementId="latest", **grant)
+    assert set(policy_of(c, FunctionName=name)) == {"latest"}
+    c.lam.update_function_configuration(FunctionName=name, Description="moved on")
+    assert c.lam.get_policy(FunctionName=name)["RevisionId"] == \
+        c.lam.get_function_configuration(FunctionName=name)["RevisionId"], "one RevisionId, the function's"
+    assert policy_of(c, FunctionName=name)["latest"]["Resource"] == arn
+    # The policy's RevisionId is the version's; a stale one is refused (moto refused all).
+    got = c.lam.get_policy(FunctionName=name, Qualifier="2")
+    assert got["RevisionId"] == c.lam.get_function_configuration(FunctionName=name, Qualifier="2")["RevisionId"]
+    assert client_error(lambda: c.lam.remove_permission(
+        FunctionName=name, Qualifier="2", StatementId="extra", RevisionId=rev0))[0] == "PreconditionFailedException"
+    c.lam.remove_permission(FunctionName=name, Qualifier="2", StatementId="extra", RevisionId=got["RevisionId"])
+    c.lam.remove_permission(FunctionName=name, Qualifier="1", StatementId="release")
+    assert client_error(lambda: c.lam.get_policy(FunctionName=name, Qualifier="1"))[0] == "ResourceNotFoundException"
+    assert set(policy_of(c, FunctionName=name, Qualifier="2")) == {"release"}, "version 2 kept its grant"
+    assert set(policy_of(c, FunctionName=name)) == {"latest"}
+    assert client_error(lambda: c.lam.remove_permission(
+        FunctionName=name, Qualifier="2", StatementId="nope"))[:2] == (
+            "ResourceNotFoundException", "Statement nope is not found in resource policy.")
+
+    # Deleting a version: its number is never reused; $LATEST cannot be deleted alone.
+    c.lam.delete_function(FunctionName=name, Qualifier="3")
+    assert client_error(lambda: c.lam.get_function(FunctionName=name, Qualifier="3"))[0] == "ResourceNotFoundException"
+    c.lam.update_function_code(FunctionName=name, ZipFile=tiny_zip_of("// 4"))
+    assert c.lam.publish_version(FunctionName=name)["Version"] == "4"
+    assert [v["Version"] for v in c.lam.list_versions_by_function(FunctionName=name)["Versions"]] == \
+        ["$LATEST", "1", "2", "4"]
+    assert client_error(lambda: c.lam.delete_function(FunctionName=name, Qualifier="$LATEST")) == (
+        "InvalidParameterValueException", "$LATEST version cannot be deleted without deleting the function.", 400)
+    c.lam.delete_function(FunctionName=f"{arn}:1")
+    assert [v["Version"] for v in c.lam.list_versions_by_function(FunctionName=name)["Versions"]] == \
+        ["$LATEST", "2", "4"]
+
+    assert_recorded(base, {"PublishVersion": True, "AddPermission": True, "RemovePermission": True,
+                           "DeleteFunction": True, "ListVersionsByFunction": False, "GetPolicy": False,
+                           "GetFunctionConfiguration": False})
+    qualified = [x for x in get_json(f"{base}/_wsconn/calls") if x["operation"] == "RemovePermission"]
+    assert qualified and all(x["mutating"] for x in qualified), qualified
+    c.lam.delete_function(FunctionName=name)
+    assert client_error(lambda: c.lam.get_function(FunctionName=f"{name}:2"))[0] == "ResourceNotFoundException"
+    c.iam.delete_role(RoleName="selfcheck-versions")
+
+
+def check_lambda_versions_realism(base: str, c) -> None:
+    """Realism: a new version is Pending for function_pending_s; PublishVersion waits for
+    an update in progress; the RevisionId an update returns changes when it completes."""
+    configure(base, realism=False)
+    reset(base)
+    role = c.iam.create_role(RoleName="selfcheck-versions-r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]
+    fn = dict(Runtime="nodejs24.x", Handler="index.handler", Role=role["Arn"], Code={"ZipFile": tiny_zip()})
+    c.lam.create_function(FunctionName="selfcheck-vr", **fn)  # made before realism: Active
+    configure(base, realism=True, function_pending_s=HOLD, function_update_s=HOLD)
+    published = c.lam.publish_version(FunctionName="selfcheck-vr")
+    t_pub = time.monotonic()
+    assert (published["State"], published["StateReasonCode"]) == ("Pending", "Creating"), published
+    assert c.lam.get_function_configuration(FunctionName="selfcheck-vr", Qualifier="1")["State"] == "Pending"
+    assert c.lam.get_function(FunctionName="selfcheck-vr:1")["Configuration"]["State"] == "Pending"
+    states = {v["Version"]: v["State"] for v in c.lam.list_versions_by_function(FunctionName="selfcheck-vr")["Versions"]}
+    assert states == {"$LATEST": "Active", "1": "Pending"}, states
+    assert client_error(lambda: c.lam.invoke(FunctionName="selfcheck-vr", Qualifier="1")) == (
+        "ResourceConflictException", "The operation cannot be performed at this time. The function is "
+        "currently in the following state: Pending", 409)
+    assert c.lam.publish_version(FunctionName="selfcheck-vr")["State"] == "Pending", \
+        "the unchanged publish returns the same (still Pending) version"
+    configure(base, function_pending_s=CLOCK)
+    sleep_until(t_pub + CLOCK)
+    assert c.lam.get_function_configuration(FunctionName="selfcheck-vr", Qualifier="1")["State"] == "Active"
+
+    # An update in progress: PublishVersion waits; the interim RevisionId goes stale.
+    created = c.lam.create_function(FunctionName="selfcheck-vr2", **fn)
+    sleep_until(time.monotonic() + CLOCK)
+    configure(base, function_update_s=HOLD)
+    interim = c.lam.update_function_configuration(FunctionName="selfcheck-vr2", Timeout=7)["RevisionId"]
+    t_upd = time.monotonic()
+    assert client_error(lambda: c.lam.publish_version(FunctionName="selfcheck-vr2")) == (
+        "ResourceConflictException", "The operation cannot be performed at this time. An update is in "
+        f"progress for resource: {created['FunctionArn']}", 409)
+    assert c.lam.get_function_configuration(FunctionName="selfcheck-vr2")["RevisionId"] == interim
+    configure(base, function_update_s=CLOCK)
+    sleep_until(t_upd + CLOCK)
+    final = c.lam.get_function_configuration(FunctionName="selfcheck-vr2")
+    assert final["LastUpdateStatus"] == "Successful" and final["RevisionId"] != interim, final
+    assert client_error(lambda: c.lam.publish_version(
+        FunctionName="selfcheck-vr2", RevisionId=interim))[0] == "PreconditionFailedException"
+    assert c.lam.publish_version(FunctionName="selfcheck-vr2", RevisionId=final["RevisionId"])["Version"] == "1"
+    # Deleting a version leaves the function's own clocks alone (the update of t_upd
+    # shows again once its window is widened).
+    c.lam.delete_function(FunctionName="selfcheck-vr2", Qualifier="1")
+    configure(base, function_update_s=HOLD)
+    assert c.lam.get_function_configuration(FunctionName="selfcheck-vr2")["LastUpdateStatus"] == "InProgress"
+    configure(base, function_update_s=CLOCK)
+    kinds = {x.get("fault_kind") for x in get_json(f"{base}/_wsconn/calls") if "fault" in x}
+    assert kinds == {"realism"}, kinds
+    configure(base, realism=False)
+    for name in ("selfcheck-vr", "selfcheck-vr2"):
+        c.lam.delete_function(FunctionName=name)
+    c.iam.delete_role(RoleName="selfcheck-versions-r")
+
+
+def check_lambda_versions_strict(base: str, c) -> None:
+    configure(base, strict=True)
+    reset(base)
+    role = c.iam.create_role(RoleName="selfcheck-versions-s", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]
+    c.lam.create_function(FunctionName="selfcheck-vs", Runtime="nodejs24.x", Handler="index.handler",
+                          Role=role["Arn"], Code={"ZipFile": tiny_zip()})
+    c.lam.publish_version(FunctionName="selfcheck-vs")
+    grant = dict(FunctionName="selfcheck-vs", StatementId="s", Action="lambda:InvokeFunction",
+                 Principal="apigateway.amazonaws.com")
+    assert client_error(lambda: c.lam.add_permission(Qualifier="$LATEST", **grant)) == (
+        "InvalidParameterValueException", "We currently do not support adding policies for $LATEST.", 400)
+    c.lam.add_permission(**grant)
+    c.lam.add_permission(Qualifier="1", **grant)  # the same id in another policy (version 1's) is fine
+    assert client_error(lambda: c.lam.add_permission(Qualifier="1", **grant))[:2] == (
+        "ResourceConflictException", "The statement id (s) provided already exists. Please provide a new "
+        "statement id, or remove the existing statement.")
+    code, message, status = client_error(lambda: c.lam.add_permission(Qualifier="no good", **grant))
+    assert (code, status) == ("ValidationException", 400) and "at 'qualifier'" in message, message
+    kinds = {x.get("fault_kind") for x in get_json(f"{base}/_wsconn/calls") if "fault" in x}
+    assert kinds == {"strict"}, kinds
+    configure(base, strict=False)
+    c.lam.delete_function(FunctionName="selfcheck-vs")
+    c.iam.delete_role(RoleName="selfcheck-versions-s")
+
+
+ZONE = "selfcheck.example"
+
+
+def zone_id(c, name: str) -> str:
+    for zone in c.r53.list_hosted_zones()["HostedZones"]:
+        if zone["Name"] == name + ".":
+            return zone["Id"]
+    return c.r53.create_hosted_zone(Name=name, CallerReference=f"{name}-{time.time()}")["HostedZone"]["Id"]
+
+
+def rrsets(c, zone: str) -> dict[tuple[str, str], dict]:
+    return {(r["Name"], r["Type"]): r for r in c.r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]}
+
+
+def change(c, zone: str, *changes):
+    return c.r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": list(changes)})
+
+
+def cname(action: str, record: dict, ttl: int = 300) -> dict:
+    return {"Action": action, "ResourceRecordSet": {"Name": record["Name"], "Type": record["Type"], "TTL": ttl,
+                                                    "ResourceRecords": [{"Value": record["Value"]}]}}
+
+
+def issued_certificate(c, domain: str) -> str:
+    """A certificate for `domain`, DNS-validated in ZONE (acm_validation_wait_s must be 0)."""
+    arn = c.acm.request_certificate(DomainName=domain, ValidationMethod="DNS")["CertificateArn"]
+    record = c.acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainValidationOptions"][0]["ResourceRecord"]
+    zone = zone_id(c, ZONE)
+    if (record["Name"], "CNAME") not in rrsets(c, zone):
+        change(c, zone, cname("CREATE", record))
+    assert c.acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
+    return arn
+
+
+def check_certificates_and_dns(base: str, c) -> None:
+    """ACM: per-name validation CNAMEs, ISSUED only after the CNAME exists plus the wait
+    (a setting), IdempotencyToken, in use, paging; Route 53: atomic batches with AWS's
+    messages, change ids PENDING -> INSYNC, ListHostedZonesByName's order and paging;
+    both services' recorder names, throttling and queued faults."""
+    reset(base)
+    assert configure(base, acm_validation_wait_s=0)["acm_validation_wait_s"] == 0
+    assert post_json(f"{base}/_wsconn/config", {"acm_validation_wait_s": -1})[0] == 400
+    zone = zone_id(c, ZONE)  # the names' zone: their validation CNAMEs belong there
+    domain = f"ws.{ZONE}"
+    request = dict(DomainName=domain, ValidationMethod="DNS", SubjectAlternativeNames=[domain, f"*.{domain}"],
+                   IdempotencyToken="selfcheck1", Tags=[{"Key": "wsconn:stack", "Value": "selfcheck"}])
+    arn = c.acm.request_certificate(**request)["CertificateArn"]
+    assert c.acm.request_certificate(**request)["CertificateArn"] == arn, "same token, same certificate"
+    cert = c.acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert cert["Status"] == "PENDING_VALIDATION" and "IssuedAt" not in cert, cert
+    options = {o["DomainName"]: o for o in cert["DomainValidationOptions"]}
+    assert [o["DomainName"] for o in cert["DomainValidationOptions"]] == [domain, f"*.{domain}"], options
+    record = options[domain]["ResourceRecord"]
+    assert record["Type"] == "CNAME" and record["Name"].endswith(f".{domain}.") and \
+        record["Value"].endswith(".acm-validations.aws."), record
+    assert options[f"*.{domain}"]["ResourceRecord"] == record, "a name and its wildcard share the record"
+    other = c.acm.request_certificate(DomainName=f"api.{ZONE}", ValidationMethod="DNS")["CertificateArn"]
+    other_record = c.acm.describe_certificate(CertificateArn=other)["Certificate"][
+        "DomainValidationOptions"][0]["ResourceRecord"]
+    assert other_record["Name"] != record["Name"] and other_record["Value"] != record["Value"], other_record
+
+    # Hosted zones: AWS's order (labels reversed) from DNSName on, paged by MaxItems.
+    tail = zone_id(c, "tail.example")
+    assert c.r53.get_hosted_zone(Id=zone)["HostedZone"]["Config"]["PrivateZone"] is False
+    first = c.r53.list_hosted_zones_by_name(DNSName=ZONE, MaxItems="1")
+    assert [z["Name"] for z in first["HostedZones"]] == [f"{ZONE}."] and first["IsTruncated"], first
+    assert first["NextDNSName"] == "tail.example." and first["NextHostedZoneId"] == tail.split("/")[-1], first
+    after = c.r53.list_hosted_zones_by_name(DNSName=domain)["HostedZones"]
+    assert [z["Name"] for z in after][:1] == ["tail.example."], \
+        f"a name without a zone lists the zones after it, not nothing: {after}"
+
+    # The zone covers the name: no CNAME, no certificate, whatever the wait.
+    assert c.acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "PENDING_VALIDATION"
+    # A batch is atomic, and its errors are Route 53's.
+    assert client_error(lambda: change(c, zone, cname("CREATE", record), {
+        "Action": "DELETE", "ResourceRecordSet": {"Name": f"txt.{ZONE}", "Type": "TXT", "TTL": 60,
+                                                  "ResourceRecords": [{"Value": '"x"'}]}})) == (
+        "InvalidChangeBatch", f"[Tried to delete resource record set [name='txt.{ZONE}.', type='TXT'] but it "
+        "was not found]", 400)
+    assert (record["Name"], "CNAME") not in rrsets(c, zone), "nothing of a refused batch is applied"
+    submitted = change(c, zone, cname("CREATE", record))["ChangeInfo"]
+    assert submitted["Status"] == "PENDING" and submitted["Id"].startswith("/change/C"), submitted
+    assert submitted["Id"] != change(c, zone, cname("CREATE", other_record))["ChangeInfo"]["Id"], "ids are unique"
+    assert c.r53.get_change(Id=submitted["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+    assert client_error(lambda: c.r53.get_change(Id="/change/CNOSUCHCHANGE"))[:1] == ("NoSuchChange",)
+    issued = c.acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert issued["Status"] == "ISSUED" and "IssuedAt" in issued, issued
+    assert {o["ValidationStatus"] for o in issued["DomainValidationOptions"]} == {"SUCCESS"}, issued
+
+    # CREATE of an existing name and type fails; UPSERT replaces; DELETE needs the current values.
+    txt = {"Name": f"txt.{ZONE}", "Type": "TXT", "Value": '"one"'}
+    change(c, zone, cname("CREATE", txt, 60))
+    assert client_error(lambda: change(c, zone, cname("CREATE", {**txt, "Value": '"two"'}, 60))) == (
+        "InvalidChangeBatch", f"[Tried to create resource record set [name='txt.{ZONE}.', type='TXT'] but "
+        "it already exists]", 400)
+    change(c, zone, cname("UPSERT", {**txt, "Value": '"two"'}, 60))
+    assert rrsets(c, zone)[(f"txt.{ZONE}.", "TXT")]["ResourceRecords"] == [{"Value": '"two"'}]
+    assert client_error(lambda: change(c, zone, cname("DELETE", txt, 60)))[1] == (
+        f"[Tried to delete resource record set [name='txt.{ZONE}.', type='TXT'] but the values provided do "
+        "not match the current values]")
+    change(c, zone, cname("DELETE", {**txt, "Value": '"two"'}, 60))
+    assert (f"txt.{ZONE}.", "TXT") not in rrsets(c, zone)
+    assert client_error(lambda: change(c, zone, cname("CREATE", {**txt, "Name": "www.elsewhere.example"})))[1] \
+        == f"[RRSet with DNS name www.elsewhere.example. is not permitted in zone {ZONE}.]"
+
+    # The wait is a setting, read at each call.
+    configure(base, acm_validation_wait_s=60)
+    late = c.acm.request_certificate(DomainName=f"late.{ZONE}", ValidationMethod="DNS")["CertificateArn"]
+    change(c, zone, cname("CREATE", c.acm.describe_certificate(CertificateArn=late)["Certificate"][
+        "DomainValidationOptions"][0]["ResourceRecord"]))
+    assert c.acm.describe_certificate(CertificateArn=late)["Certificate"]["Status"] == "PENDING_VALIDATION"
+    configure(base, acm_validation_wait_s=0)
+    assert c.acm.describe_certificate(CertificateArn=late)["Certificate"]["Status"] == "ISSUED"
+    # ListCertificates pages; tags.
+    page = c.acm.list_certificates(MaxItems=2)
+    assert len(page["CertificateSummaryList"]) == 2 and page.get("NextToken"), page
+    rest = c.acm.list_certificates(MaxItems=2, NextToken=page["NextToken"])["CertificateSummaryList"]
+    assert {s["CertificateArn"] for s in page["CertificateSummaryList"] + rest} == {arn, other, late}, rest
+    assert c.acm.list_tags_for_certificate(CertificateArn=arn)["Tags"] == request["Tags"]
+    # A token whose certificate was deleted asks for a new one (moto: KeyError, HTTP 500).
+    gone = c.acm.request_certificate(DomainName=f"gone.{ZONE}", IdempotencyToken="selfcheck2")["CertificateArn"]
+    c.acm.delete_certificate(CertificateArn=gone)
+    again = c.acm.request_certificate(DomainName=f"gone.{ZONE}", IdempotencyToken="selfcheck2")["CertificateArn"]
+    assert again != gone, again
+    c.acm.delete_certificate(CertificateArn=again)
+
+    # Realism: the ResourceRecord appears after certificate_record_s; a change is PENDING
+    # for dns_change_s.
+    configure(base, realism=True, certificate_record_s=HOLD, dns_change_s=HOLD)
+    fresh = c.acm.request_certificate(DomainName=f"fresh.{ZONE}", ValidationMethod="DNS")["CertificateArn"]
+    t_req = time.monotonic()
+    option = c.acm.describe_certificate(CertificateArn=fresh)["Certificate"]["DomainValidationOptions"][0]
+    assert "ResourceRecord" not in option and option["ValidationStatus"] == "PENDING_VALIDATION", option
+    pending = change(c, zone, cname("CREATE", {**txt, "Value": '"three"'}, 60))["ChangeInfo"]
+    t_change = time.monotonic()
+    assert c.r53.get_change(Id=pending["Id"])["ChangeInfo"]["Status"] == "PENDING"
+    configure(base, certificate_record_s=CLOCK, dns_change_s=CLOCK)
+    sleep_until(max(t_req, t_change) + CLOCK)
+    assert "ResourceRecord" in c.acm.describe_certificate(CertificateArn=fresh)["Certificate"][
+        "DomainValidationOptions"][0]
+    assert c.r53.get_change(Id=pending["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+    configure(base, realism=False)
+
+    assert_recorded(base, {"RequestCertificate": True, "DescribeCertificate": False, "ListCertificates": False,
+                           "ListTagsForCertificate": False, "CreateHostedZone": True, "GetHostedZone": False,
+                           "ListHostedZonesByName": False, "ChangeResourceRecordSets": True,
+                           "GetChange": False, "ListResourceRecordSets": False})
+    services = {x["operation"]: x["service"] for x in get_json(f"{base}/_wsconn/calls")}
+    assert services["RequestCertificate"] == "acm" and services["GetChange"] == "route53", services
+
+    # Faults reach both services in their wire formats (ACM JSON 1.1, Route 53 XML).
+    post_json(f"{base}/_wsconn/faults", [
+        {"operation": "ChangeResourceRecordSets", "code": "PriorRequestNotComplete", "status": 400,
+         "message": "The request was rejected because Route 53 was still processing a prior request."},
+        {"operation": "DescribeCertificate", "code": "ThrottlingException", "status": 400, "message": "Rate exceeded"}])
+    assert client_error(lambda: change(c, zone, cname("UPSERT", txt, 60)))[:1] == ("PriorRequestNotComplete",)
+    try:
+        c.acm.describe_certificate(CertificateArn=arn)
+        raise AssertionError("expected the queued fault")
+    except ClientError as e:
+        assert (e.response["Error"]["Code"], e.response["Error"]["Message"]) == ("ThrottlingException", "Rate exceeded")
+        assert e.response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.1", \
+            e.response["ResponseMetadata"]
+    configure(base, throttle_rate=1.0)
+    assert client_error(lambda: c.acm.list_certificates()) == ("ThrottlingException", "Rate exceeded", 400)
+    assert client_error(lambda: c.r53.list_hosted_zones()) == ("Throttling", "Rate exceeded", 400)
+    configure(base, throttle_rate=0.0)
+    for cert_arn in (other, late, fresh):
+        c.acm.delete_certificate(CertificateArn=cert_arn)
+
+
+def check_domain_names(base: str, c) -> None:
+    """API Gateway v2 domain names and mappings: what CreateDomainName returns, the
+    certificate in use, UpdateDomainName / UpdateApiMapping, conflicts, tags, deletes."""
+    reset(base)
+    configure(base, acm_validation_wait_s=0)
+    cert = issued_certificate(c, f"ws.{ZONE}")
+    cert2 = issued_certificate(c, f"ws2.{ZONE}")
+    api = new_ws_api(c, "selfcheck-domain")
+    c.apigw.create_stage(ApiId=api, StageName="prod")
+    name = f"ws.{ZONE}"
+    created = c.apigw.create_domain_name(DomainName=name, Tags={"wsconn:stack": "selfcheck"}, DomainNameConfigurations=[
+        {"CertificateArn": cert, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}])
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201, created
+    (config,) = created["DomainNameConfigurations"]
+    target, hosted_zone = config["ApiGatewayDomainName"], config["HostedZoneId"]
+    assert re.fullmatch(r"d-[a-z0-9]{10}\.execute-api\.us-east-1\.amazonaws\.com", target), config
+    assert (hosted_zone, config["DomainNameStatus"], config["EndpointType"], config["SecurityPolicy"]) == (
+        "Z1UJRXOUMOOFQ8", "AVAILABLE", "REGIONAL", "TLS_1_2"), config
+    assert c.apigw.get_domain_name(DomainName=name)["DomainNameConfigurations"][0]["ApiGatewayDomainName"] == target
+    assert [d["DomainName"] for d in c.apigw.get_domain_names()["Items"]] == [name]
+    domain_arn = f"arn:aws:apigateway:{REGION}::/domainnames/{name}"
+    assert c.acm.describe_certificate(CertificateArn=cert)["Certificate"]["InUseBy"] == [domain_arn]
+    assert client_error(lambda: c.acm.delete_certificate(CertificateArn=cert)) == (
+        "ResourceInUseException", f"Certificate {cert} in account 123456789012 is in use.", 400)
+    zone = zone_id(c, ZONE)
+    alias = {"Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": "A", "AliasTarget": {
+        "DNSName": target, "HostedZoneId": hosted_zone, "EvaluateTargetHealth": False}}}
+    change(c, zone, alias, {**alias, "ResourceRecordSet": {**alias["ResourceRecordSet"], "Type": "AAAA"}})
+    listed = rrsets(c, zone)[(f"{name}.", "A")]
+    assert listed["AliasTarget"] == {"DNSName": target + ".", "HostedZoneId": hosted_zone,
+                                     "EvaluateTargetHealth": False}, listed
+
+    mapping = c.apigw.create_api_mapping(DomainName=name, ApiId=api, Stage="prod")
+    assert mapping["ResponseMetadata"]["HTTPStatusCode"] == 201 and len(mapping["ApiMappingId"]) == 6, mapping
+    assert client_error(lambda: c.apigw.create_api_mapping(DomainName=name, ApiId=api, Stage="prod"))[::2] == (
+        "ConflictException", 409)
+    assert client_error(lambda: c.apigw.create_api_mapping(
+        DomainName=name, ApiId=api, Stage="nope", ApiMappingKey="x"))[::2] == ("NotFoundException", 404)
+    moved = c.apigw.update_api_mapping(DomainName=name, ApiMappingId=mapping["ApiMappingId"], ApiId=api,
+                                       ApiMappingKey="v1", Stage="prod")
+    assert moved["ApiMappingKey"] == "v1", moved
+    assert [m["ApiMappingKey"] for m in c.apigw.get_api_mappings(DomainName=name)["Items"]] == ["v1"]
+    assert client_error(lambda: c.apigw.get_api_mappings(DomainName="nope.example")) == (
+        "NotFoundException", "Invalid domain name identifier specified", 404)
+
+    updated = c.apigw.update_domain_name(DomainName=name, DomainNameConfigurations=[{"CertificateArn": cert2}])
+    assert updated["DomainNameConfigurations"][0]["CertificateArn"] == cert2, updated
+    assert updated["DomainNameConfigurations"][0]["ApiGatewayDomainName"] == target, "the target stays"
+    assert c.acm.describe_certificate(CertificateArn=cert)["Certificate"]["InUseBy"] == []
+    assert c.acm.describe_certificate(CertificateArn=cert2)["Certificate"]["InUseBy"] == [domain_arn]
+    c.apigw.tag_resource(ResourceArn=domain_arn, Tags={"extra": "1"})
+    assert c.apigw.get_tags(ResourceArn=domain_arn)["Tags"] == {"wsconn:stack": "selfcheck", "extra": "1"}
+    assert c.apigw.get_domain_name(DomainName=name)["Tags"] == {"wsconn:stack": "selfcheck", "extra": "1"}
+
+    # Deleting the domain takes its mappings along (moto: HTTP 500) and frees the certificate.
+    assert c.apigw.delete_domain_name(DomainName=name)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert client_error(lambda: c.apigw.get_domain_name(DomainName=name))[::2] == ("NotFoundException", 404)
+    c.acm.delete_certificate(CertificateArn=cert)
+    # Realism: the certificate stays in use for certificate_release_s after the domain goes.
+    configure(base, realism=True, certificate_release_s=HOLD)
+    c.apigw.create_domain_name(DomainName=name, DomainNameConfigurations=[{"CertificateArn": cert2}])
+    c.apigw.delete_domain_name(DomainName=name)
+    t_del = time.monotonic()
+    assert client_error(lambda: c.acm.delete_certificate(CertificateArn=cert2))[::2] == (
+        "ResourceInUseException", 400)
+    configure(base, certificate_release_s=CLOCK)
+    sleep_until(t_del + CLOCK)
+    c.acm.delete_certificate(CertificateArn=cert2)
+    configure(base, realism=False)
+
+    assert_recorded(base, {"CreateDomainName": True, "GetDomainName": False, "GetDomainNames": False,
+                           "UpdateDomainName": True, "DeleteDomainName": True, "CreateApiMapping": True,
+                           "UpdateApiMapping": True, "GetApiMappings": False, "TagResource": True,
+                           "GetTags": False, "DeleteCertificate": True})
+    change(c, zone, *[{**alias, "Action": "DELETE", "ResourceRecordSet": {**alias["ResourceRecordSet"], "Type": t}}
+                      for t in ("A", "AAAA")])
+    c.apigw.delete_api(ApiId=api)
+
+
+def check_domain_strict(base: str, c) -> None:
+    """Strict: certificate state and region, WebSocket domains' endpoint type / policy,
+    no mixing of WebSocket and HTTP APIs on one domain, alias targets."""
+    configure(base, strict=True, acm_validation_wait_s=0)
+    reset(base)
+    cert = issued_certificate(c, f"strict.{ZONE}")
+    pending = c.acm.request_certificate(DomainName=f"pending.{ZONE}",  # no CNAME: stays pending
+                                        ValidationMethod="DNS")["CertificateArn"]
+    c.acm.describe_certificate(CertificateArn=pending)
+    far = boto3.client("acm", config=NO_RETRY, endpoint_url=base, region_name="us-west-2")
+    west = far.request_certificate(DomainName=f"west.{ZONE}", ValidationMethod="DNS")["CertificateArn"]
+    for arn, words in ((pending, "is not ISSUED"), (west, "must be in the region us-east-1")):
+        code, message, status = client_error(lambda: c.apigw.create_domain_name(
+            DomainName=f"strict.{ZONE}", DomainNameConfigurations=[{"CertificateArn": arn}]))
+        assert (code, status) == ("BadRequestException", 400) and words in message, (arn, message)
+    ws = new_ws_api(c, "selfcheck-strict-ws")
+    c.apigw.create_stage(ApiId=ws, StageName="prod")
+    http = c.apigw.create_api(Name="selfcheck-strict-http", ProtocolType="HTTP")["ApiId"]
+    c.apigw.create_stage(ApiId=http, StageName="prod")
+    c.apigw.create_domain_name(DomainName=f"old.{ZONE}", DomainNameConfigurations=[
+        {"CertificateArn": cert, "SecurityPolicy": "TLS_1_0"}])
+    code, message, _ = client_error(lambda: c.apigw.create_api_mapping(
+        DomainName=f"old.{ZONE}", ApiId=ws, Stage="prod"))
+    assert code == "BadRequestException" and "TLS_1_2" in message, message
+    created = c.apigw.create_domain_name(DomainName=f"strict.{ZONE}", DomainNameConfigurations=[
+        {"CertificateArn": cert}])
+    c.apigw.create_api_mapping(DomainName=f"strict.{ZONE}", ApiId=ws, Stage="prod", ApiMappingKey="ws")
+    code, message, _ = client_error(lambda: c.apigw.create_api_mapping(
+        DomainName=f"strict.{ZONE}", ApiId=http, Stage="prod", ApiMappingKey="http"))
+    assert code == "BadRequestException" and "WebSocket" in message, message
+    assert client_error(lambda: c.apigw.update_domain_name(DomainName=f"strict.{ZONE}", DomainNameConfigurations=[
+        {"CertificateArn": cert, "SecurityPolicy": "TLS_1_0"}]))[0] == "BadRequestException"
+    code, message, _ = client_error(lambda: c.apigw.create_api_mapping(
+        DomainName=f"strict.{ZONE}", ApiId=ws, Stage="prod", ApiMappingKey="k" * 301))
+    assert code == "BadRequestException" and "apiMappingKey" in message, message
+    # The published constraints of ACM (JSON) and Route 53 (URI members) are checked too.
+    code, message, status = client_error(lambda: c.acm.request_certificate(DomainName="not a domain!"))
+    assert (code, status) == ("ValidationException", 400) and message.startswith(
+        "1 validation error detected: Value 'not a domain!' at 'domainName' failed to satisfy constraint"), message
+    code, message, status = client_error(lambda: c.r53.get_hosted_zone(Id="Z" * 33))
+    assert (code, status) == ("InvalidInput", 400) and "at 'id'" in message, message
+    zone = zone_id(c, ZONE)
+    target = created["DomainNameConfigurations"][0]["ApiGatewayDomainName"]
+
+    def alias(dns: str, zone_of_target: str) -> dict:
+        return {"Action": "CREATE", "ResourceRecordSet": {"Name": f"strict.{ZONE}", "Type": "A", "AliasTarget": {
+            "DNSName": dns, "HostedZoneId": zone_of_target, "EvaluateTargetHealth": False}}}
+
+    assert client_error(lambda: change(c, zone, alias(target, "Z2FDTNDATAQYW2"))) == (
+        "InvalidChangeBatch", f"[Tried to create an alias that targets {target}., type A in zone "
+        "Z2FDTNDATAQYW2, but the alias target name does not lie within the target zone]", 400)
+    missing = "d-0000000000.execute-api.us-east-1.amazonaws.com"
+    assert client_error(lambda: change(c, zone, alias(missing, "Z1UJRXOUMOOFQ8")))[1] == (
+        f"[Tried to create an alias that targets {missing}., type A in zone Z1UJRXOUMOOFQ8, but that "
+        "target was not found]")
+    change(c, zone, alias(target, "Z1UJRXOUMOOFQ8"))
+    kinds = {x.get("fault_kind") for x in get_json(f"{base}/_wsconn/calls") if "fault" in x}
+    assert kinds == {"strict"}, kinds
+
+    configure(base, strict=False)  # default: what moto (and the gap fillers) take
+    c.apigw.create_api_mapping(DomainName=f"strict.{ZONE}", ApiId=http, Stage="prod", ApiMappingKey="http")
+    change(c, zone, {**alias(target, "Z1UJRXOUMOOFQ8"), "Action": "DELETE"})
+    for domain_name in (f"strict.{ZONE}", f"old.{ZONE}"):
+        c.apigw.delete_domain_name(DomainName=domain_name)
+    for api_id in (ws, http):
+        c.apigw.delete_api(ApiId=api_id)
+    c.acm.delete_certificate(CertificateArn=pending)
+    far.delete_certificate(CertificateArn=west)
+
+
+def check_log_events(base: str, c) -> None:
+    """FilterLogEvents: interleaved streams, time order, 10,000 / 1 MB pages, limit,
+    nextToken, filter patterns, logGroupIdentifier / logStreamNamePrefix / startFromHead;
+    the recorder, throttling, realism's empty first page, strict's 24-hour batches."""
+    reset(base)
+    group = "/aws/lambda/selfcheck-logs"
+    c.logs.create_log_group(logGroupName=group)
+    for stream in ("2026/01/01/[$LATEST]a", "2026/01/01/[$LATEST]b", "other"):
+        c.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    assert client_error(lambda: c.logs.create_log_stream(logGroupName=group, logStreamName="other")) == (
+        "ResourceAlreadyExistsException", "The specified log stream already exists", 400)
+    now = int(time.time() * 1000) - 60000
+    lines = {
+        "2026/01/01/[$LATEST]a": [(0, "START a"), (3, '{"level":"ERROR","latency":250,"route":"sendmessage"}'),
+                                  (6, "END a")],
+        "2026/01/01/[$LATEST]b": [(1, "START b"), (4, '{"level":"INFO","latency":20,"route":"sendmessage"}'),
+                                  (7, "WARN slow b")],
+        "other": [(2, "ERROR boom"), (5, "ERROR ignore me"), (8, "exact phrase here")],
+    }
+    for stream, events in lines.items():
+        c.logs.put_log_events(logGroupName=group, logStreamName=stream,
+                              logEvents=[{"timestamp": now + t, "message": m} for t, m in events])
+    everything = c.logs.filter_log_events(logGroupName=group)
+    assert [e["timestamp"] - now for e in everything["events"]] == list(range(9)), everything
+    assert "nextToken" not in everything and len({e["eventId"] for e in everything["events"]}) == 9
+    assert everything["events"][1]["logStreamName"] == "2026/01/01/[$LATEST]b", everything["events"][1]
+    seen, token = [], None
+    while True:
+        page = c.logs.filter_log_events(logGroupName=group, limit=4, **({"nextToken": token} if token else {}))
+        assert len(page["events"]) <= 4, page
+        seen += [e["eventId"] for e in page["events"]]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert seen == [e["eventId"] for e in everything["events"]], seen
+
+    def messages(**kw) -> list[str]:
+        return [e["message"] for e in c.logs.filter_log_events(logGroupName=group, **kw)["events"]]
+
+    assert messages(filterPattern="?WARN ?boom") == ["ERROR boom", "WARN slow b"]
+    assert messages(filterPattern="ERROR -ignore") == ["ERROR boom", lines["2026/01/01/[$LATEST]a"][1][1]]
+    assert messages(filterPattern='"exact phrase"') == ["exact phrase here"]
+    assert messages(filterPattern='{ $.level = "ERROR" }') == [lines["2026/01/01/[$LATEST]a"][1][1]]
+    assert messages(filterPattern='{ ($.latency > 100) || ($.route = "nope*") }') == [lines["2026/01/01/[$LATEST]a"][1][1]]
+    assert len(messages(filterPattern='{ $.route = "send*" && $.latency >= 20 }')) == 2
+    assert messages(startTime=now + 3, endTime=now + 4) == [lines["2026/01/01/[$LATEST]a"][1][1],
+                                                          lines["2026/01/01/[$LATEST]b"][1][1]]
+    assert messages(logStreamNamePrefix="2026/01/01/[$LATEST]b") == [m for _, m in lines["2026/01/01/[$LATEST]b"]]
+    arn = c.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["arn"]
+    ident = c.logs.filter_log_events(logGroupIdentifier=arn, logStreamNames=["other"])["events"]
+    assert [e["message"] for e in ident] == [m for _, m in lines["other"]], ident
+    newest = c.logs.filter_log_events(logGroupName=group, startFromHead=False, limit=2)
+    assert [e["timestamp"] - now for e in newest["events"]] == [8, 7] and newest.get("nextToken"), newest
+    older = c.logs.filter_log_events(logGroupName=group, nextToken=newest["nextToken"], limit=2)
+    assert [e["timestamp"] - now for e in older["events"]] == [6, 5], older
+
+    # A page ends at 1 MB (here: two events of 400,000 bytes, the third on the next page).
+    c.logs.create_log_stream(logGroupName=group, logStreamName="big")
+    for i in range(3):
+        c.logs.put_log_events(logGroupName=group, logStreamName="big",
+                              logEvents=[{"timestamp": now + 10 + i, "message": str(i) * 400000}])
+    big = c.logs.filter_log_events(logGroupName=group, logStreamNames=["big"])
+    assert len(big["events"]) == 2 and big.get("nextToken"), [len(e["message"]) for e in big["events"]]
+    assert len(c.logs.filter_log_events(logGroupName=group, logStreamNames=["big"],
+                                        nextToken=big["nextToken"])["events"]) == 1
+    assert_recorded(base, {"FilterLogEvents": False, "PutLogEvents": True, "CreateLogStream": True})
+
+    # Throttling (the existing chaos setting), in the Logs wire format.
+    configure(base, throttle_rate=1.0)
+    assert client_error(lambda: c.logs.filter_log_events(logGroupName=group)) == (
+        "ThrottlingException", "Rate exceeded", 400)
+    configure(base, chaos_exclude=["FilterLogEvents"])
+    assert messages(logStreamNames=["other"]) == [m for _, m in lines["other"]]
+    configure(base, throttle_rate=0.0, chaos_exclude=[])
+
+    # Realism: a search's first page can be empty; its nextToken carries on.
+    configure(base, realism=True)
+    first = c.logs.filter_log_events(logGroupName=group, logStreamNames=["other"])
+    assert first["events"] == [] and first.get("nextToken"), first
+    rest = c.logs.filter_log_events(logGroupName=group, logStreamNames=["other"], nextToken=first["nextToken"])
+    assert [e["message"] for e in rest["events"]] == [m for _, m in lines["other"]], rest
+    configure(base, realism=False)
+
+    # Strict: a batch may not span more than 24 hours.
+    configure(base, strict=True)
+    day = 24 * 3600 * 1000
+    assert client_error(lambda: c.logs.put_log_events(logGroupName=group, logStreamName="other", logEvents=[
+        {"timestamp": now - day - 1000, "message": "old"}, {"timestamp": now, "message": "new"}])) == (
+        "InvalidParameterException", "The batch of log events in a single PutLogEvents request cannot span "
+        "more than 24 hours.", 400)
+    configure(base, strict=False)
+    c.logs.delete_log_group(logGroupName=group)
+
+
 
 class Clients:
     def __init__(self, base: str):
@@ -1154,6 +1815,8 @@ class Clients:
         self.apigw = boto3.client("apigatewayv2", config=NO_RETRY, **self.kw)
         self.apigw1 = boto3.client("apigateway", config=NO_RETRY, **self.kw)
         self.logs = boto3.client("logs", config=NO_RETRY, **self.kw)
+        self.acm = boto3.client("acm", config=NO_RETRY, **self.kw)
+        self.r53 = boto3.client("route53", config=NO_RETRY, **self.kw)
         # boto3 refuses some invalid values itself (minimums, required members); these
         # send whatever they are given, as another SDK might.
         unchecked = Config(retries={"total_max_attempts": 1, "mode": "standard"},
@@ -1169,7 +1832,10 @@ def emulation_checks(base: str) -> None:
                   check_random_faults, check_lost_response, check_error_wire_formats,
                   check_not_aws, check_strict, check_authorizers_and_routes, check_stage_settings,
                   check_account_and_execution_logs, check_strict_application,
-                  check_strict_constraints, check_policies_and_discovery):
+                  check_strict_constraints, check_policies_and_discovery, check_lambda_versions,
+                  check_lambda_versions_realism, check_lambda_versions_strict,
+                  check_certificates_and_dns, check_domain_names, check_domain_strict,
+                  check_log_events):
         t0 = time.monotonic()
         if check is check_config:
             check(base)

@@ -294,6 +294,43 @@ pub enum Command {
         #[command(flatten)]
         opts: StackOpts,
     },
+    /// List the stage's releases, newest first: id, time, versions, and which is live.
+    ///
+    /// Each deployment wsconn makes is a release: its description records the wsconn
+    /// version, a digest of the desired stack and the version of every function it
+    /// invokes. The list is read from AWS (no state file), so it works from any machine
+    /// with credentials. Deployments wsconn did not make are listed too, marked so.
+    #[command(
+        after_help = "Examples:\n  wsconn releases\n  wsconn releases --output json | jq '.[] | select(.live)'"
+    )]
+    Releases {
+        #[command(flatten)]
+        opts: StackOpts,
+        #[command(flatten)]
+        engine: EngineOpts,
+    },
+    /// Point the stage back at the previous release (or --to one), in one call.
+    ///
+    /// The switch restores the release's code (the function versions it invokes), routes,
+    /// mapping templates and authorizer together. It is refused, naming what is
+    /// missing, when a version or its permission is gone. Roles, the table and stage
+    /// settings changed since are not restored. It changes what clients get, so it
+    /// needs consent (a terminal prompt, or --yes). Afterwards `wsconn diff` shows the
+    /// stage's release as drift and `wsconn deploy` rolls forward.
+    #[command(
+        after_help = "Examples:\n  wsconn rollback --yes\n  wsconn rollback --to a1b2c3 --yes     # an id from `wsconn releases`"
+    )]
+    Rollback {
+        /// The deployment to go back to (default: the release before the live one).
+        #[arg(long, value_name = "DEPLOYMENT_ID")]
+        to: Option<String>,
+        #[command(flatten)]
+        opts: StackOpts,
+        #[command(flatten)]
+        engine: EngineOpts,
+        #[command(flatten)]
+        lock: LockOpts,
+    },
     /// Print the endpoint and resource names (null for what does not exist yet).
     Outputs {
         #[command(flatten)]
@@ -424,6 +461,8 @@ impl Command {
             | Command::Diff { opts, .. }
             | Command::Destroy { opts, .. }
             | Command::Outputs { opts, .. }
+            | Command::Releases { opts, .. }
+            | Command::Rollback { opts, .. }
             | Command::Local { opts, .. } => opts,
             Command::Render { args } => &args.opts,
             Command::Smoke { opts, .. }

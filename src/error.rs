@@ -51,6 +51,14 @@ pub enum Error {
     /// `wsconn local` could not start or serve (the message names what and why).
     #[error("{0}")]
     Local(String),
+    /// A step failed before the stage's switch: the message says which deployment the
+    /// stage still serves.
+    #[error("{0}")]
+    BeforeSwitch(String),
+    /// A step failed after the switch: the release is live; the message says what is
+    /// left to do.
+    #[error("{0}")]
+    AfterSwitch(String),
     /// SIGINT or SIGTERM arrived while changing the stack.
     #[error(
         "interrupted by {0}: the stack may be partly changed; run the command again to converge"

@@ -292,7 +292,8 @@ async fn the_chat_example_deploys_exactly_what_it_declares() {
     assert!(
         auth.authorizer_uri()
             .unwrap()
-            .ends_with("function:chat-authorizer/invocations")
+            .ends_with("function:chat-authorizer:1/invocations"),
+        "the authorizer invokes its published version"
     );
     let routes = c.apigw.get_routes().api_id(&api_id).send().await.unwrap();
     let mut keys: Vec<&str> = routes
@@ -328,7 +329,8 @@ async fn the_chat_example_deploys_exactly_what_it_declares() {
         integ
             .integration_uri()
             .unwrap()
-            .contains("function:chat-sendmessage/")
+            .contains("function:chat-sendmessage:1/"),
+        "the route invokes its published version"
     );
     let rr = c
         .apigw
@@ -340,11 +342,13 @@ async fn the_chat_example_deploys_exactly_what_it_declares() {
         .unwrap();
     assert_eq!(rr.items()[0].route_response_key(), Some("$default"));
 
-    // Permissions: the authorizer's is scoped to the authorizer.
+    // Permissions, on the published versions: the authorizer's is scoped to the
+    // authorizer.
     let p = c
         .lambda
         .get_policy()
         .function_name("chat-authorizer")
+        .qualifier("1")
         .send()
         .await
         .unwrap();
@@ -360,6 +364,7 @@ async fn the_chat_example_deploys_exactly_what_it_declares() {
         .lambda
         .get_policy()
         .function_name("chat-sendmessage")
+        .qualifier("1")
         .send()
         .await
         .unwrap();

@@ -14,7 +14,7 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
     let c = emu.sdk().await;
     emu.wsconn(&["diff"]).expect(2);
     let out = emu.wsconn(&["deploy", "--yes"]).expect(0);
-    assert!(out.stdout.contains("Plan: 22 to create"), "{}", out.stdout);
+    assert!(out.stdout.contains("Plan: 23 to create"), "{}", out.stdout);
     let api_id = assert_stack_complete(&c, "wsconn", "api").await;
     assert!(out.stdout.contains(&format!(
         "wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"
@@ -47,6 +47,17 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
         .wsconn(&["outputs", "--output", "json"])
         .expect(0)
         .json();
+    let release = c
+        .apigw
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name("api")
+        .send()
+        .await
+        .unwrap()
+        .deployment_id()
+        .unwrap()
+        .to_string();
     assert_eq!(
         outputs,
         json!({
@@ -59,6 +70,8 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
             "websocket_url": format!("wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"),
             "functions": {"$default": "wsconn-default"},
             "access_log_group": null,
+            "release": release,
+            "versions": {"wsconn-default": "1"},
         })
     );
 
@@ -265,7 +278,12 @@ async fn template_change_makes_exactly_one_deployment() {
         .iter()
         .map(|d| d.deployment_id().unwrap())
         .collect();
-    assert_eq!(ids, [after.as_str()], "old deployments are cleaned up");
+    // The previous release is kept for `wsconn rollback` ([releases] keep).
+    let mut want = vec![before.as_str(), after.as_str()];
+    want.sort();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(ids, want, "the previous release is kept, nothing else made");
     let i = c
         .apigw
         .get_integration()
@@ -282,10 +300,20 @@ async fn template_change_makes_exactly_one_deployment() {
     assert_eq!(emu.count("CreateDeployment"), 0, "no change, no deployment");
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
     emu.wsconn(&["diff", "--assets-dir", &dir]).expect(0);
-    // Back to the built-in template: one more deployment.
+    // Back to the built-in template: the first release has exactly that digest, so the
+    // stage switches back to it and no deployment is made.
     emu.reset_calls();
     emu.wsconn(&["deploy", "--yes"]).expect(0);
-    assert_eq!(emu.count("CreateDeployment"), 1);
+    assert_eq!(emu.count("CreateDeployment"), 0);
+    let back = c
+        .apigw
+        .get_stage()
+        .api_id(&api_id)
+        .stage_name("api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.deployment_id(), Some(before.as_str()));
 }
 
 async fn integration_id(c: &Clients, api_id: &str, key: &str) -> String {
@@ -366,6 +394,7 @@ async fn interrupted_deploy_converges_without_a_duplicate_api() {
     c.lambda
         .remove_permission()
         .function_name("wsconn-default")
+        .qualifier("1")
         .statement_id("wsconn-apigateway-invoke")
         .send()
         .await
@@ -538,6 +567,7 @@ async fn drift(
             c.lambda
                 .remove_permission()
                 .function_name("wsconn-default")
+                .qualifier("1")
                 .statement_id("wsconn-apigateway-invoke")
                 .send()
                 .await
@@ -741,7 +771,8 @@ async fn drift(
                 .send()
                 .await
                 .unwrap();
-            ("deployment", "create", "config_sha256")
+            // The stage switches back to the live release: nothing is made.
+            ("stage api", "update", "deployment")
         }
         other => panic!("unknown drift case {other}"),
     }
@@ -820,7 +851,7 @@ async fn risky_changes_need_consent_without_a_terminal() {
         out.stderr
     );
     assert!(
-        out.stdout.contains("Plan: 22 to create"),
+        out.stdout.contains("Plan: 23 to create"),
         "the plan is shown first:\n{}",
         out.stdout
     );
@@ -842,6 +873,7 @@ async fn risky_changes_need_consent_without_a_terminal() {
     c.lambda
         .remove_permission()
         .function_name("wsconn-default")
+        .qualifier("1")
         .statement_id("wsconn-apigateway-invoke")
         .send()
         .await
@@ -1226,6 +1258,7 @@ async fn a_foreign_grant_on_the_function_is_reported_and_removed_only_with_conse
     c.lambda
         .add_permission()
         .function_name("wsconn-default")
+        .qualifier("1")
         .statement_id("open-to-everyone")
         .principal("*")
         .action("lambda:InvokeFunction")
@@ -1236,14 +1269,14 @@ async fn a_foreign_grant_on_the_function_is_reported_and_removed_only_with_conse
     assert_eq!(
         changes(&plan),
         vec![(
-            "permission open-to-everyone on function wsconn-default".to_string(),
+            "permission open-to-everyone on version 1 of function wsconn-default".to_string(),
             "delete".to_string(),
             vec!["principal".to_string(), "action".to_string()]
         )]
     );
     let text = emu.wsconn(&["diff"]).expect(2).stdout;
     assert!(
-        text.contains("- permission open-to-everyone on function wsconn-default")
+        text.contains("- permission open-to-everyone on version 1 of function wsconn-default")
             && text.contains("principal: * → (none)")
             && text.contains("widens who may invoke the function"),
         "{text}"
@@ -1274,6 +1307,7 @@ async fn a_foreign_grant_on_the_function_is_reported_and_removed_only_with_conse
         .lambda
         .get_policy()
         .function_name("wsconn-default")
+        .qualifier("1")
         .send()
         .await
         .unwrap();

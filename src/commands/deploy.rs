@@ -1,20 +1,18 @@
-//! `wsconn deploy`: read, plan, show; then, when something differs, take the lease and
-//! let `deploy::converge` apply rounds until a fresh read shows the stack in sync. This
-//! file decides only what is the command's: consent, the terminal, the summary.
+//! `wsconn deploy`: the deploy job given to `deploy::run`, which reads, plans, shows,
+//! takes the lease when something differs, applies rounds until a fresh read shows the
+//! stack in sync, and releases the lease. This file decides only what is the command's:
+//! consent, the terminal, the summary and the release line.
 
 use super::{approve, color_stdout, interrupted};
 use crate::cli::{EngineOpts, GlobalOpts, LockOpts, OutputFormat};
 use crate::config::Config;
-use crate::deploy::context::Cx;
-use crate::deploy::converge::{self, Report};
-use crate::deploy::engine::{self, Planned};
-use crate::deploy::kind::{Scope, Snapshot};
-use crate::deploy::lock::Lock;
+use crate::deploy::engine::Planned;
 use crate::deploy::outputs::Outputs;
 use crate::deploy::plan::{self, Plan, ResourceChange};
 use crate::deploy::progress::{self, Progress};
+use crate::deploy::run::{self, Outcome, Policies};
 use crate::deploy::session::Session;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -32,57 +30,37 @@ pub async fn run(
     // Handler directories are zipped before any AWS call: a package Lambda would refuse
     // stops here.
     session.stack.package()?;
-    let snap = session.read(Scope::Full, None).await?;
-    let cx = session.into_cx(&snap);
-    let planned = engine::plan(&cx.stack, &cx.env, &snap)?;
-    let shown = planned.plan();
-    if !json {
-        print!("{}", plan::render_text(&shown, color_stdout()));
-    }
-    if planned.is_empty() {
-        return finish(&cx, &snap, &shown, json, None, started);
-    }
-    let changes: Vec<&ResourceChange> = planned.changes().collect();
-    approve(&changes, &[], g.yes, allow_replace, json.then_some(&shown))?;
-
-    let lock = Lock::acquire(
-        &cx.aws,
-        cx.stack_name(),
-        "deploy",
-        Duration::from_secs(lock_opts.lock_timeout),
-        &progress::note,
-    )
-    .await?;
     let yes = g.yes;
-    let ask_again = move |planned: &Planned, agreed: &[ResourceChange]| {
-        let changes: Vec<&ResourceChange> = planned.changes().collect();
-        let agreed: Vec<&ResourceChange> = agreed.iter().collect();
-        approve(&changes, &agreed, yes, allow_replace, None)
+    let pol = Policies {
+        yes,
+        approve: &|planned: &Planned, agreed: &[ResourceChange]| {
+            let changes: Vec<&ResourceChange> = planned.changes().collect();
+            let agreed: Vec<&ResourceChange> = agreed.iter().collect();
+            let shown = (json && agreed.is_empty()).then(|| planned.plan());
+            approve(&changes, &agreed, yes, allow_replace, shown.as_ref())
+        },
+        asks: &|planned: &Planned| planned.changes().any(|c| c.risk.is_some()),
+        show: &|plan: &Plan| {
+            if !json {
+                print!("{}", plan::render_text(plan, color_stdout()));
+            }
+        },
+        progress: &Progress::new,
+        parallelism,
+        lock_timeout: Duration::from_secs(lock_opts.lock_timeout),
     };
-    let work = converge::converge(&cx, &shown, parallelism, &ask_again, &Progress::new);
-    let result = tokio::select! {
-        r = work => r,
-        signal = interrupted() => Err(Error::Interrupted(signal)),
-    };
-    let released = lock.release().await;
-    let (snap, report) = result?;
-    released?;
-    finish(&cx, &snap, &shown, json, Some(report), started)
+    let outcome = run::run(session, &run::Deploy, &pol, interrupted()).await?;
+    finish(&outcome, json, started)
 }
 
-fn finish(
-    cx: &Cx,
-    snap: &Snapshot,
-    shown: &Plan,
-    json: bool,
-    report: Option<Report>,
-    started: Instant,
-) -> Result<ExitCode> {
-    let out = Outputs::from_snapshot(&cx.stack, snap);
-    if let Some(r) = report {
-        let (calls, mutating) = cx.aws.calls.get();
+/// The summary line, the release line, and the outputs.
+fn finish(o: &Outcome, json: bool, started: Instant) -> Result<ExitCode> {
+    let out = Outputs::from_snapshot(&o.cx.stack, &o.snap);
+    if let Some(r) = &o.report {
+        let (calls, mutating) = o.cx.aws.calls.get();
         let slowest = r
             .slowest
+            .as_ref()
             .map(|(l, d)| format!("; slowest step: {l} ({:.1} s)", d.as_secs_f64()))
             .unwrap_or_default();
         progress::note(&format!(
@@ -91,12 +69,30 @@ fn finish(
             r.rounds,
             if r.rounds == 1 { "" } else { "s" },
         ));
+        if out.release.is_some() && out.release != o.served_before {
+            progress::note(&release_line(&out));
+        }
     }
     if json {
-        let doc = serde_json::json!({"plan": shown, "outputs": out});
+        let doc = serde_json::json!({"plan": o.plan, "outputs": out});
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("\n{}", out.to_text());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `released <id>: <stage> now serves <fn>:<version>, …`
+pub fn release_line(out: &Outputs) -> String {
+    let versions: Vec<String> = out
+        .versions
+        .iter()
+        .map(|(f, v)| format!("{f}:{v}"))
+        .collect();
+    format!(
+        "released {}: {} now serves {}",
+        out.release.as_deref().unwrap_or_default(),
+        out.stage.as_deref().unwrap_or_default(),
+        versions.join(", ")
+    )
 }

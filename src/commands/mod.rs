@@ -9,7 +9,9 @@ pub mod diff;
 pub mod init;
 pub mod local;
 pub mod outputs;
+pub mod releases;
 pub mod render;
+pub mod rollback;
 pub mod smoke;
 
 use crate::cli::{Cli, Command};
@@ -54,6 +56,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff { engine, .. } => diff::run(g, cfg, engine).await,
         Command::Destroy { engine, lock, .. } => destroy::run(g, cfg, engine, lock).await,
         Command::Outputs { engine, .. } => outputs::run(g, cfg, engine).await,
+        Command::Releases { engine, .. } => releases::run(g, cfg, engine).await,
+        Command::Rollback {
+            to, engine, lock, ..
+        } => rollback::run(g, cfg, to.clone(), engine, lock).await,
         Command::Render { args } => render::run(g, cfg, args),
         Command::Smoke {
             local,

@@ -28,6 +28,9 @@ pub struct Facts {
     pub authorizer_id: Option<String>,
     /// The deployment the stage should point at.
     pub deployment_id: Option<String>,
+    /// The version each function serves in the release being made: known from the read
+    /// when a published version matches, learnt when a step publishes one.
+    pub versions: BTreeMap<String, String>,
 }
 
 impl Cx {
@@ -45,6 +48,14 @@ impl Cx {
         self.facts().api_id.clone().ok_or_else(|| {
             Error::Vanished(format!("the WebSocket API of stack {}", self.stack.name))
         })
+    }
+    /// The versions this run's release serves, as far as they are known.
+    pub fn versions(&self) -> BTreeMap<String, Option<String>> {
+        self.facts()
+            .versions
+            .iter()
+            .map(|(f, v)| (f.clone(), Some(v.clone())))
+            .collect()
     }
     pub fn integration_id(&self, key: &str) -> Result<String> {
         self.facts()

@@ -45,18 +45,27 @@ impl RoundProgress for progress::Progress {
     }
 }
 
-/// Reads under the lease and applies until a fresh read shows nothing to do. `agreed` is
-/// the plan the user consented to; `approve(planned, agreed)` decides on any other.
+/// Applies until a fresh read shows nothing to do. `agreed` is the plan the user
+/// consented to; `approve(planned, agreed)` decides on any other. `read`: the read and
+/// plan taken under the lease, when the first one still holds (see `super::run`);
+/// `None` reads again first.
 pub async fn converge<P: RoundProgress>(
     cx: &Cx,
     agreed: &Plan,
+    read: Option<(Snapshot, Planned)>,
     parallelism: usize,
     approve: &(dyn Fn(&Planned, &[ResourceChange]) -> Result<()> + Sync),
-    progress: &(dyn Fn(Vec<String>) -> P + Sync),
+    progress: &(dyn Fn(&Planned) -> P + Sync),
 ) -> Result<(Snapshot, Report)> {
     let mut report = Report::default();
-    let mut snap = session::refresh(cx, Scope::Full).await?;
-    let mut planned = engine::plan(&cx.stack, &cx.env, &snap)?;
+    let (mut snap, mut planned) = match read {
+        Some(r) => r,
+        None => {
+            let snap = session::refresh(cx, Scope::Full).await?;
+            let planned = engine::plan(&cx.stack, &cx.env, &snap)?;
+            (snap, planned)
+        }
+    };
     if planned.plan() != *agreed {
         if planned.is_empty() {
             progress::note(
@@ -72,7 +81,7 @@ pub async fn converge<P: RoundProgress>(
     loop {
         round += 1;
         report.rounds = round;
-        let shown = progress(planned.steps.iter().map(|s| s.label()).collect());
+        let shown = progress(&planned);
         if let Applied::Vanished(what) = engine::apply(cx, &planned, parallelism, &shown).await? {
             progress::note(&format!("{}; reading again", what.join("; ")));
         }

@@ -47,7 +47,8 @@ use super::resources::{
     account::Account, api::Api, authorizer, authorizer::Authorizer, deployment::Deployment,
     function::Function, integration::Integration, integration_response::IntegrationResponse,
     log_group::LogGroup, permission::Permission, role::Role, role_policy::RolePolicy, route,
-    route::Route, route_response::RouteResponse, stage::Stage, table::Table,
+    route::Route, route_response::RouteResponse, stage::Stage, table::Table, version,
+    version::Version,
 };
 use super::step::Step;
 use crate::aws::{Aws, AwsEnv};
@@ -65,6 +66,7 @@ pub const KINDS: &[&dyn DynResource] = &[
     &Of::<RolePolicy>::KIND,
     &Of::<LogGroup>::KIND,
     &Of::<Function>::KIND,
+    &Of::<Version>::KIND,
     &Of::<Api>::KIND,
     &Of::<Authorizer>::KIND,
     &Of::<Permission>::KIND,
@@ -150,14 +152,19 @@ pub async fn read(aws: &Aws, stack: &Stack, scope: Scope, env: Option<AwsEnv>) -
 /// The identifiers steps start from: those of the live stack.
 pub fn facts(snap: &Snapshot, stack: &Stack) -> Facts {
     let w = route::wiring(snap, stack);
+    let api_id = snap.get::<Api>(&stack.api.name).map(|a| a.id);
     Facts {
-        api_id: snap.get::<Api>(&stack.api.name).map(|a| a.id),
+        api_id: api_id.clone(),
         integration_ids: w.integrations,
         route_ids: w.routes,
         authorizer_id: authorizer::kept(&snap.live::<Authorizer>(), stack),
         deployment_id: snap
             .get::<Stage>(&stack.stage)
             .and_then(|s| s.deployment_id),
+        versions: version::wanted(stack, &snap.env, snap, api_id.as_deref())
+            .into_iter()
+            .filter_map(|(f, v)| Some((f, v?)))
+            .collect(),
     }
 }
 
@@ -257,7 +264,8 @@ mod tests {
             "log group /aws/lambda/s-default",
             "function s-default",
             "api s",
-            "permission wsconn-apigateway-invoke on function s-default",
+            "version of function s-default",
+            "permission wsconn-apigateway-invoke on the new version of function s-default",
             "integration $connect",
             "integration response /200/ of $disconnect",
             "route $default",
@@ -270,7 +278,7 @@ mod tests {
                 "{want} missing from {resources:?}"
             );
         }
-        assert_eq!(plan.summary.create, 22, "{resources:?}");
+        assert_eq!(plan.summary.create, 23, "{resources:?}");
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub enum Kind {
     Function,
     /// Waiting until the function is Active with no update in progress.
     FunctionReady,
+    /// Publishing a function's version (or waiting until a published one is Active).
+    Version,
+    /// Deleting a version no kept release references.
+    VersionCleanup,
     Api,
     Integration,
     IntegrationResponse,
@@ -36,8 +40,14 @@ pub enum Kind {
     IntegrationCleanup,
     /// Deleting an extra or duplicate route.
     RouteCleanup,
-    /// A statement of a function's resource policy.
+    /// A statement of a function's (or a version's) resource policy.
     Permission,
+    /// Removing a statement only an earlier release needed (`$LATEST`'s, once the stage
+    /// invokes versions).
+    PermissionCleanup,
+    /// Narrowing or deleting an inline policy: what only the release being replaced may
+    /// still use.
+    RolePolicyCleanup,
     Deployment,
     Stage,
     /// Deleting a stage the stack does not define.
@@ -64,9 +74,12 @@ pub struct Node {
     pub kind: Kind,
     /// What the step belongs to, so that rules can link one route's or one function's
     /// steps: a route key (integration, route, their responses), a function name (the
-    /// function, its role, its role's policies, its log group, its permissions), a
-    /// resource id for clean-ups; "" for singletons.
+    /// function, its role, its role's policies, its log group, its permissions, its
+    /// version), a resource id for clean-ups; "" for singletons.
     pub key: String,
+    /// Another step's key this one refers to, for [`Pair::Linked`] rules: the function a
+    /// route's integration (or the authorizer) invokes. "" when none.
+    pub link: String,
 }
 
 impl Node {
@@ -74,10 +87,39 @@ impl Node {
         Node {
             kind,
             key: key.into(),
+            link: String::new(),
         }
     }
     pub fn one(kind: Kind) -> Node {
         Node::new(kind, "")
+    }
+    /// This node, referring to the step keyed `link` (a function's name).
+    pub fn linked(mut self, link: impl Into<String>) -> Node {
+        self.link = link.into();
+        self
+    }
+}
+
+/// Which planned steps of a rule's prerequisite kind a step waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pair {
+    /// Every one.
+    Any,
+    /// Those with the same key (a route's own integration).
+    SameKey,
+    /// Those whose key is the step's link (the version of the function an integration
+    /// invokes).
+    Linked,
+}
+
+impl Pair {
+    /// Whether `step` waits for `needed` under this pairing.
+    fn pairs(self, step: &Node, needed: &Node) -> bool {
+        match self {
+            Pair::Any => true,
+            Pair::SameKey => needed.key == step.key,
+            Pair::Linked => !step.link.is_empty() && needed.key == step.link,
+        }
     }
 }
 
@@ -106,7 +148,7 @@ pub fn serial_of(kind: Kind) -> Option<Serial> {
         | Kind::DeploymentCleanup
         | Kind::Authorizer
         | Kind::AuthorizerCleanup => Some(Serial::Api),
-        Kind::Permission => Some(Serial::FunctionPolicy),
+        Kind::Permission | Kind::PermissionCleanup => Some(Serial::FunctionPolicy),
         _ => None,
     }
 }
@@ -116,8 +158,8 @@ pub fn serial_of(kind: Kind) -> Option<Serial> {
 pub struct Rule {
     pub step: (Kind, Option<&'static str>),
     pub needs: (Kind, Option<&'static str>),
-    /// Only a prerequisite with the same key (a route's own integration).
-    pub same_key: bool,
+    /// Which planned steps of the prerequisite's kind the step waits for.
+    pub pair: Pair,
     /// The AWS rule that forces the edge.
     pub why: &'static str,
 }
@@ -125,18 +167,19 @@ pub struct Rule {
 const fn rule(
     step: (Kind, Option<&'static str>),
     needs: (Kind, Option<&'static str>),
-    same_key: bool,
+    pair: Pair,
     why: &'static str,
 ) -> Rule {
     Rule {
         step,
         needs,
-        same_key,
+        pair,
         why,
     }
 }
 
 use Kind::*;
+use Pair::*;
 
 /// The deploy graph. The table, the roles, the log groups and the API have no
 /// prerequisite: ARNs are derived from names, so nothing waits for IAM or Lambda unless
@@ -145,222 +188,297 @@ pub const DEPLOY_RULES: &[Rule] = &[
     rule(
         (Function, None),
         (Role, None),
-        true,
+        SameKey,
         "CreateFunction answers InvalidParameterValueException until its execution role exists and Lambda can assume it",
     ),
     rule(
         (RolePolicy, None),
         (Role, None),
-        true,
+        SameKey,
         "PutRolePolicy answers NoSuchEntity until the role exists",
     ),
     rule(
         (FunctionReady, None),
         (Function, None),
-        true,
+        SameKey,
         "a function becomes Active only after it is created or updated",
     ),
     rule(
         (Permission, None),
         (Function, None),
-        true,
+        SameKey,
         "AddPermission answers ResourceNotFoundException until the function exists",
+    ),
+    rule(
+        (Version, None),
+        (FunctionReady, None),
+        SameKey,
+        "PublishVersion publishes $LATEST, whose last update must be Successful (ResourceConflictException while it is in progress)",
+    ),
+    rule(
+        (Version, None),
+        (Function, None),
+        SameKey,
+        "PublishVersion publishes what $LATEST holds: the code and configuration this deploy puts there",
+    ),
+    rule(
+        (Permission, None),
+        (Version, None),
+        SameKey,
+        "AddPermission with a Qualifier answers ResourceNotFoundException until the version exists",
+    ),
+    rule(
+        (Integration, None),
+        (Version, None),
+        Linked,
+        "a Lambda integration's URI names the version it invokes",
     ),
     rule(
         (Permission, None),
         (Api, None),
-        false,
+        Any,
         "the statement's SourceArn names the API's id",
     ),
     rule(
         (Integration, None),
         (Api, None),
-        false,
+        Any,
         "an integration is created inside the API and needs its id",
     ),
     rule(
         (IntegrationResponse, None),
         (Integration, None),
-        true,
+        SameKey,
         "an integration response is created inside its integration and needs its id",
     ),
     rule(
         (Route, None),
         (Api, None),
-        false,
+        Any,
         "a route is created inside the API and needs its id",
     ),
     rule(
         (Route, None),
         (Integration, None),
-        true,
+        SameKey,
         "a route's target is its integration's id",
     ),
     rule(
         (RouteResponse, None),
         (Route, None),
-        true,
+        SameKey,
         "a route response is created inside its route and needs its id",
     ),
     rule(
         (IntegrationCleanup, None),
         (Route, None),
-        false,
+        Any,
         "API Gateway refuses to delete an integration that a route still targets",
     ),
     rule(
         (Deployment, None),
         (Api, None),
-        false,
+        Any,
         "a deployment is made inside the API",
     ),
     rule(
         (Deployment, None),
         (Integration, None),
-        false,
+        Any,
         "a deployment snapshots the integrations as they are when it is made",
     ),
     rule(
         (Deployment, None),
         (IntegrationResponse, None),
-        false,
+        Any,
         "a deployment snapshots the integration responses as they are when it is made",
     ),
     rule(
         (Deployment, None),
         (Route, None),
-        false,
+        Any,
         "a deployment snapshots the routes as they are when it is made",
     ),
     rule(
         (Deployment, None),
         (RouteResponse, None),
-        false,
+        Any,
         "a deployment snapshots the route responses as they are when it is made",
     ),
     rule(
         (Deployment, None),
         (RouteCleanup, None),
-        false,
+        Any,
         "a route deleted after the deployment is made would stay live in it",
     ),
     rule(
         (Stage, None),
         (Deployment, None),
-        false,
+        Any,
         "the stage points at the new deployment's id",
     ),
     rule(
         (Stage, None),
         (Api, None),
-        false,
+        Any,
         "a stage is created inside the API",
     ),
     rule(
         (DeploymentCleanup, None),
         (Stage, None),
-        false,
+        Any,
         "a deployment a stage still points at cannot be deleted (BadRequestException)",
     ),
     rule(
         (DeploymentCleanup, None),
         (StageCleanup, None),
-        false,
+        Any,
         "a deployment a stage still points at cannot be deleted (BadRequestException)",
     ),
 ];
 
 /// Rules of deploy that destroy does not reverse: they order creates by what a created
-/// resource names, and deleting in the reverse order would only lengthen destroy.
+/// resource names, and deleting in the reverse order would only lengthen destroy; and
+/// they order what is not versioned (roles, grants, the table) around the stage's
+/// switch, the one call that changes what clients get: what a new release needs is in
+/// place before it, and what only the release it replaces used goes after it.
 pub const DEPLOY_ONLY_RULES: &[Rule] = &[
+    rule(
+        (Authorizer, None),
+        (Version, None),
+        Linked,
+        "the authorizer's URI names the version it invokes",
+    ),
+    rule(
+        (Stage, None),
+        (Permission, None),
+        Any,
+        "after the switch API Gateway invokes the new versions: each one's resource policy must allow it first",
+    ),
+    rule(
+        (Stage, None),
+        (RolePolicy, None),
+        Any,
+        "a grant a new version needs is in place before clients reach that version",
+    ),
+    rule(
+        (Stage, None),
+        (Table, None),
+        Any,
+        "the new templates write items as the table is now: its settings (TTL) change before clients reach them",
+    ),
+    rule(
+        (PermissionCleanup, None),
+        (Stage, None),
+        Any,
+        "the release being replaced invokes $LATEST until the stage has switched",
+    ),
+    rule(
+        (RolePolicyCleanup, None),
+        (Stage, None),
+        Any,
+        "a grant only the release being replaced uses is removed after the stage has switched",
+    ),
+    rule(
+        (VersionCleanup, None),
+        (Stage, None),
+        Any,
+        "a version the live release invokes is deleted only after the stage has switched",
+    ),
+    rule(
+        (FunctionCleanup, None),
+        (Stage, None),
+        Any,
+        "the live release invokes a removed route's function until the stage has switched",
+    ),
     rule(
         (Function, None),
         (Api, None),
-        false,
+        Any,
         "a handler's CONNECTIONS_URL names the API's id",
     ),
     rule(
         (RolePolicy, None),
         (Api, None),
-        false,
+        Any,
         "a handler's manage-connections policy names the API's id",
     ),
     rule(
         (Authorizer, None),
         (Api, None),
-        false,
+        Any,
         "an authorizer is created inside the API and needs its id",
     ),
     rule(
         (Route, None),
         (Authorizer, None),
-        false,
+        Any,
         "the $connect route names the authorizer's id",
     ),
     rule(
         (Permission, None),
         (Authorizer, None),
-        false,
+        Any,
         "the authorizer's permission is scoped by SourceArn to the authorizer's id",
     ),
     rule(
         (Deployment, None),
         (Authorizer, None),
-        false,
+        Any,
         "a deployment snapshots the authorizer as it is when it is made",
     ),
     rule(
         (AuthorizerCleanup, None),
         (Route, None),
-        false,
+        Any,
         "API Gateway refuses to delete an authorizer that a route still uses",
     ),
     rule(
         (Deployment, None),
         (AuthorizerCleanup, None),
-        false,
+        Any,
         "an authorizer deleted after the deployment is made would stay live in it",
     ),
     rule(
         (FunctionCleanup, None),
         (RouteCleanup, None),
-        false,
+        Any,
         "a removed route stops invoking its function before the function goes",
     ),
     rule(
         (FunctionCleanup, None),
         (AuthorizerCleanup, None),
-        false,
+        Any,
         "a removed authorizer stops invoking its function before the function goes",
     ),
     rule(
         (RoleCleanup, None),
         (FunctionCleanup, None),
-        true,
+        SameKey,
         "a function keeps working until it is deleted, so its role goes after it",
     ),
     rule(
         (LogGroupCleanup, None),
         (FunctionCleanup, None),
-        true,
+        SameKey,
         "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
     ),
     rule(
         (AccountSetting, None),
         (AccountRole, None),
-        false,
+        Any,
         "API Gateway checks that it can assume the role it is given (BadRequestException until IAM propagates)",
     ),
     rule(
         (Stage, None),
         (AccountSetting, None),
-        false,
+        Any,
         "a stage with logging answers BadRequestException \"CloudWatch Logs role ARN must be set in account settings\" until it is",
     ),
     rule(
         (Stage, None),
         (LogGroup, None),
-        false,
+        Any,
         "the access log's destination is the log group's ARN",
     ),
 ];
@@ -379,7 +497,7 @@ pub fn deploy_rules() -> Vec<Rule> {
 pub const DESTROY_ONLY_RULES: &[Rule] = &[rule(
     (LogGroup, None),
     (Function, None),
-    true,
+    SameKey,
     "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
 )];
 
@@ -417,7 +535,7 @@ pub fn build(nodes: &[Node], rules: &[Rule]) -> Result<Graph, String> {
                 for (j, m) in nodes.iter().enumerate() {
                     if j != i
                         && matches(r.needs, m)
-                        && (!r.same_key || m.key == n.key)
+                        && r.pair.pairs(n, m)
                         && !v.iter().any(|(k, _)| *k == j)
                     {
                         v.push((j, r.why));
@@ -586,11 +704,14 @@ mod tests {
             Node::new(LogGroup, "s-default"),
             Node::new(Function, "s-default"),
             Node::new(FunctionReady, "s-default"),
+            Node::new(Version, "s-default"),
+            Node::new(Version, "s-authorizer"),
             Node::one(Api),
         ];
-        for k in ["$connect", "$disconnect", "$default"] {
+        for k in ["$connect", "$disconnect"] {
             v.push(Node::new(Integration, k));
         }
+        v.push(Node::new(Integration, "$default").linked("s-default"));
         for k in ["$connect", "$disconnect"] {
             v.push(Node::new(IntegrationResponse, k));
         }
@@ -605,8 +726,11 @@ mod tests {
         v.push(Node::one(Stage));
         v.push(Node::new(StageCleanup, "old"));
         v.push(Node::new(DeploymentCleanup, "d1"));
-        v.push(Node::one(Authorizer));
+        v.push(Node::one(Authorizer).linked("s-authorizer"));
         v.push(Node::new(AuthorizerCleanup, "a9"));
+        v.push(Node::new(PermissionCleanup, "s-default"));
+        v.push(Node::new(RolePolicyCleanup, "s-default"));
+        v.push(Node::new(VersionCleanup, "s-default:1"));
         v.push(Node::new(FunctionCleanup, "s-old"));
         v.push(Node::new(RoleCleanup, "s-old"));
         v.push(Node::new(LogGroupCleanup, "s-old"));
@@ -658,8 +782,8 @@ mod tests {
     fn a_cycle_is_refused() {
         let nodes = vec![Node::one(Api), Node::one(Deployment)];
         let rules = [
-            rule((Api, None), (Deployment, None), false, "a"),
-            rule((Deployment, None), (Api, None), false, "b"),
+            rule((Api, None), (Deployment, None), Any, "a"),
+            rule((Deployment, None), (Api, None), Any, "b"),
         ];
         let e = build(&nodes, &rules).unwrap_err();
         assert!(e.contains("cycle"), "{e}");
@@ -693,11 +817,12 @@ mod tests {
         // The authorizer before $connect and the permission that names it; a removed
         // route's function after its route, its role and log group after the function.
         assert_eq!(
-            needs_of(&nodes, &g, &Node::one(Authorizer)),
-            [Node::one(Api)]
+            needs_of(&nodes, &g, &Node::one(Authorizer).linked("s-authorizer")),
+            [Node::new(Version, "s-authorizer"), Node::one(Api)]
         );
         assert!(
-            needs_of(&nodes, &g, &Node::new(Route, "$default")).contains(&Node::one(Authorizer))
+            needs_of(&nodes, &g, &Node::new(Route, "$default"))
+                .contains(&Node::one(Authorizer).linked("s-authorizer"))
         );
         assert!(
             needs_of(&nodes, &g, &Node::new(AuthorizerCleanup, "a9"))
@@ -707,6 +832,7 @@ mod tests {
             needs_of(&nodes, &g, &Node::new(FunctionCleanup, "s-old")),
             [
                 Node::new(RouteCleanup, "route9"),
+                Node::one(Stage),
                 Node::new(AuthorizerCleanup, "a9")
             ]
         );
@@ -728,7 +854,7 @@ mod tests {
             [
                 Node::one(Api),
                 Node::new(Integration, "$connect"),
-                Node::one(Authorizer)
+                Node::one(Authorizer).linked("s-authorizer")
             ]
         );
         assert_eq!(
@@ -743,8 +869,9 @@ mod tests {
             needs_of(&nodes, &g, &Node::new(Permission, "s-default")),
             [
                 Node::new(Function, "s-default"),
+                Node::new(Version, "s-default"),
                 Node::one(Api),
-                Node::one(Authorizer)
+                Node::one(Authorizer).linked("s-authorizer")
             ]
         );
         let dep = needs_of(&nodes, &g, &Node::one(Deployment));
@@ -760,6 +887,58 @@ mod tests {
             for (_, why) in needs {
                 assert!(!why.is_empty() && !why.contains('\n'));
             }
+        }
+    }
+
+    #[test]
+    fn the_switch_is_ordered_around_what_is_not_versioned() {
+        let nodes = deploy_nodes();
+        let g = build(&nodes, &deploy_rules()).unwrap();
+        // A version is published from $LATEST once it is ready; only the integration
+        // of the function it serves waits for it.
+        assert_eq!(
+            needs_of(&nodes, &g, &Node::new(Version, "s-default")),
+            [
+                Node::new(Function, "s-default"),
+                Node::new(FunctionReady, "s-default")
+            ]
+        );
+        assert!(
+            needs_of(
+                &nodes,
+                &g,
+                &Node::new(Integration, "$default").linked("s-default")
+            )
+            .contains(&Node::new(Version, "s-default"))
+        );
+        assert!(
+            !needs_of(&nodes, &g, &Node::new(Integration, "$connect"))
+                .iter()
+                .any(|n| n.kind == Version)
+        );
+        // Before the switch: grants, the table, every new version's permission.
+        let stage = needs_of(&nodes, &g, &Node::one(Stage));
+        for before in [
+            Node::new(Permission, "s-default"),
+            Node::new(RolePolicy, "s-default"),
+            Node::new(RolePolicy, "s-apigw-dynamodb"),
+            Node::one(Table),
+            Node::one(Deployment),
+        ] {
+            assert!(stage.contains(&before), "{before:?} not before the switch");
+        }
+        // After it: what only the replaced release used.
+        for after in [
+            Node::new(PermissionCleanup, "s-default"),
+            Node::new(RolePolicyCleanup, "s-default"),
+            Node::new(VersionCleanup, "s-default:1"),
+            Node::new(FunctionCleanup, "s-old"),
+            Node::new(DeploymentCleanup, "d1"),
+        ] {
+            assert!(
+                needs_of(&nodes, &g, &after).contains(&Node::one(Stage)),
+                "{after:?} not after the switch"
+            );
         }
     }
 
@@ -850,7 +1029,7 @@ mod tests {
         let nodes = deploy_nodes();
         let g = build(&nodes, &deploy_rules()).unwrap();
         let serial: Vec<_> = nodes.iter().map(|n| serial_of(n.kind)).collect();
-        let roots = [0, 1, 2, 5, 8]; // table, roles, log group, API
+        let roots = [0, 1, 2, 5, 10]; // table, roles, log group, API
         let barrier = tokio::sync::Barrier::new(roots.len());
         let all = execute::<(), _, _>(&g, &serial, 8, &Silent, |i| {
             let barrier = &barrier;

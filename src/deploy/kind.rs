@@ -33,6 +33,10 @@ use std::sync::{Arc, Mutex};
 /// A kind's live instances by natural key.
 pub type Instances<L> = BTreeMap<String, L>;
 
+/// Function name → the version a release serves (`None`: the plan publishes it, and
+/// its number is known only then).
+pub type Versions = BTreeMap<String, Option<String>>;
+
 /// Where a kind's instances live, which decides two things for the engine: destroy does
 /// not read what is inside the API (deleting the API deletes it), and a NotFoundException
 /// from inside a listed API means the API itself is gone (listings lag deletes), so the
@@ -244,6 +248,12 @@ pub struct Planner<'a> {
     /// then planned as new, whatever was read under the old one.
     pub fresh_api: bool,
     wiring: Wiring,
+    /// Set by the version kind: the version each function serves in the release this
+    /// plan makes (planned before the kinds that name versions).
+    pub versions: Versions,
+    /// Set by the deployment kind: the existing deployment the stage should serve after
+    /// this plan (`None` when the plan makes one).
+    pub release: Option<String>,
     pub steps: Vec<Step>,
 }
 
@@ -260,6 +270,8 @@ impl<'a> Planner<'a> {
             snap,
             fresh_api: false,
             wiring,
+            versions: Versions::new(),
+            release: None,
             steps: Vec::new(),
         }
     }

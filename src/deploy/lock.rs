@@ -153,6 +153,27 @@ pub struct Lock {
     group: String,
     logs: aws_sdk_cloudwatchlogs::Client,
     heartbeat: tokio::task::JoinHandle<()>,
+    /// Someone else held the lease when this run first asked for it.
+    contended: bool,
+}
+
+/// Whether the lease of `stack` is held now (one DescribeLogGroups). A run that reads
+/// before it takes the lease checks this beside its read (`super::run`).
+pub async fn held(aws: &Aws, stack: &str) -> Result<bool> {
+    let group = group_name(stack);
+    let out = aws
+        .gated(
+            aws.logs
+                .describe_log_groups()
+                .log_group_name_prefix(&group)
+                .send(),
+        )
+        .await
+        .map_err(|e| error::aws(format!("reading the lock of stack {stack}"), e))?;
+    Ok(out
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(group.as_str())))
 }
 
 /// The group's ARN and holder, if the group exists.
@@ -190,6 +211,7 @@ impl Lock {
         let me = Holder::me(command);
         let start = Instant::now();
         let mut told = false;
+        let mut contended = false;
         loop {
             let created = logs
                 .create_log_group()
@@ -207,6 +229,7 @@ impl Lock {
                     ));
                 }
             }
+            contended = true;
             let Some((_, holder)) = read_holder(&logs, &group).await? else {
                 continue; // released in between
             };
@@ -262,7 +285,14 @@ impl Lock {
             group,
             logs,
             heartbeat,
+            contended,
         })
+    }
+
+    /// Whether another run held the lease when this one first asked for it: what it
+    /// read before may have changed since.
+    pub fn contended(&self) -> bool {
+        self.contended
     }
 
     /// Deletes the lease.

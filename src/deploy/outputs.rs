@@ -3,7 +3,8 @@
 
 use super::kind::{Scope, Snapshot};
 use super::resources::{
-    api::Api, check_owned, function::Function, log_group::LogGroup, stage::Stage, table::Table,
+    api::Api, check_owned, deployment, deployment::Deployment, function::Function,
+    log_group::LogGroup, stage::Stage, table::Table,
 };
 use super::session::Session;
 use crate::config::Config;
@@ -26,6 +27,11 @@ pub struct Outputs {
     pub functions: std::collections::BTreeMap<String, String>,
     /// The stage's access log group, when it exists.
     pub access_log_group: Option<String>,
+    /// The deployment the stage serves (the live release).
+    pub release: Option<String>,
+    /// Function name → the version the live release serves (empty for a deployment made
+    /// before releases, which invoked `$LATEST`).
+    pub versions: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads the stack and returns its outputs (`outputs`, and `smoke`/`connections` to find
@@ -63,7 +69,15 @@ impl Outputs {
             .clone()
             .filter(|g| snap.get::<LogGroup>(g).is_some_and(|l| owned(&l.tags)));
         let api_id = snap.get::<Api>(&stack.api.name).map(|a| a.id);
-        let stage = snap.get::<Stage>(&stack.stage).map(|_| stack.stage.clone());
+        let live_stage = snap.get::<Stage>(&stack.stage);
+        let stage = live_stage.as_ref().map(|_| stack.stage.clone());
+        let release = live_stage.and_then(|s| s.deployment_id);
+        let versions = release
+            .as_ref()
+            .and_then(|id| snap.get::<Deployment>(id))
+            .and_then(|d| deployment::manifest_of(&d, &stack.name))
+            .map(|m| m.versions)
+            .unwrap_or_default();
         Outputs {
             stack: stack.name.clone(),
             region: snap.env.region.clone(),
@@ -79,6 +93,8 @@ impl Outputs {
             stage,
             functions,
             access_log_group,
+            release,
+            versions,
         }
     }
 
@@ -90,6 +106,12 @@ impl Outputs {
         }
         if let Some(g) = &self.access_log_group {
             extra.push_str(&format!("access_log     {g}\n"));
+        }
+        if let Some(r) = &self.release {
+            extra.push_str(&format!("release        {r}\n"));
+        }
+        for (f, v) in &self.versions {
+            extra.push_str(&format!("version        {f}:{v}\n"));
         }
         let base = format!(
             "stack          {}\nregion         {}\ntable_name     {}\ntable_arn      {}\nfunction_name  {}\nfunction_arn   {}\napi_id         {}\nstage          {}\nwebsocket_url  {}\n",

@@ -496,6 +496,7 @@ pub async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> Str
     keys.sort();
     assert_eq!(keys, ["$connect", "$default", "$disconnect"]);
     let mut targeted = Vec::new();
+    let mut invoked: Option<String> = None;
     for r in routes {
         let target = r.target().unwrap().strip_prefix("integrations/").unwrap();
         let i = integrations
@@ -528,12 +529,17 @@ pub async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> Str
         match key {
             "$default" => {
                 assert_eq!(i.integration_type().unwrap().as_str(), "AWS_PROXY");
-                assert_eq!(
-                    i.integration_uri().unwrap(),
-                    format!(
-                        "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-default/invocations"
-                    )
+                // It invokes a published version of the function, never $LATEST.
+                let uri = i.integration_uri().unwrap();
+                let prefix = format!(
+                    "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-default:"
                 );
+                let v = uri
+                    .strip_prefix(&prefix)
+                    .and_then(|r| r.strip_suffix("/invocations"))
+                    .unwrap_or_else(|| panic!("{uri} does not invoke a version"));
+                assert!(v.parse::<u32>().is_ok(), "{uri}");
+                invoked = Some(v.to_string());
             }
             _ => {
                 let action = if key == "$connect" {
@@ -576,6 +582,7 @@ pub async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> Str
             }
         }
     }
+    let invoked = invoked.expect("$default has an integration");
     assert_eq!(integrations.len(), 3, "no orphan integrations");
     targeted.sort();
     targeted.dedup();
@@ -590,18 +597,34 @@ pub async fn assert_stack_complete(c: &Clients, stack: &str, stage: &str) -> Str
         .await
         .unwrap();
     let deployment = st.deployment_id().expect("stage points at a deployment");
-    c.apigw
+    let d = c
+        .apigw
         .get_deployment()
         .api_id(&api_id)
         .deployment_id(deployment)
         .send()
         .await
         .expect("the stage's deployment exists");
+    // The live release records the version its integration invokes.
+    let desc = d.description().unwrap_or_default();
+    assert!(
+        desc.starts_with("wsconn ") && desc.ends_with(&format!(" versions default={invoked}")),
+        "{desc}"
+    );
 
+    // The version's own resource policy lets this API invoke it; $LATEST has none.
+    let none = c.lambda.get_policy().function_name(&function).send().await;
+    assert!(
+        none.is_err_and(|e| e
+            .as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception())),
+        "$LATEST has no policy"
+    );
     let policy = c
         .lambda
         .get_policy()
         .function_name(&function)
+        .qualifier(&invoked)
         .send()
         .await
         .unwrap();

@@ -8,6 +8,7 @@
 //! Gateway refuses to delete an authorizer a route still uses, so the graph updates
 //! `$connect` first; writes to one API are serialised.
 
+use super::version::{self, Versions};
 use super::{all_pages, api, api_delete, api_write, create_once, vanished_or};
 use crate::aws::{self, Aws, AwsEnv};
 use crate::deploy::context::Cx;
@@ -44,9 +45,37 @@ pub fn fields(
     ]
 }
 
-pub fn desired(def: &AuthorizerDef, env: &AwsEnv) -> Vec<(&'static str, Value)> {
-    let uri = env.lambda_invoke_uri(&env.function_arn(&def.function));
-    fields("REQUEST", Some(&uri), &def.identity_sources)
+/// The authorizer's URI invokes the version of its function in `versions`.
+pub fn uri(def: &AuthorizerDef, env: &AwsEnv, versions: &Versions) -> String {
+    env.lambda_invoke_uri(&version::qualified_arn(
+        env,
+        &def.function,
+        versions.get(&def.function).cloned().flatten().as_deref(),
+    ))
+}
+
+pub fn desired(
+    def: &AuthorizerDef,
+    env: &AwsEnv,
+    versions: &Versions,
+) -> Vec<(&'static str, Value)> {
+    fields(
+        "REQUEST",
+        Some(&uri(def, env, versions)),
+        &def.identity_sources,
+    )
+}
+
+/// The URI to write, with the version this run published or found.
+fn applied_uri(cx: &Cx, d: &AuthorizerDef) -> Result<String> {
+    let uri = uri(d, &cx.env, &cx.versions());
+    if uri.contains(version::NEW_VERSION) {
+        return Err(Error::Conflict(format!(
+            "{}: the version it should invoke was not published (its step did not run)",
+            label(&d.name, None)
+        )));
+    }
+    Ok(uri)
 }
 
 fn fields_of(l: &LiveAuthorizer) -> Vec<(&'static str, Value)> {
@@ -177,8 +206,12 @@ impl Resource for Authorizer {
         let keep = kept(&live, p.stack);
         if let Some(def) = &p.stack.authorizer {
             let have = keep.as_ref().and_then(|id| live.get(id));
-            if let Some((c, op)) = diff(def, desired(def, p.env), have) {
-                p.push(Node::one(Kind::Authorizer), c, op);
+            if let Some((c, op)) = diff(def, desired(def, p.env, &p.versions), have) {
+                p.push(
+                    Node::one(Kind::Authorizer).linked(def.function.clone()),
+                    c,
+                    op,
+                );
             }
         }
         for extra in live.values().filter(|a| Some(&a.id) != keep.as_ref()) {
@@ -223,7 +256,7 @@ async fn find(cx: &Cx, api_id: &str, name: &str) -> Result<Option<String>> {
 async fn create(cx: &Cx) -> Result<()> {
     let api_id = cx.api_id()?;
     let d = def(cx)?;
-    let uri = cx.env.lambda_invoke_uri(&cx.env.function_arn(&d.function));
+    let uri = applied_uri(cx, d)?;
     let apigw = &cx.aws.apigw;
     let id = create_once(
         &format!("creating {} (api {api_id})", label(&d.name, None)),
@@ -255,7 +288,7 @@ async fn create(cx: &Cx) -> Result<()> {
 async fn update(cx: &Cx, id: &str) -> Result<()> {
     let api_id = cx.api_id()?;
     let d = def(cx)?;
-    let uri = cx.env.lambda_invoke_uri(&cx.env.function_arn(&d.function));
+    let uri = applied_uri(cx, d)?;
     api_write(|| async {
         cx.aws
             .apigw
@@ -343,19 +376,25 @@ mod tests {
             id: id.into(),
             name: "chat-authorizer".into(),
             authorizer_type: "REQUEST".into(),
-            uri: Some(env().lambda_invoke_uri(&env().function_arn("chat-authorizer"))),
+            uri: Some(
+                env().lambda_invoke_uri(&format!("{}:4", env().function_arn("chat-authorizer"))),
+            ),
             identity_sources: sources.iter().map(|s| s.to_string()).collect(),
         }
     }
 
+    fn v4() -> Versions {
+        [("chat-authorizer".to_string(), Some("4".to_string()))].into()
+    }
+
     #[test]
-    fn the_desired_authorizer_invokes_the_function_with_the_sources() {
-        let want = desired(&def(), &env());
+    fn the_desired_authorizer_invokes_the_functions_version_with_the_sources() {
+        let want = desired(&def(), &env(), &v4());
         assert_eq!(want[0], ("authorizer_type", json!("REQUEST")));
         assert_eq!(
             want[1].1,
             json!(
-                "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:111122223333:function:chat-authorizer/invocations"
+                "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:111122223333:function:chat-authorizer:4/invocations"
             )
         );
         assert_eq!(want[2].1, json!(["route.request.querystring.token"]));
@@ -364,13 +403,13 @@ mod tests {
     #[test]
     fn changed_identity_sources_are_an_update_of_that_field() {
         let l = live("a1", &["route.request.header.Authorization"]);
-        let (c, op) = diff(&def(), desired(&def(), &env()), Some(&l)).unwrap();
+        let (c, op) = diff(&def(), desired(&def(), &env(), &v4()), Some(&l)).unwrap();
         assert_eq!(c.fields.len(), 1);
         assert_eq!(c.fields[0].field, "identity_sources");
         assert!(matches!(op, AuthorizerOp::Update(ref id) if id == "a1"));
         let same = live("a1", &["route.request.querystring.token"]);
-        assert!(diff(&def(), desired(&def(), &env()), Some(&same)).is_none());
-        let (c, _) = diff(&def(), desired(&def(), &env()), None).unwrap();
+        assert!(diff(&def(), desired(&def(), &env(), &v4()), Some(&same)).is_none());
+        let (c, _) = diff(&def(), desired(&def(), &env(), &v4()), None).unwrap();
         assert_eq!(c.action, Action::Create);
     }
 

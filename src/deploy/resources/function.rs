@@ -26,7 +26,8 @@ use crate::stack::{EnvValue, FunctionDef, Stack};
 use crate::wait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
+    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
+    State,
 };
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -45,6 +46,8 @@ pub struct LiveFunction {
     /// Pending, Active, Inactive or Failed.
     pub state: String,
     pub state_reason: Option<String>,
+    /// Changes with every update of `$LATEST`: PublishVersion's guard.
+    pub revision_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,19 +123,9 @@ pub fn label(name: &str) -> String {
     format!("function {name}")
 }
 
-/// GetFunction: configuration, state and tags in one call.
-pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
-    let out = match aws
-        .gated(aws.lambda.get_function().function_name(name).send())
-        .await
-    {
-        Ok(o) => o,
-        Err(e) if error::is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(error::aws(format!("reading function {name}"), e)),
-    };
-    let Some(c) = out.configuration() else {
-        return Ok(None);
-    };
+/// The compared fields of a function's configuration ($LATEST's, or a published
+/// version's), in the order [`desired`] gives them.
+pub fn config_fields(c: &FunctionConfiguration) -> Vec<(&'static str, Value)> {
     let env: serde_json::Map<String, Value> = c
         .environment()
         .and_then(|e| e.variables())
@@ -142,7 +135,7 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
                 .collect()
         })
         .unwrap_or_default();
-    let fields = vec![
+    vec![
         (
             "runtime",
             c.runtime().map(|r| r.as_str().to_string()).into(),
@@ -161,7 +154,23 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
                 .into(),
         ),
         ("environment", Value::Object(env)),
-    ];
+    ]
+}
+
+/// GetFunction: configuration, state and tags in one call.
+pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
+    let out = match aws
+        .gated(aws.lambda.get_function().function_name(name).send())
+        .await
+    {
+        Ok(o) => o,
+        Err(e) if error::is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(error::aws(format!("reading function {name}"), e)),
+    };
+    let Some(c) = out.configuration() else {
+        return Ok(None);
+    };
+    let fields = config_fields(c);
     Ok(Some(LiveFunction {
         arn: c.function_arn().unwrap_or_default().to_string(),
         fields,
@@ -175,6 +184,7 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
             .state()
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|| "Active".into()),
+        revision_id: c.revision_id().map(String::from),
         state_reason: c
             .state_reason_code()
             .map(|r| r.as_str().to_string())
@@ -330,7 +340,7 @@ fn def<'a>(cx: &'a Cx, name: &str) -> Result<&'a FunctionDef> {
 
 /// Waits until the function is Active and no update is in progress; Failed is an error
 /// carrying the state reason code.
-async fn wait_ready(cx: &Cx, name: &str) -> Result<()> {
+pub async fn wait_ready(cx: &Cx, name: &str) -> Result<()> {
     wait::until(
         &format!("waiting for function {name} to become Active"),
         READY,
@@ -593,6 +603,7 @@ mod tests {
             tags: Tags::new(),
             state: "Active".into(),
             state_reason: None,
+            revision_id: None,
         };
         assert!(diff("f", &s, Some(&live)).is_none());
         let mut l = live.clone();

@@ -12,6 +12,7 @@
 //! consent).
 
 use super::api;
+use super::version::{self, NEW_VERSION, Versions};
 use super::{all_pages, api_delete, api_write, create_once, vanished_or};
 use crate::aws::{self, Aws, AwsEnv};
 use crate::deploy::context::Cx;
@@ -60,7 +61,9 @@ pub struct LiveIntegration {
     pub spec: Spec,
 }
 
-pub fn desired(stack: &Stack, env: &AwsEnv) -> Vec<Spec> {
+/// The integrations the stack wants; a Lambda proxy invokes the version of its
+/// function in `versions` ([`NEW_VERSION`] while it is to be published).
+pub fn desired(stack: &Stack, env: &AwsEnv, versions: &Versions) -> Vec<Spec> {
     stack
         .routes
         .iter()
@@ -80,7 +83,11 @@ pub fn desired(stack: &Stack, env: &AwsEnv) -> Vec<Spec> {
                 key: r.key.clone(),
                 integration_type: "AWS_PROXY".into(),
                 method: "POST".into(),
-                uri: env.lambda_invoke_uri(&env.function_arn(function)),
+                uri: env.lambda_invoke_uri(&version::qualified_arn(
+                    env,
+                    function,
+                    versions.get(function).cloned().flatten().as_deref(),
+                )),
                 credentials: None,
                 templates: BTreeMap::new(),
                 template_selection_expression: None,
@@ -305,10 +312,19 @@ impl Resource for Integration {
     fn plan(p: &mut Planner<'_>) -> Result<()> {
         let live = p.live_in_api::<Integration>();
         let kept = p.wiring().integrations.clone();
-        for spec in desired(p.stack, p.env) {
+        for spec in desired(p.stack, p.env, &p.versions) {
             let keep = kept.get(&spec.key).and_then(|id| live.get(id));
             if let Some((c, op)) = diff(&spec, keep) {
-                p.push(Node::new(Kind::Integration, spec.key.clone()), c, op);
+                let node = Node::new(Kind::Integration, spec.key.clone());
+                let node = match p
+                    .stack
+                    .route(&spec.key)
+                    .and_then(|r| p.stack.function_of(r))
+                {
+                    Some(f) => node.linked(f.name.clone()),
+                    None => node,
+                };
+                p.push(node, c, op);
             }
         }
         for i in live.values() {
@@ -352,11 +368,18 @@ async fn find(cx: &Cx, api_id: &str, key: &str) -> Result<Option<String>> {
         .min())
 }
 
+/// The integration to write, with the versions this run published or found.
 fn spec_for(cx: &Cx, key: &str) -> Result<Spec> {
-    desired(&cx.stack, &cx.env)
+    let s = desired(&cx.stack, &cx.env, &cx.versions())
         .into_iter()
         .find(|s| s.key == key)
-        .ok_or_else(|| Error::Conflict(format!("route {key} is not part of the stack")))
+        .ok_or_else(|| Error::Conflict(format!("route {key} is not part of the stack")))?;
+    if s.uri.contains(NEW_VERSION) {
+        return Err(Error::Conflict(format!(
+            "integration {key}: the version it should invoke was not published (its step did not run)"
+        )));
+    }
+    Ok(s)
 }
 
 async fn create(cx: &Cx, key: &str) -> Result<()> {

@@ -21,6 +21,7 @@ pub mod route;
 pub mod route_response;
 pub mod stage;
 pub mod table;
+pub mod version;
 
 use super::context::Cx;
 use super::plan::FieldChange;

@@ -14,7 +14,7 @@ use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
 use crate::deploy::kind::{Instances, Planner, Reader, Resource};
 use crate::deploy::plan::{Action, ResourceChange, Risk, created_fields, field};
-use crate::deploy::step::Op;
+use crate::deploy::step::{Op, Step};
 use crate::error::{self, Error, Result};
 use crate::stack::{Grant, PolicyDef, Stack, Target};
 use futures::future::BoxFuture;
@@ -128,8 +128,43 @@ pub async fn read(aws: &Aws, role: &str, known: &[&str]) -> Result<Option<Vec<Li
 
 #[derive(Debug)]
 pub enum PolicyOp {
-    Put { role: String, name: String },
-    Delete { role: String, name: String },
+    Put {
+        role: String,
+        name: String,
+    },
+    /// Puts the union of the live and the desired statements: before the stage's switch,
+    /// an update that both adds and removes grants adds them this way (the release being
+    /// replaced keeps what it uses), and a `Put` narrows it after the switch.
+    Widen {
+        role: String,
+        name: String,
+        live: Value,
+    },
+    Delete {
+        role: String,
+        name: String,
+    },
+}
+
+/// Statements in `a` or in `b`, `a`'s first.
+pub fn union(a: &Value, b: &Value) -> Value {
+    let statements = |v: &Value| -> Vec<Value> {
+        v.get("Statement")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut all = statements(a);
+    for s in statements(b) {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    let mut doc = b.clone();
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("Statement".into(), Value::Array(all));
+    }
+    doc
 }
 
 /// Pure comparison of one policy: `want` is the desired document (`None`: not declared).
@@ -222,8 +257,39 @@ impl Resource for RolePolicy {
             for name in names {
                 let w = want.get(name);
                 let h = have.get(name).copied();
-                if let Some((c, op)) = diff(&role.name, name, w, h) {
-                    p.push(Node::new(Kind::RolePolicy, node_key(role)), c, op);
+                let Some((c, op)) = diff(&role.name, name, w, h) else {
+                    continue;
+                };
+                // Roles are not versioned: what a new release needs is granted before
+                // the stage switches, what only the release it replaces used is taken
+                // away after.
+                let narrows = match (w, h) {
+                    (Some(w), Some(h)) => widens(w, h),
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                let wider = matches!((w, h), (Some(w), Some(h)) if widens(h, w)) || h.is_none();
+                let key = node_key(role);
+                match (wider, narrows) {
+                    (true, true) => {
+                        let live = h.cloned().unwrap_or(Value::Null);
+                        p.push(
+                            Node::new(Kind::RolePolicy, key.clone()),
+                            c,
+                            PolicyOp::Widen {
+                                role: role.name.clone(),
+                                name: name.to_string(),
+                                live,
+                            },
+                        );
+                        p.steps.push(Step::internal(
+                            Node::new(Kind::RolePolicyCleanup, key),
+                            format!("  {} narrowed after the switch", label(&role.name, name)),
+                            op,
+                        ));
+                    }
+                    (false, true) => p.push(Node::new(Kind::RolePolicyCleanup, key), c, op),
+                    _ => p.push(Node::new(Kind::RolePolicy, key), c, op),
                 }
             }
         }
@@ -257,7 +323,8 @@ impl Resource for RolePolicy {
     }
 }
 
-async fn put(cx: &Cx, role: &str, name: &str) -> Result<()> {
+/// The document wsconn.toml declares, with the ids this run knows.
+fn applied_document(cx: &Cx, role: &str, name: &str) -> Result<Value> {
     let def = cx
         .stack
         .role(role)
@@ -269,13 +336,16 @@ async fn put(cx: &Cx, role: &str, name: &str) -> Result<()> {
         true => Some(cx.api_id()?),
         false => None,
     };
-    let doc = document(def, &cx.stack, &cx.env, api_id.as_deref()).to_string();
+    Ok(document(def, &cx.stack, &cx.env, api_id.as_deref()))
+}
+
+async fn put(cx: &Cx, role: &str, name: &str, doc: &Value) -> Result<()> {
     cx.aws
         .iam
         .put_role_policy()
         .role_name(role)
         .policy_name(name)
-        .policy_document(doc)
+        .policy_document(doc.to_string())
         .send()
         .await
         .map_err(|e| error::aws(format!("writing {}", label(role, name)), e))?;
@@ -302,7 +372,13 @@ impl Op for PolicyOp {
     fn apply<'a>(&'a self, cx: &'a Cx) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             match self {
-                PolicyOp::Put { role, name } => put(cx, role, name).await,
+                PolicyOp::Put { role, name } => {
+                    put(cx, role, name, &applied_document(cx, role, name)?).await
+                }
+                PolicyOp::Widen { role, name, live } => {
+                    let doc = union(live, &applied_document(cx, role, name)?);
+                    put(cx, role, name, &doc).await
+                }
                 PolicyOp::Delete { role, name } => delete(cx, role, name).await,
             }
         })

@@ -553,7 +553,7 @@ mod tests {
         let integ = |id: &str| integration::LiveIntegration {
             id: id.into(),
             key: Some("$connect".into()),
-            spec: integration::desired(&stack, &snap.env)[0].clone(),
+            spec: integration::desired(&stack, &snap.env, &Default::default())[0].clone(),
         };
         snap.set::<Integration>(
             [

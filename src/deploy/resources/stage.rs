@@ -3,6 +3,7 @@
 //! with consent. A stage with its deployment's hash is current; whether a new
 //! deployment is made is the deployment kind's decision, planned before this one.
 
+use super::version::NEW_VERSION;
 use super::{
     TagDelta, Tags, all_pages, api, api_delete, api_write, apply_apigw_tags, create_once,
     tags_field, tags_value, vanished_or,
@@ -16,7 +17,8 @@ use crate::deploy::step::Op;
 use crate::error::{self, Error, Result};
 use crate::stack::Stack;
 use futures::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 pub const NEW_DEPLOYMENT: &str = "(new deployment)";
 
@@ -157,9 +159,19 @@ fn settings_fields(
 
 #[derive(Debug)]
 pub enum StageOp {
-    CreateStage,
-    UpdateStage { settings: bool, tags: TagDelta },
+    /// `deployment`: an existing deployment to serve; `None` for the one this run makes.
+    CreateStage {
+        deployment: Option<String>,
+    },
+    UpdateStage {
+        deployment: Option<String>,
+        settings: bool,
+        tags: TagDelta,
+    },
     DeleteStage(String),
+    /// Only point the stage at this deployment (`wsconn rollback`): the stage's settings
+    /// stay as they are.
+    Switch(String),
 }
 
 pub struct Desired {
@@ -179,6 +191,11 @@ pub fn diff(
 ) -> Vec<(Node, ResourceChange, StageOp)> {
     let mut out = Vec::new();
     let resource = format!("stage {stage}");
+    let deployment = want
+        .deployment
+        .as_str()
+        .filter(|d| *d != NEW_DEPLOYMENT)
+        .map(String::from);
     match stages.iter().find(|s| s.name == stage) {
         None => {
             let mut fields = vec![
@@ -191,7 +208,7 @@ pub fn diff(
             out.push((
                 Node::one(Kind::Stage),
                 ResourceChange::new(resource, Action::Create, fields),
-                StageOp::CreateStage,
+                StageOp::CreateStage { deployment },
             ));
         }
         Some(l) => {
@@ -208,6 +225,7 @@ pub fn diff(
             let tags = tags_field(&l.tags, &want.tags);
             let changed = settings_fields(&want.settings, &l.settings);
             let op = StageOp::UpdateStage {
+                deployment,
                 settings: dep.is_some() || desc.is_some() || !changed.is_empty(),
                 tags: TagDelta::between(&l.tags, &want.tags),
             };
@@ -262,7 +280,7 @@ impl Resource for Stage {
         let current = live
             .get(&p.stack.stage)
             .and_then(|s| s.deployment_id.clone());
-        let deployment: Value = match current {
+        let deployment: Value = match p.release.clone().or(current.clone()) {
             Some(id) if !p.creates(Kind::Deployment) => id.into(),
             _ => NEW_DEPLOYMENT.into(),
         };
@@ -273,7 +291,32 @@ impl Resource for Stage {
             settings: settings(p.stack, p.env),
         };
         let stages: Vec<&LiveStage> = live.values().collect();
-        for (node, c, op) in diff(&p.stack.stage, &want, &stages) {
+        // What the switch changes, shown on the switch itself: each function's version
+        // before (as the live release records it) and after.
+        let serving = current.as_ref().and_then(|id| {
+            let d = p
+                .live_in_api::<super::deployment::Deployment>()
+                .get(id)
+                .cloned()?;
+            super::deployment::manifest_of(&d, &p.stack.name)
+        });
+        let after: BTreeMap<String, String> = p
+            .versions
+            .iter()
+            .map(|(f, v)| (f.clone(), v.clone().unwrap_or_else(|| NEW_VERSION.into())))
+            .collect();
+        for (node, mut c, op) in diff(&p.stack.stage, &want, &stages) {
+            if node.kind == Kind::Stage && c.fields.iter().any(|f| f.field == "deployment") {
+                let before = serving.as_ref().map(|m| json!(m.versions));
+                c.fields.extend(field("versions", before, json!(after)));
+                if serving.as_ref().is_some_and(|m| !m.is_release()) {
+                    c = c.with_reason(
+                        "the one-time move to releases: from this switch on the stage serves published versions, never $LATEST, and wsconn rollback can switch it back",
+                    );
+                } else {
+                    c = c.with_reason("the switch: the one call that changes what clients get");
+                }
+            }
             p.push(node, c, op);
         }
         Ok(())
@@ -317,10 +360,20 @@ fn access_log(cx: &Cx) -> Option<aws_sdk_apigatewayv2::types::AccessLogSettings>
     })
 }
 
-async fn update_stage(cx: &Cx, api_id: &str, settings: bool, tags: &TagDelta) -> Result<()> {
+/// UpdateStage: the switch to `deployment` (or to the one this run made), with the
+/// stage's settings in the same call.
+async fn update_stage(
+    cx: &Cx,
+    api_id: &str,
+    deployment: Option<&str>,
+    settings: bool,
+    tags: &TagDelta,
+) -> Result<()> {
     let stage = &cx.stack.stage;
     if settings {
-        let deployment = cx.facts().deployment_id.clone();
+        let deployment = deployment
+            .map(String::from)
+            .or_else(|| cx.facts().deployment_id.clone());
         api_write(|| async {
             cx.aws
                 .apigw
@@ -347,10 +400,12 @@ async fn update_stage(cx: &Cx, api_id: &str, settings: bool, tags: &TagDelta) ->
     apply_apigw_tags(cx, &arn, &format!("stage {stage} (api {api_id})"), tags).await
 }
 
-async fn create_stage(cx: &Cx, api_id: &str) -> Result<()> {
+async fn create_stage(cx: &Cx, api_id: &str, serve: Option<&str>) -> Result<()> {
     let apigw = &cx.aws.apigw;
     let stage = &cx.stack.stage;
-    let deployment = cx.facts().deployment_id.clone();
+    let deployment = serve
+        .map(String::from)
+        .or_else(|| cx.facts().deployment_id.clone());
     let created = create_once(
         &format!("creating stage {stage} (api {api_id})"),
         || async {
@@ -387,7 +442,7 @@ async fn create_stage(cx: &Cx, api_id: &str) -> Result<()> {
                 set: cx.desired_tags(),
                 remove: vec![],
             };
-            update_stage(cx, api_id, true, &tags).await
+            update_stage(cx, api_id, deployment.as_deref(), true, &tags).await
         }
         Err(e) if e.is_not_found() => Err(Error::Vanished(format!("WebSocket API {api_id}"))),
         Err(e) => Err(e),
@@ -399,9 +454,38 @@ impl Op for StageOp {
         Box::pin(async move {
             let api_id = cx.api_id()?;
             match self {
-                StageOp::CreateStage => create_stage(cx, &api_id).await,
-                StageOp::UpdateStage { settings, tags } => {
-                    update_stage(cx, &api_id, *settings, tags).await
+                StageOp::CreateStage { deployment } => {
+                    create_stage(cx, &api_id, deployment.as_deref()).await
+                }
+                StageOp::UpdateStage {
+                    deployment,
+                    settings,
+                    tags,
+                } => update_stage(cx, &api_id, deployment.as_deref(), *settings, tags).await,
+                StageOp::Switch(id) => {
+                    let stage = &cx.stack.stage;
+                    api_write(|| async {
+                        cx.aws
+                            .apigw
+                            .update_stage()
+                            .api_id(&api_id)
+                            .stage_name(stage)
+                            .deployment_id(id)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                vanished_or(
+                                    format!("stage {stage}"),
+                                    format!(
+                                        "switching stage {stage} to deployment {id} (api {api_id})"
+                                    ),
+                                    e,
+                                )
+                            })
+                    })
+                    .await?;
+                    cx.facts().deployment_id = Some(id.clone());
+                    Ok(())
                 }
                 StageOp::DeleteStage(name) => {
                     api_delete(&format!("extra stage {name} (api {api_id})"), || async {
@@ -503,6 +587,9 @@ mod tests {
     fn a_missing_stage_is_created() {
         let steps = diff("api", &want(NEW_DEPLOYMENT), &[]);
         assert_eq!(steps.len(), 1);
-        assert!(matches!(steps[0].2, StageOp::CreateStage));
+        assert!(matches!(
+            steps[0].2,
+            StageOp::CreateStage { deployment: None }
+        ));
     }
 }

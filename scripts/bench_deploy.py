@@ -15,6 +15,11 @@ started by scripts/bench with --latency-ms), and writes a Markdown section:
 3. The application examples/chat (--config examples/chat/wsconn.toml: three functions,
    an authorizer, throttling and access logs): fresh, no-op, diff and destroy at P=8,
    then fresh deploys in realism mode against the same bound.
+4. Releases, in realism mode at P=8: a code-only change (the built-in echo edited in
+   an --assets-dir copy) against its own chain (UpdateFunctionCode, the update's wait,
+   PublishVersion, the version's Pending wait, AddPermission, UpdateIntegration,
+   CreateDeployment, UpdateStage); then `rollback --yes` (wall, levels, and the levels
+   after its last read).
 
 Usage: bench_deploy.py --bin BIN --endpoint URL [--runs 3] [--out target/bench/deploy.md]
 Progress goes to stderr, the Markdown to stdout and --out; each command's output is
@@ -70,6 +75,9 @@ class Emulator:
 
     def stats(self) -> dict:
         return self._call("GET", "/_wsconn/stats")
+
+    def calls(self) -> list[dict]:
+        return self._call("GET", "/_wsconn/calls")
 
     def config(self, **settings) -> dict:
         if settings:
@@ -205,6 +213,16 @@ def bench_chat(runner: Runner, runs: int, nonce: str) -> tuple[dict[str, list[di
         stack = f"c{nonce}r{i}"
         for label, argv, expect in COMMANDS:
             results[label].append(runner.run(stack, argv, p, expect, f"chat {label}", CHAT))
+    # The causal depth of the no-op's reads: at 50 ms moto's one-call-at-a-time handling
+    # of ~60 calls can push one read past another's end (an extra "level" that is not a
+    # round trip); with a round trip longer than that processing, levels = round trips.
+    latency = runner.emu.config()["latency_ms"]
+    runner.emu.config(latency_ms=300)
+    try:
+        results["deploy (no-op, 300 ms)"] = [runner.run(f"c{nonce}r1", ["deploy"], p, 0,
+                                                        "chat no-op at 300 ms", CHAT)]
+    finally:
+        runner.emu.config(latency_ms=latency)
     runner.emu.config(realism=True)
     realism: list[dict] = []
     try:
@@ -231,7 +249,7 @@ def render_chat(results: dict[str, list[dict]], realism: list[dict], cfg: dict, 
         "| command | wall (s) | calls | mutating | levels |",
         "|---|---:|---:|---:|---:|",
     ]
-    for label, _, _ in COMMANDS:
+    for label in [label for label, _, _ in COMMANDS] + ["deploy (no-op, 300 ms)"]:
         rs = results[label]
         out.append(f"| {label} | {median([r['wall'] for r in rs]):.2f} "
                    f"| {fmt_count(median([r['calls'] for r in rs]))} "
@@ -254,14 +272,25 @@ def render_chat(results: dict[str, list[dict]], realism: list[dict], cfg: dict, 
 
 
 def critical_path(cfg: dict) -> dict[str, float]:
-    """The deploy's critical path under the emulator's clocks (seconds)."""
+    """The deploy's critical path under the emulator's clocks (seconds). Releases put
+    the function's chain in front of the API's last writes: the $default integration
+    names the version, which exists once the function is Active and published."""
     lat = cfg["latency_ms"] / 1000.0
     function_chain = (lat                           # first read
                       + lat                         # CreateRole
                       + cfg["role_propagation_s"]
                       + lat                         # CreateFunction
                       + cfg["function_pending_s"]
-                      + lat                         # GetFunction sees Active
+                      + lat                         # GetFunctionConfiguration sees Active
+                      + lat                         # GetFunction: $LATEST as this run made it
+                      + lat                         # PublishVersion
+                      + cfg["function_pending_s"]   # the new version is Pending
+                      + lat                         # it is Active
+                      + lat                         # the $default integration names it
+                      + lat                         # its route
+                      + lat                         # the route's response
+                      + lat                         # CreateDeployment
+                      + lat                         # CreateStage: the switch
                       + lat)                        # final verification read
     table_chain = (lat                              # first read
                    + lat                            # CreateTable
@@ -272,6 +301,98 @@ def critical_path(cfg: dict) -> dict[str, float]:
     api_chain = lat + 15 * lat + lat                # first read, 15 writes to one API, final read
     return {"function": function_chain, "table": table_chain, "api": api_chain,
             "bound": max(function_chain, table_chain, api_chain)}
+
+
+CODE_CHANGE_MARK = "\n// bench: a code-only change {n}\n"
+
+
+def release_chain(cfg: dict) -> float:
+    """A code-only change's own chain under the emulator's clocks (seconds)."""
+    lat = cfg["latency_ms"] / 1000.0
+    return (lat                                     # UpdateFunctionCode
+            + cfg["function_update_s"]              # LastUpdateStatus InProgress
+            + lat                                   # it is Successful
+            + lat                                   # PublishVersion
+            + cfg["function_pending_s"]             # the version is Pending
+            + lat                                   # it is Active
+            + lat                                   # AddPermission on the version
+            + lat                                   # UpdateIntegration names it
+            + lat                                   # CreateDeployment
+            + lat)                                  # UpdateStage: the switch
+
+
+def levels_after_reads(calls: list[dict]) -> int:
+    """Round-trip levels among the calls that start after the last read ended."""
+    reads = [c for c in calls if not c["mutating"]]
+    if not reads:
+        return 0
+    last = max(c["end"] for c in reads)
+    rest = sorted((c for c in calls if c["start"] >= last), key=lambda c: c["end"])
+    # The longest chain of calls each starting after the previous ended (interval
+    # scheduling: take the call that ends first, then the first to start after it…).
+    levels, end = 0, float("-inf")
+    for c in rest:
+        if c["start"] >= end:
+            levels += 1
+            end = c["end"]
+    return levels
+
+
+def bench_releases(runner: Runner, runs: int, nonce: str) -> tuple[list[dict], list[dict], dict]:
+    """Realism mode: code-only changes, then rollbacks, on one stack per run."""
+    changes: list[dict] = []
+    rollbacks: list[dict] = []
+    cfg = runner.emu.config(realism=True)
+    try:
+        for i in range(1, runs + 1):
+            assets = Path(tempfile.mkdtemp(prefix="wsconn-bench-assets-"))
+            for sub in ("lambda", "mapping-templates"):
+                (assets / sub).mkdir()
+                for f in (ROOT / sub).iterdir():
+                    (assets / sub / f.name).write_bytes(f.read_bytes())
+            stack = f"rel{nonce}r{i}"
+            extra = ["--assets-dir", str(assets)]
+            runner.run(stack, ["deploy", "--yes", *extra], 8, 0, "release: first deploy")
+            handler = assets / "lambda/index.mjs"
+            handler.write_text(handler.read_text() + CODE_CHANGE_MARK.format(n=i))
+            changes.append(runner.run(stack, ["deploy", "--yes", *extra], 8, 0,
+                                      "release: code-only change"))
+            r = runner.run(stack, ["rollback", "--yes"], 8, 0, "rollback")
+            r["after_reads"] = levels_after_reads(runner.emu.calls())
+            rollbacks.append(r)
+    finally:
+        runner.emu.config(realism=False)
+    return changes, rollbacks, cfg
+
+
+def render_releases(changes: list[dict], rollbacks: list[dict], cfg: dict, runs: int) -> str:
+    chain = release_chain(cfg)
+    wall = median([r["wall"] for r in changes])
+    ratio = wall / chain
+    verdict = "meets" if ratio <= 1.2 else "misses"
+    return "\n".join([
+        "",
+        "### Releases (realism mode, P=8)",
+        "",
+        f"A code-only change of the built-in echo, released: its own chain is UpdateFunctionCode, "
+        f"the update's {cfg['function_update_s']:g} s, PublishVersion, the version's "
+        f"{cfg['function_pending_s']:g} s Pending, AddPermission, UpdateIntegration, "
+        f"CreateDeployment and UpdateStage at {cfg['latency_ms']:g} ms a call "
+        f"= {chain:.2f} s. Then `rollback --yes`. Median of {runs} run{'s' if runs != 1 else ''}.",
+        "",
+        "| command | wall (s) | calls | mutating | levels | levels after the reads | chain (s) | wall / chain |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| deploy (code-only change) | {wall:.2f} | {fmt_count(median([r['calls'] for r in changes]))} "
+        f"| {fmt_count(median([r['mutating'] for r in changes]))} "
+        f"| {fmt_count(median([r['levels'] for r in changes]))} | | {chain:.2f} "
+        f"| {ratio:.2f} ({verdict} the 1.2 target) |",
+        f"| rollback | {median([r['wall'] for r in rollbacks]):.2f} "
+        f"| {fmt_count(median([r['calls'] for r in rollbacks]))} "
+        f"| {fmt_count(median([r['mutating'] for r in rollbacks]))} "
+        f"| {fmt_count(median([r['levels'] for r in rollbacks]))} "
+        f"| {fmt_count(median([r['after_reads'] for r in rollbacks]))} | | |",
+        "",
+    ])
 
 
 def render(results: dict, realism: dict[int, list[dict]], cfg: dict, runs: int,
@@ -358,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         realism, realism_cfg = bench_realism(runner, args.runs, nonce)
         sys.stderr.write("==> examples/chat\n")
         chat, chat_realism = bench_chat(runner, args.runs, nonce)
+        sys.stderr.write("==> releases: code-only changes and rollbacks\n")
+        rel_changes, rel_rollbacks, rel_cfg = bench_releases(runner, args.runs, nonce)
     except BenchError as exc:
         sys.stderr.write(f"bench: error: {exc}\n")
         return 1
@@ -366,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     markdown = render(results, realism, realism_cfg, args.runs, args.bin, cfg["latency_ms"])
     markdown += render_chat(chat, chat_realism, realism_cfg, args.runs)
+    markdown += render_releases(rel_changes, rel_rollbacks, rel_cfg, args.runs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)

@@ -87,6 +87,29 @@ pub struct LockOpts {
     pub lock_timeout: u64,
 }
 
+/// `500ms`, `30s`, `5m`, `2h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with a unit, such as 30s or 5m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: the unit is ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 7.0 * 86_400.0 {
+        return Err(format!("{s:?}: between 0 and 7 days"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// `NAME=VALUE`, split at the first `=` (the value may contain `=`; either may be empty,
 /// as a template may be tested against an empty header name).
 pub fn pair(s: &str) -> Result<(String, String), String> {
@@ -176,9 +199,26 @@ pub struct LocalOpts {
     /// created there if it is missing.
     #[arg(long, value_name = "URL")]
     pub dynamodb_endpoint: Option<String>,
-    /// Node.js binary for the handlers (default: `node` on PATH).
+    /// Node.js binary for Node.js handlers (default: `node` on PATH); give one whose
+    /// major version is the runtime's (`nodejs22.x`: Node.js 22).
     #[arg(long, value_name = "PATH")]
     pub node: Option<PathBuf>,
+    /// Python binary for Python handlers (default: `python3` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Give clients wss:// (the port speaks TLS either way, with a certificate from
+    /// wsconn's local CA; the banner prints `wscat --ca <file>`). Nothing is installed
+    /// into the system's trust store.
+    #[arg(long)]
+    pub tls: bool,
+    /// Start every function's worker at launch and keep it (default: the authorizer and
+    /// $default are warm, the others start on their first invocation).
+    #[arg(long)]
+    pub warm: bool,
+    /// Stop an on-demand worker after this long without an invocation (`30s`, `5m`, `1h`;
+    /// `0` keeps them once started).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub idle_workers: std::time::Duration,
     /// Seconds between sweeps that delete expired items from the embedded table.
     #[arg(long, default_value_t = 2, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub ttl_sweep_interval: u64,

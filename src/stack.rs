@@ -6,6 +6,7 @@
 //! deploy engine (`deploy::resources`), and the local runtime needs none.
 
 use crate::assets::{self, Assets, Package};
+use crate::config::runtime::Language;
 use crate::config::{
     Config, FunctionNames, Handler, LOG_POLICY, Names, PERMISSION_SID, StatementFile, Throttling,
     function_suffix,
@@ -112,8 +113,11 @@ pub struct FunctionDef {
     pub name: String,
     /// What it serves: a route key, or [`AUTHORIZER`].
     pub serves: String,
+    /// Lambda's runtime identifier (`nodejs24.x`, `python3.13`).
     pub runtime: &'static str,
-    pub handler: &'static str,
+    pub language: Language,
+    /// Lambda's handler setting (`index.handler`, `app.lambda_handler`).
+    pub handler: String,
     pub memory_mb: i32,
     /// Also the local runtime's limit for one invocation.
     pub timeout_s: i32,
@@ -145,8 +149,13 @@ impl FunctionDef {
 pub enum Code {
     /// The built-in echo (`lambda/index.mjs`, or `--assets-dir`'s copy): its source.
     Builtin { source: String },
-    /// A handler directory named in wsconn.toml, and its entry file (`index.mjs`).
-    Dir { dir: PathBuf, entry: String },
+    /// A handler directory named in wsconn.toml, the module's file in it (`index.mjs`,
+    /// `src/chat.mjs`, `pkg/mod.py`) and what it exports (`handler`).
+    Dir {
+        dir: PathBuf,
+        module_file: String,
+        export: String,
+    },
 }
 
 /// An environment variable's value. The @connections URL holds the API's id, which
@@ -328,7 +337,7 @@ pub const AUTHORIZER: &str = "authorizer";
 pub const READ_POLICY: &str = "read-connections";
 pub const CONNECTIONS_POLICY: &str = "manage-connections";
 pub const ROUTE_POLICY: &str = "route-policy";
-const RUNTIME: &str = "nodejs24.x";
+const RUNTIME: &str = crate::config::runtime::DEFAULT_RUNTIME;
 
 const LAMBDA: &str = "lambda.amazonaws.com";
 const APIGATEWAY: &str = "apigateway.amazonaws.com";
@@ -550,7 +559,8 @@ fn echo_function(names: &FunctionNames, source: String, package: Package) -> Fun
         name: names.function.clone(),
         serves: DEFAULT.to_string(),
         runtime: RUNTIME,
-        handler: "index.handler",
+        language: Language::Node,
+        handler: "index.handler".into(),
         memory_mb: crate::config::DEFAULT_MEMORY_MB,
         timeout_s: crate::config::DEFAULT_TIMEOUT_S,
         // Graviton: cheaper per GB-second, and the echo handler has no native code.
@@ -582,8 +592,9 @@ fn user_function(stack: &str, serves: &str, h: &Handler, table: &str) -> Functio
     FunctionDef {
         name: names.function,
         serves: serves.to_string(),
-        runtime: RUNTIME,
-        handler: "index.handler",
+        runtime: h.runtime.id,
+        language: h.runtime.language,
+        handler: h.setting.clone(),
         memory_mb: h.memory_mb,
         timeout_s: h.timeout_s,
         // x86_64: a handler's node_modules may hold native code built on this machine.
@@ -593,7 +604,8 @@ fn user_function(stack: &str, serves: &str, h: &Handler, table: &str) -> Functio
         environment,
         code: Code::Dir {
             dir: h.dir.clone(),
-            entry: h.entry.clone(),
+            module_file: h.module_file.clone(),
+            export: h.entry.export.clone(),
         },
         package: None,
         permissions: vec![PermissionDef {

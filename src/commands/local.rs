@@ -18,6 +18,12 @@ pub async fn run(g: &GlobalOpts, cfg: Config, o: &LocalOpts) -> Result<ExitCode>
         port: o.port,
         store,
         node: o.node.clone(),
+        python: o.python.clone(),
+        workers: local::WorkerPolicy {
+            warm_all: o.warm,
+            idle: (!o.warm && !o.idle_workers.is_zero()).then_some(o.idle_workers),
+        },
+        tls: o.tls,
         ttl_sweep: Duration::from_secs(o.ttl_sweep_interval),
         limits: Limits {
             idle: Duration::from_millis(o.idle_timeout_ms.max(1)),

@@ -5,6 +5,7 @@
 
 use super::file::{FileConfig, StatementFile};
 use super::names::{self, FunctionNames};
+use super::runtime::{self, DEFAULT_ENTRY, DEFAULT_RUNTIME, Entry, Language, Runtime};
 use crate::error::Error;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,8 +42,14 @@ impl Default for Releases {
 pub struct Handler {
     /// The handler directory (absolute).
     pub dir: PathBuf,
-    /// `index.mjs` or `index.js`: the file that exports `handler`.
-    pub entry: String,
+    /// The runtime the function is deployed with (and run with locally).
+    pub runtime: &'static Runtime,
+    /// Lambda's handler setting as written (`index.handler`, `src/chat.onMessage`).
+    pub setting: String,
+    /// The setting, split: module and export.
+    pub entry: Entry,
+    /// The module's file, relative to `dir` (`index.mjs`, `pkg/mod.py`).
+    pub module_file: String,
     pub memory_mb: i32,
     pub timeout_s: i32,
     /// `[functions].environment` merged under the handler's own.
@@ -124,6 +131,16 @@ pub fn resolve(file: &FileConfig, stack: &str) -> Result<App, Error> {
         None => names::DEFAULT_TIMEOUT_S,
     };
     environment(&shown, "functions.environment", &f.environment)?;
+    let today = runtime::today();
+    let default_runtime = f.runtime.as_deref().unwrap_or(DEFAULT_RUNTIME);
+    runtime::accepted(default_runtime, today).map_err(|e| {
+        bad(
+            &shown,
+            "functions.runtime",
+            format!("{default_runtime:?}"),
+            e,
+        )
+    })?;
     let mut routes = BTreeMap::new();
     let mut lowered: BTreeMap<String, &str> = BTreeMap::new();
     for (key, r) in &file.routes {
@@ -148,12 +165,23 @@ pub fn resolve(file: &FileConfig, stack: &str) -> Result<App, Error> {
         for (i, st) in r.policy.iter().enumerate() {
             statement(&shown, &format!("{at}.policy[{i}]"), st)?;
         }
-        let (dir, entry) = handler_dir(&shown, &format!("{at}.handler"), &base, &r.handler)?;
+        let code = handler_code(
+            &shown,
+            &at,
+            &base,
+            &r.handler,
+            r.runtime.as_deref().unwrap_or(default_runtime),
+            r.entry.as_deref(),
+            today,
+        )?;
         routes.insert(
             key.clone(),
             Handler {
-                dir,
-                entry,
+                dir: code.dir,
+                runtime: code.runtime,
+                setting: code.setting,
+                entry: code.entry,
+                module_file: code.module_file,
                 memory_mb: match r.memory {
                     Some(m) => memory(&shown, &format!("{at}.memory"), m)?,
                     None => default_memory,
@@ -191,11 +219,22 @@ pub fn resolve(file: &FileConfig, stack: &str) -> Result<App, Error> {
             for s in &sources {
                 identity_source(&shown, s)?;
             }
-            let (dir, entry) = handler_dir(&shown, "authorizer.handler", &base, &a.handler)?;
+            let code = handler_code(
+                &shown,
+                "authorizer",
+                &base,
+                &a.handler,
+                a.runtime.as_deref().unwrap_or(default_runtime),
+                a.entry.as_deref(),
+                today,
+            )?;
             Some(Authorizer {
                 handler: Handler {
-                    dir,
-                    entry,
+                    dir: code.dir,
+                    runtime: code.runtime,
+                    setting: code.setting,
+                    entry: code.entry,
+                    module_file: code.module_file,
                     memory_mb: default_memory,
                     timeout_s: default_timeout,
                     environment: env,
@@ -475,33 +514,97 @@ fn identity_source(file: &str, s: &str) -> Result<(), Error> {
     }
 }
 
-/// The handler directory, relative to wsconn.toml, and its entry file.
-fn handler_dir(file: &str, at: &str, base: &Path, dir: &Path) -> Result<(PathBuf, String), Error> {
+/// A handler's code as wsconn.toml names it, checked.
+struct Code {
+    dir: PathBuf,
+    runtime: &'static Runtime,
+    setting: String,
+    entry: Entry,
+    module_file: String,
+}
+
+/// The handler directory (relative to wsconn.toml), its runtime and Lambda's handler
+/// setting, checked as Lambda would load them: the runtime is one Lambda creates
+/// functions with, the module's file exists (`.js`, `.mjs` or `.cjs` for Node.js, `.py`
+/// for Python) and defines the export (a static look; what it cannot follow is left to
+/// the runtime).
+fn handler_code(
+    file: &str,
+    at: &str,
+    base: &Path,
+    dir: &Path,
+    runtime_id: &str,
+    entry: Option<&str>,
+    today: i64,
+) -> Result<Code, Error> {
+    let runtime = runtime::accepted(runtime_id, today)
+        .map_err(|e| bad(file, &format!("{at}.runtime"), format!("{runtime_id:?}"), e))?;
     let full = base.join(dir);
+    let shown_dir = format!("{:?}", dir.display().to_string());
     if !full.is_dir() {
         return Err(bad(
             file,
-            at,
-            format!("{:?}", dir.display().to_string()),
+            &format!("{at}.handler"),
+            shown_dir,
             format!(
-                "no such directory ({}); handler names a directory, relative to {file}, holding index.mjs or index.js",
+                "no such directory ({}); handler names the directory, relative to {file}, that holds the function's code",
                 full.display()
             ),
         ));
     }
     let full = full.canonicalize().unwrap_or(full);
-    for entry in ["index.mjs", "index.js"] {
-        if full.join(entry).is_file() {
-            return Ok((full, entry.to_string()));
-        }
+    let setting = entry.unwrap_or(DEFAULT_ENTRY).to_string();
+    let parsed = runtime::parse_entry(&setting, runtime.language)
+        .map_err(|e| bad(file, &format!("{at}.entry"), format!("{setting:?}"), e))?;
+    let looked_for = match runtime.language {
+        Language::Node => format!("{m}.js, {m}.mjs or {m}.cjs", m = parsed.module),
+        Language::Python => format!("{m}.py or {m}/__init__.py", m = parsed.module),
+    };
+    let key = if entry.is_some() {
+        format!("{at}.entry")
+    } else {
+        format!("{at}.handler")
+    };
+    let shown_key = if entry.is_some() {
+        format!("{setting:?}")
+    } else {
+        shown_dir.clone()
+    };
+    let Some(module_file) = runtime::module_file(&full, &parsed, runtime.language) else {
+        return Err(bad(
+            file,
+            &key,
+            shown_key,
+            format!(
+                "{} has no {looked_for} for the handler setting {setting} ({})",
+                full.display(),
+                runtime.id
+            ),
+        ));
+    };
+    let source = std::fs::read_to_string(full.join(&module_file)).map_err(|e| {
+        Error::Config(format!(
+            "{file}: reading {}: {e}",
+            full.join(&module_file).display()
+        ))
+    })?;
+    if runtime::defines(&source, &parsed.export, runtime.language) == Some(false) {
+        return Err(bad(
+            file,
+            &key,
+            shown_key,
+            format!(
+                "{} does not define `{}` (the handler setting is {setting})",
+                full.join(&module_file).display(),
+                parsed.export.split('.').next().unwrap_or(&parsed.export)
+            ),
+        ));
     }
-    Err(bad(
-        file,
-        at,
-        format!("{:?}", dir.display().to_string()),
-        format!(
-            "{} has no index.mjs or index.js exporting `handler`",
-            full.display()
-        ),
-    ))
+    Ok(Code {
+        dir: full,
+        runtime,
+        setting,
+        entry: parsed,
+        module_file,
+    })
 }

@@ -41,6 +41,8 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionsFile {
+    /// The default runtime (`nodejs24.x`, `python3.13`…).
+    pub runtime: Option<String>,
     pub memory: Option<i64>,
     pub timeout: Option<i64>,
     #[serde(default)]
@@ -51,6 +53,9 @@ pub struct FunctionsFile {
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub handler: PathBuf,
+    /// Lambda's handler setting: `<file without extension>.<function>`.
+    pub entry: Option<String>,
+    pub runtime: Option<String>,
     pub memory: Option<i64>,
     pub timeout: Option<i64>,
     #[serde(default)]
@@ -71,6 +76,8 @@ pub struct StatementFile {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AuthorizerFile {
     pub handler: PathBuf,
+    pub entry: Option<String>,
+    pub runtime: Option<String>,
     pub identity_sources: Option<Vec<String>>,
     #[serde(default)]
     pub environment: BTreeMap<String, String>,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod file;
 pub mod names;
+pub mod runtime;
 
 pub use app::{App, Authorizer, Handler, Logging, Releases, Throttling};
 pub use file::{

@@ -1,11 +1,15 @@
-//! Every function of the stack, each warm in a Node.js worker of its own: the `$default`
-//! route's, each custom route's and the authorizer's, started together at launch. The
-//! environment a handler sees is built here, as Lambda builds it, pointed at this
-//! process: the table's DynamoDB API and @connections are on wsconn's own port.
+//! Every function of the stack, each in a worker of its own (Node.js or Python, by its
+//! runtime): the `$default` route's, each custom route's and the authorizer's. The
+//! authorizer and `$default` (every function with `--warm`) start at launch and stay
+//! warm; the others start on their first invocation and stop when idle, as Lambda's
+//! execution environments do. The environment a handler sees is built here, as Lambda
+//! builds it, pointed at this process: the table's DynamoDB API and @connections are on
+//! wsconn's own port, and AWS's own hostnames for them reach it too.
 
 use super::log::Log;
-use super::node::{FunctionSpec, HandlerSpec, NodeRuntime};
-use crate::stack::{Code, EnvValue, FunctionDef, Stack};
+use super::worker::{FunctionRuntime, FunctionSpec, HandlerSpec, Launcher};
+use crate::config::runtime::Language;
+use crate::stack::{AUTHORIZER, Code, DEFAULT, EnvValue, FunctionDef, Stack};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +30,12 @@ pub struct Site {
     pub credentials: Option<(String, String, Option<String>)>,
     /// PATH, for handlers that start programs.
     pub path: Option<String>,
+    /// wsconn's local certificate authority (PEM), which the workers trust.
+    pub ca_file: Option<PathBuf>,
+    /// AWS's hostnames that reach this process from inside the workers (the API's
+    /// `execute-api` host, DynamoDB's regional endpoint), and where they go.
+    pub redirect_hosts: Vec<String>,
+    pub redirect_to: String,
 }
 
 impl Site {
@@ -75,54 +85,129 @@ pub fn function_env(f: &FunctionDef, site: &Site) -> Vec<(String, String)> {
     set("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into());
     set("AWS_LAMBDA_LOG_GROUP_NAME", f.log_group.clone());
     set("AWS_LAMBDA_LOG_STREAM_NAME", "local".into());
-    set("_HANDLER", f.handler.to_string());
+    set("_HANDLER", f.handler.clone());
     if let Code::Dir { dir, .. } = &f.code {
         set("LAMBDA_TASK_ROOT", dir.display().to_string());
+    }
+    // AWS's own hostnames reach this process, only inside the workers: the workers
+    // redirect connections to them here, and trust wsconn's local CA for TLS.
+    if !site.redirect_hosts.is_empty() {
+        set("WSCONN_REDIRECT_HOSTS", site.redirect_hosts.join(","));
+        set("WSCONN_REDIRECT_TO", site.redirect_to.clone());
+    }
+    if let Some(ca) = &site.ca_file {
+        let ca = ca.display().to_string();
+        match f.language {
+            Language::Node => set("NODE_EXTRA_CA_CERTS", ca),
+            // The worker adds it to the system's CAs and points botocore, requests and
+            // urllib at that bundle (AWS_CA_BUNDLE alone would replace them, and TLS to
+            // every host not redirected here would fail).
+            Language::Python => set("WSCONN_EXTRA_CA_CERTS", ca),
+        }
+    }
+    if f.language == Language::Python {
+        set("PYTHONDONTWRITEBYTECODE", "1".into());
     }
     env
 }
 
-/// Where a function's module is loaded from: its handler directory's entry file; for
+/// Where a function's module is loaded from: its handler directory's module file; for
 /// the built-in echo, `--assets-dir`'s copy or the compiled-in one.
 pub fn handler_spec(f: &FunctionDef, assets_dir: Option<&Path>) -> HandlerSpec {
     match (&f.code, assets_dir) {
-        (Code::Dir { dir, entry }, _) => HandlerSpec::file(&dir.join(entry)),
+        (
+            Code::Dir {
+                dir, module_file, ..
+            },
+            _,
+        ) if f.language == Language::Python => HandlerSpec::python(dir, module_file),
+        (
+            Code::Dir {
+                dir, module_file, ..
+            },
+            _,
+        ) => HandlerSpec::file(&dir.join(module_file)),
         (Code::Builtin { .. }, Some(d)) => HandlerSpec::file(&d.join(crate::assets::HANDLER_FILE)),
         (Code::Builtin { source }, None) => HandlerSpec::inline(source),
     }
 }
 
-/// The stack's functions, by name, each in its own warm worker.
+/// The interpreters: `node` (with `--node`) and `python3` (with `--python`), each found
+/// only when a function needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Interpreters {
+    pub node: Option<PathBuf>,
+    pub python: Option<PathBuf>,
+}
+
+/// Which workers stay warm, and when the others stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Every function starts at launch and stays (`--warm`).
+    pub warm_all: bool,
+    /// An on-demand worker unused this long is stopped (`--idle-workers`; `None`: never).
+    pub idle: Option<Duration>,
+}
+
+/// Whether a function starts at launch and stays warm: the authorizer (every handshake
+/// needs it) and `$default` (every unrouted message), or all with `--warm`.
+pub fn is_warm(f: &FunctionDef, policy: Policy) -> bool {
+    policy.warm_all || f.serves == AUTHORIZER || f.serves == DEFAULT
+}
+
+/// What one function's worker needs besides the stack: the runtime's SDK, when wsconn
+/// provides it (`WSCONN_SDK_NODE_MODULES` / `WSCONN_PYTHON_SDK`).
+pub type Extras = HashMap<String, Vec<(String, String)>>;
+
+/// The stack's functions, by name, each with its own runtime.
 pub struct Functions {
-    by_name: HashMap<String, Arc<NodeRuntime>>,
+    by_name: HashMap<String, Arc<FunctionRuntime>>,
 }
 
 impl Functions {
-    /// Starts one worker per function, all at once.
+    /// Builds every function's runtime; the warm ones start their worker now, all at once.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         stack: &Stack,
-        node: &Path,
+        interpreters: &Interpreters,
         assets_dir: Option<&Path>,
         timeout_override: Option<Duration>,
         site: &Site,
+        extras: &Extras,
+        policy: Policy,
         log: &Log,
     ) -> Functions {
-        let starts = stack.functions.iter().map(|f| {
+        let starts = stack.functions.iter().filter_map(|f| {
             let timeout =
                 timeout_override.unwrap_or(Duration::from_secs(f.timeout_s.max(1) as u64));
             let cwd: Option<PathBuf> = match &f.code {
                 Code::Dir { dir, .. } => Some(dir.clone()),
                 Code::Builtin { .. } => None,
             };
+            let export = match &f.code {
+                Code::Dir { export, .. } => export.clone(),
+                Code::Builtin { .. } => "handler".to_string(),
+            };
+            let launcher = match f.language {
+                Language::Node => Launcher::Node(interpreters.node.clone()?),
+                Language::Python => Launcher::Python(interpreters.python.clone()?),
+            };
+            let mut env = function_env(f, site);
+            env.extend(extras.get(&f.name).cloned().unwrap_or_default());
+            let warm = is_warm(f, policy);
             let spec = FunctionSpec {
-                node: node.to_path_buf(),
+                launcher,
                 handler: handler_spec(f, assets_dir),
                 function: f,
+                export,
+                region: site.region.clone(),
                 timeout,
-                env: function_env(f, site),
+                env,
                 cwd,
+                warm,
+                idle: if warm { None } else { policy.idle },
             };
-            NodeRuntime::start(spec, log.clone())
+            Some(FunctionRuntime::start(spec, log.clone()))
         });
         let runtimes = futures::future::join_all(starts).await;
         let by_name = runtimes
@@ -132,7 +217,7 @@ impl Functions {
         Functions { by_name }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<NodeRuntime>> {
+    pub fn get(&self, name: &str) -> Option<&Arc<FunctionRuntime>> {
         self.by_name.get(name)
     }
 
@@ -153,6 +238,9 @@ mod tests {
             region: "eu-west-1".into(),
             credentials: None,
             path: Some("/usr/bin".into()),
+            ca_file: Some(PathBuf::from("/data/local-ca/ca.pem")),
+            redirect_hosts: vec!["abc.execute-api.eu-west-1.amazonaws.com".into()],
+            redirect_to: "127.0.0.1:8080".into(),
         }
     }
 
@@ -163,7 +251,8 @@ mod tests {
         f.memory_mb = 256;
         f.code = Code::Dir {
             dir: PathBuf::from("/app/handlers/sendmessage"),
-            entry: "index.mjs".into(),
+            module_file: "index.mjs".into(),
+            export: "handler".into(),
         };
         f.environment = env
             .iter()
@@ -214,6 +303,17 @@ mod tests {
             Some("/app/handlers/sendmessage")
         );
         assert_eq!(get(&env, "_HANDLER"), Some("index.handler"));
+        // AWS's own hostnames reach this process, over TLS with wsconn's CA.
+        assert_eq!(
+            get(&env, "WSCONN_REDIRECT_HOSTS"),
+            Some("abc.execute-api.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(get(&env, "WSCONN_REDIRECT_TO"), Some("127.0.0.1:8080"));
+        assert_eq!(
+            get(&env, "NODE_EXTRA_CA_CERTS"),
+            Some("/data/local-ca/ca.pem")
+        );
+        assert_eq!(get(&env, "WSCONN_EXTRA_CA_CERTS"), None);
         assert_eq!(get(&env, "PATH"), Some("/usr/bin"));
         let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         let mut unique = names.clone();

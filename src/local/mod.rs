@@ -6,9 +6,9 @@
 //! - [`connections`]: the registry of open connections;
 //! - [`gateway`]: API Gateway's semantics (`$context`, route selection, integrations);
 //! - [`store`]: the table (embedded dynoxide, or any DynamoDB endpoint);
-//! - [`functions`]: every function of the stack, each in a warm Node.js worker of its
-//!   own, and the environment its handler sees;
-//! - [`node`]: one function's warm Node.js worker;
+//! - [`functions`]: every function of the stack, each in a worker of its own (started
+//!   on demand, or warm), and the environment its handler sees;
+//! - [`worker`]: one function's worker, Node.js or Python (one protocol, two launchers);
 //! - [`authorizer`]: the `$connect` REQUEST authorizer (identity sources, event, policy);
 //! - [`reload`]: picks up edited templates (`--assets-dir`) and handler directories;
 //! - [`log`]: the access log, written off the request path.
@@ -16,12 +16,16 @@
 mod authorizer;
 mod connections;
 mod functions;
+mod listen;
 mod log;
-mod node;
 mod reload;
+pub mod sdk;
 mod server;
 mod store;
+mod tls;
+mod worker;
 
+pub use functions::Policy as WorkerPolicy;
 pub use store::StoreKind;
 
 use crate::cli::OutputFormat;
@@ -42,6 +46,12 @@ pub struct Options {
     pub port: u16,
     pub store: StoreKind,
     pub node: Option<PathBuf>,
+    /// `--python`: the Python for Python handlers (default `python3` on PATH).
+    pub python: Option<PathBuf>,
+    /// Which workers stay warm, and when the others stop.
+    pub workers: functions::Policy,
+    /// `--tls`: clients are given `wss://` (the port speaks TLS either way).
+    pub tls: bool,
     /// How often expired items are removed from the embedded table.
     pub ttl_sweep: Duration,
     pub limits: Limits,
@@ -121,7 +131,7 @@ pub async fn run(
 ) -> Result<()> {
     let local = |e: String| Error::Local(e);
     let stack = Arc::new(Stack::build(&cfg)?);
-    let node_path = node::find_node(opts.node.as_deref()).map_err(local)?;
+    let (interpreters, notes) = interpreters(&stack, &opts).await.map_err(local)?;
     let log = log::Log::start();
     let api = Api::compile(stack.clone());
     for e in api.template_errors() {
@@ -142,25 +152,94 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Local(format!("reading the listening address: {e}")))?;
-    let node_version = node::node_version(&node_path).await.map_err(local)?;
     let region = cfg.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let api_id = api_id(&stack.name);
+    // AWS's hostnames the handlers build (the @connections endpoint from the event's
+    // apiId and the region; DynamoDB's regional endpoint), which reach this port from
+    // inside the workers, over TLS.
+    let aws_hosts = vec![
+        format!("{api_id}.execute-api.{region}.amazonaws.com"),
+        format!("dynamodb.{region}.amazonaws.com"),
+    ];
+    let tls = {
+        let note = |m: &str| log.info(m);
+        let made = tls::data_dir()
+            .ok_or_else(|| "no data directory for the local certificate authority (HOME is not set); set WSCONN_DATA_DIR".to_string())
+            .and_then(|d| tls::LocalCa::load_or_make(&d, &note))
+            .and_then(|ca| {
+                let mut names = aws_hosts.clone();
+                names.extend(["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()]);
+                names.push(addr.ip().to_string());
+                names.push(opts.host.trim_matches(['[', ']']).to_string());
+                names.retain(|n| n != "0.0.0.0" && n != "::");
+                Ok((ca.server_config(&names)?, ca.cert_file))
+            });
+        match made {
+            Ok(t) => Some(t),
+            Err(e) if opts.tls => return Err(Error::Local(format!("--tls: {e}"))),
+            Err(e) => {
+                log.info(format!(
+                    "TLS is off ({e}): handlers that build AWS's own endpoints will not reach this process"
+                ));
+                None
+            }
+        }
+    };
     let site = functions::Site {
         base_url: format!("http://{}", loopback(addr)),
         stage: stack.stage.clone(),
         region: region.clone(),
         credentials: caller_credentials(),
         path: std::env::var("PATH").ok(),
+        ca_file: tls.as_ref().map(|(_, f)| f.clone()),
+        redirect_hosts: if tls.is_some() { aws_hosts } else { Vec::new() },
+        redirect_to: loopback(addr),
     };
+    let provided = {
+        let log = log.clone();
+        sdk::provide(&stack, interpreters.python.as_deref(), &move |m| {
+            log.info(m)
+        })
+        .await
+        .map_err(local)?
+    };
+    let mut extras = functions::Extras::new();
+    for (name, _) in &provided.users {
+        let Some(f) = stack.function(name) else {
+            continue;
+        };
+        let var = match f.language {
+            crate::config::runtime::Language::Node => provided
+                .node_modules
+                .as_ref()
+                .map(|p| ("WSCONN_SDK_NODE_MODULES", p)),
+            crate::config::runtime::Language::Python => provided
+                .site_packages
+                .as_ref()
+                .map(|p| ("WSCONN_PYTHON_SDK", p)),
+        };
+        if let Some((k, v)) = var {
+            extras.insert(name.clone(), vec![(k.to_string(), v.display().to_string())]);
+        }
+    }
+    let mut notes = notes;
+    for (name, packages) in &provided.users {
+        notes.push(format!(
+            "{name} uses the runtime's SDK as Lambda provides it, from wsconn's cache ({})",
+            packages.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
     let functions = functions::Functions::start(
         &stack,
-        &node_path,
+        &interpreters,
         cfg.assets_dir.as_deref(),
         opts.function_timeout,
         &site,
+        &extras,
+        opts.workers,
         &log,
     )
     .await;
-    let api_id = api_id(&stack.name);
     let app = Arc::new(App {
         api: RwLock::new(Arc::new(api)),
         store,
@@ -187,8 +266,10 @@ pub async fn run(
         reload::spawn(app.clone(), cfg.clone(), dir.clone());
     }
     reload::spawn_handlers(app.clone(), stack.clone());
-    announce(&opts, &stack, addr, &app, &node_version);
-    let served = server::serve(listener, app.clone(), shutdown).await;
+    let ca_file = tls.as_ref().map(|(_, f)| f.clone());
+    announce(&opts, &stack, addr, &app, &notes, ca_file.as_deref());
+    let acceptor = tls.map(|(cfg, _)| tokio_rustls::TlsAcceptor::from(cfg));
+    let served = server::serve(listener, app.clone(), acceptor, shutdown).await;
     app.functions.shutdown().await;
     app.store.close().await;
     log.info("stopped");
@@ -218,7 +299,14 @@ fn caller_credentials() -> Option<(String, String, Option<String>)> {
 }
 
 /// What a newcomer needs on start: the URLs, the table, and a first command to try.
-fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_version: &str) {
+fn announce(
+    opts: &Options,
+    stack: &Stack,
+    addr: SocketAddr,
+    app: &App,
+    notes: &[String],
+    ca: Option<&std::path::Path>,
+) {
     use std::io::Write as _;
     let host = if addr.ip().is_ipv6() {
         format!("[{}]", opts.host.trim_matches(|c| c == '[' || c == ']'))
@@ -226,10 +314,16 @@ fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_ver
         opts.host.clone()
     };
     let base = format!("{host}:{}", addr.port());
+    let secure = opts.tls && ca.is_some();
+    let (ws, http) = if secure {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
     let ready = Ready {
-        websocket_url: format!("ws://{base}/{}", stack.stage),
-        connections_url: format!("http://{base}/{}/@connections", stack.stage),
-        dynamodb_endpoint: format!("http://{base}"),
+        websocket_url: format!("{ws}://{base}/{}", stack.stage),
+        connections_url: format!("{http}://{base}/{}/@connections", stack.stage),
+        dynamodb_endpoint: format!("{http}://{base}"),
         table_name: &stack.table.name,
         stage: &stack.stage,
     };
@@ -241,7 +335,7 @@ fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_ver
              \n  WebSocket API     {ws}\
              \n  @connections      {conns}/{{connectionId}}\
              \n  DynamoDB          {ddb}  (table {table}; {store})\
-             \n\nFunctions (Node.js {node_version}, one warm worker each):\n{functions}\
+             \n\nFunctions ({workers}):\n{functions}{notes}\
              \n\nTry it:\
              \n  {wscat}\
              \n  aws dynamodb scan --endpoint-url {ddb} --table-name {table}\
@@ -254,7 +348,29 @@ fn announce(opts: &Options, stack: &Stack, addr: SocketAddr, app: &App, node_ver
             table = stack.table.name,
             store = app.store.description,
             functions = function_lines(stack, app),
-            wscat = wscat_hint(stack, &ready.websocket_url),
+            workers = if opts.workers.warm_all {
+                "one warm worker each".to_string()
+            } else {
+                match opts.workers.idle {
+                    Some(idle) => format!(
+                        "a worker each; * warm, the others start on demand and stop after {} s idle",
+                        idle.as_secs()
+                    ),
+                    None => "a worker each; * warm, the others start on demand".to_string(),
+                }
+            },
+            notes = notes
+                .iter()
+                .map(|n| format!("\n  note: {n}"))
+                .collect::<String>(),
+            wscat = match (secure, ca) {
+                (true, Some(ca)) => wscat_hint(stack, &ready.websocket_url).replacen(
+                    "wscat -c",
+                    &format!("wscat --ca {} -c", ca.display()),
+                    1
+                ),
+                _ => wscat_hint(stack, &ready.websocket_url),
+            },
         )
     };
     let mut out = std::io::stdout().lock();
@@ -299,12 +415,88 @@ fn function_lines(stack: &Stack, app: &App) -> String {
             .get(&f.name)
             .map(|rt| rt.timeout().as_secs_f64())
             .unwrap_or(f.timeout_s as f64);
+        let warm = app.functions.get(&f.name).is_some_and(|rt| rt.is_warm());
         out.push(format!(
-            "  {serves:<20} {}  ({} MB, timeout {timeout} s)",
-            f.name, f.memory_mb
+            "{} {serves:<20} {}  ({}, {} MB, timeout {timeout} s)",
+            if warm { "*" } else { " " },
+            f.name,
+            f.runtime,
+            f.memory_mb
         ));
     }
     out.join("\n")
+}
+
+/// The interpreters the stack's functions need (`node` for Node.js runtimes, `python3`
+/// for Python ones), and a note for each whose version differs from the runtime's.
+async fn interpreters(
+    stack: &Stack,
+    opts: &Options,
+) -> std::result::Result<(functions::Interpreters, Vec<String>), String> {
+    use crate::config::runtime::{self, Language};
+    let mut out = functions::Interpreters::default();
+    let mut notes = Vec::new();
+    let today = runtime::today();
+    for (language, flag, name, what) in [
+        (
+            Language::Node,
+            "--node",
+            "node",
+            "the stack's Node.js functions (the $default route's lambda/index.mjs at least) run in Node.js",
+        ),
+        (
+            Language::Python,
+            "--python",
+            "python3",
+            "the stack's Python functions run in Python",
+        ),
+    ] {
+        let uses: Vec<&crate::stack::FunctionDef> = stack
+            .functions
+            .iter()
+            .filter(|f| f.language == language)
+            .collect();
+        if uses.is_empty() {
+            continue;
+        }
+        let explicit = match language {
+            Language::Node => opts.node.as_deref(),
+            Language::Python => opts.python.as_deref(),
+        };
+        let path = worker::find_program(explicit, name, flag, what)?;
+        let version = worker::version(&path).await?;
+        let have = version
+            .trim_start_matches('v')
+            .trim_start_matches("Python ")
+            .to_string();
+        let mut runtimes: Vec<&str> = uses.iter().map(|f| f.runtime).collect();
+        runtimes.sort();
+        runtimes.dedup();
+        for id in runtimes {
+            let Some(rt) = runtime::find(id) else {
+                continue;
+            };
+            let want = rt.version;
+            let same = match language {
+                Language::Node => have.split('.').next() == Some(want),
+                Language::Python => have == want || have.starts_with(&format!("{want}.")),
+            };
+            if !same {
+                notes.push(format!(
+                    "{id} functions run in {} {version} here (Lambda runs {want}); pass {flag} PATH to use a matching one",
+                    if language == Language::Node { "Node.js" } else { "Python" },
+                ));
+            }
+            if let Some(d) = rt.deprecation_note(today) {
+                notes.push(d);
+            }
+        }
+        match language {
+            Language::Node => out.node = Some(path),
+            Language::Python => out.python = Some(path),
+        }
+    }
+    Ok((out, notes))
 }
 
 /// dynoxide removes expired items only when asked: sweep every `every`, off the async

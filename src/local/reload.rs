@@ -9,7 +9,8 @@
 //! function alone; the others keep theirs.
 
 use super::App;
-use super::node::HandlerSpec;
+use super::functions::handler_spec;
+use super::worker::HandlerSpec;
 use crate::assets::{CONNECT_FILE, DISCONNECT_FILE, HANDLER_FILE};
 use crate::config::Config;
 use crate::gateway::Api;
@@ -142,11 +143,11 @@ fn tree_stamp(dir: &Path) -> Vec<(PathBuf, Stamp)> {
 
 /// Watches each function's handler directory; a change reloads that function alone.
 pub fn spawn_handlers(app: Arc<App>, stack: Arc<Stack>) {
-    let dirs: Vec<(String, PathBuf, PathBuf)> = stack
+    let dirs: Vec<(String, PathBuf, HandlerSpec)> = stack
         .functions
         .iter()
         .filter_map(|f| match &f.code {
-            Code::Dir { dir, entry } => Some((f.name.clone(), dir.clone(), dir.join(entry))),
+            Code::Dir { dir, .. } => Some((f.name.clone(), dir.clone(), handler_spec(f, None))),
             Code::Builtin { .. } => None,
         })
         .collect();
@@ -154,7 +155,7 @@ pub fn spawn_handlers(app: Arc<App>, stack: Arc<Stack>) {
         return;
     }
     tokio::spawn(async move {
-        let scan = |dirs: Vec<(String, PathBuf, PathBuf)>| async move {
+        let scan = |dirs: Vec<(String, PathBuf, HandlerSpec)>| async move {
             tokio::task::spawn_blocking(move || {
                 dirs.iter()
                     .map(|(_, d, _)| tree_stamp(d))
@@ -172,16 +173,16 @@ pub fn spawn_handlers(app: Arc<App>, stack: Arc<Stack>) {
             if now.len() != dirs.len() {
                 continue;
             }
-            for (i, (name, dir, entry)) in dirs.iter().enumerate() {
+            for (i, (name, dir, spec)) in dirs.iter().enumerate() {
                 if seen.get(i) == now.get(i) {
                     continue;
                 }
                 app.log.info(format!(
-                    "reload: {} changed; starting a new Node.js worker for {name} (the other functions keep theirs)",
+                    "reload: {} changed; a new worker runs {name} (the other functions keep theirs)",
                     dir.display()
                 ));
                 if let Some(rt) = app.functions.get(name) {
-                    rt.reload(HandlerSpec::file(entry)).await;
+                    rt.reload(spec.clone()).await;
                 }
             }
             seen = now;

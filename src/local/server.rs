@@ -4,10 +4,12 @@
 //! from the caller's future (SIGINT/SIGTERM) and disconnects every client first.
 
 use super::connections::{CloseReason, Conn, Outbound};
-use super::node::Outcome;
+use super::listen::{Secure, Spelling};
+use super::worker::Outcome;
 use super::{App, authorizer};
 use crate::gateway::{self, ConnInfo, EventIds, EventType, IntegrationFailure, Reply, now_ms};
 use crate::stack::{self, IntegrationDef};
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -59,17 +61,20 @@ pub fn router(app: Arc<App>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<(), String> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let router = router(app.clone());
+    let server = tokio::spawn(super::listen::serve(
+        listener,
+        router,
+        tls,
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_secs(5),
+    ));
     let signal = shutdown.await;
     app.shutting_down.store(true, Ordering::SeqCst);
     let _ = stop_tx.send(());
@@ -88,10 +93,8 @@ pub async fn serve(
             SHUTDOWN_GRACE.as_secs()
         ));
     }
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(e))) => Err(format!("the server failed: {e}")),
-        _ => Ok(()),
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(6), server).await;
+    Ok(())
 }
 
 /// An error as the AWS SDKs read it from a REST-JSON service: the type in
@@ -219,10 +222,13 @@ fn header_text(v: &HeaderValue) -> String {
     }
 }
 
-/// The headers `$connect` sees: the client's, less hop-by-hop ones, plus the
-/// `X-Forwarded-*` and `X-Amzn-Trace-Id` headers API Gateway adds.
+/// The headers `$connect` sees: the client's, named as the client spelled them (API
+/// Gateway passes them on so), less hop-by-hop ones, plus the `X-Forwarded-*` and
+/// `X-Amzn-Trace-Id` headers API Gateway adds.
 pub fn handshake_headers(
     headers: &HeaderMap,
+    spelling: &Spelling,
+    secure: bool,
     peer: SocketAddr,
     port: u16,
     now: i64,
@@ -243,7 +249,7 @@ pub fn handshake_headers(
     let mut out: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| !HOP_BY_HOP.contains(&k.as_str()))
-        .map(|(k, v)| (canonical_header(k.as_str()), header_text(v)))
+        .map(|(k, v)| (spelling.of(k.as_str()).to_string(), header_text(v)))
         .collect();
     let forwarded = match headers.get("x-forwarded-for").map(header_text) {
         Some(prior) => format!("{prior}, {}", peer.ip()),
@@ -257,7 +263,10 @@ pub fn handshake_headers(
     ));
     out.push(("X-Forwarded-For".into(), forwarded));
     out.push(("X-Forwarded-Port".into(), port.to_string()));
-    out.push(("X-Forwarded-Proto".into(), "http".into()));
+    out.push((
+        "X-Forwarded-Proto".into(),
+        if secure { "https" } else { "http" }.into(),
+    ));
     out
 }
 
@@ -313,9 +322,13 @@ async fn websocket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(stage): Path<String>,
     RawQuery(query): RawQuery,
+    spelling: Option<Extension<Spelling>>,
+    secure: Option<Extension<Secure>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    let spelling = spelling.map(|Extension(s)| s).unwrap_or_default();
+    let secure = secure.is_some_and(|Extension(s)| s.0);
     if stage != app.stage() {
         return forbidden();
     }
@@ -346,7 +359,7 @@ async fn websocket(
         stage: app.stage().to_string(),
     };
     let ids = EventIds::new(EventType::Connect, now);
-    let hs = handshake_headers(&headers, peer, app.addr.port(), now);
+    let hs = handshake_headers(&headers, &spelling, secure, peer, app.addr.port(), now);
     let qs = parse_query(query.as_deref());
     let api = app.api();
     let Some(route) = api.stack.route(stack::CONNECT) else {
@@ -956,21 +969,39 @@ mod tests {
         h.insert("connection", HeaderValue::from_static("Upgrade"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));
         h.insert("sec-websocket-version", HeaderValue::from_static("13"));
+        h.insert("x-lower-case", HeaderValue::from_static("1"));
+        h.insert("x-camelcase", HeaderValue::from_static("2"));
         let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        let out = handshake_headers(&h, peer, 8080, 1652722217711);
+        // As the client wrote them: API Gateway keeps the spelling.
+        let spelling = Spelling(std::sync::Arc::new(
+            [
+                "Host",
+                "Connection",
+                "Upgrade",
+                "Sec-WebSocket-Version",
+                "x-lower-case",
+                "X-camelCase",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ));
+        let out = handshake_headers(&h, &spelling, true, peer, 8080, 1652722217711);
         let names: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
             [
                 "Host",
                 "Sec-WebSocket-Version",
+                "x-lower-case",
+                "X-camelCase",
                 "X-Amzn-Trace-Id",
                 "X-Forwarded-For",
                 "X-Forwarded-Port",
                 "X-Forwarded-Proto"
             ]
         );
-        assert_eq!(out[3].1, "127.0.0.1");
-        assert!(out[2].1.starts_with("Root=1-62828a29-"), "{}", out[2].1);
+        assert_eq!(out[5].1, "127.0.0.1");
+        assert!(out[4].1.starts_with("Root=1-62828a29-"), "{}", out[4].1);
+        assert_eq!(out[7].1, "https");
     }
 }

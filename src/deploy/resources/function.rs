@@ -48,6 +48,8 @@ pub struct LiveFunction {
     pub state_reason: Option<String>,
     /// Changes with every update of `$LATEST`: PublishVersion's guard.
     pub revision_id: Option<String>,
+    /// Pending, or an update in progress: not yet ready to publish or update.
+    pub busy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +94,7 @@ pub fn desired(stack: &Stack, f: &FunctionDef, env: &AwsEnv, api_id: Option<&str
     Spec {
         fields: vec![
             ("runtime", f.runtime.into()),
-            ("handler", f.handler.into()),
+            ("handler", f.handler.clone().into()),
             ("memory_mb", f.memory_mb.into()),
             ("timeout_s", f.timeout_s.into()),
             ("role", env.role_arn(&f.role).into()),
@@ -185,6 +187,8 @@ pub async fn read(aws: &Aws, name: &str) -> Result<Option<LiveFunction>> {
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|| "Active".into()),
         revision_id: c.revision_id().map(String::from),
+        busy: c.state() == Some(&State::Pending)
+            || c.last_update_status() == Some(&LastUpdateStatus::InProgress),
         state_reason: c
             .state_reason_code()
             .map(|r| r.as_str().to_string())
@@ -419,7 +423,7 @@ async fn create(cx: &Cx, name: &str) -> Result<()> {
         .create_function()
         .function_name(name)
         .runtime(Runtime::from(f.runtime))
-        .handler(f.handler)
+        .handler(&f.handler)
         .memory_size(f.memory_mb)
         .timeout(f.timeout_s)
         .role(cx.env.role_arn(&f.role))
@@ -508,7 +512,7 @@ async fn update(cx: &Cx, name: &str, code: bool, config: bool, tags: &TagDelta) 
                 .update_function_configuration()
                 .function_name(name)
                 .runtime(Runtime::from(f.runtime))
-                .handler(f.handler)
+                .handler(&f.handler)
                 .memory_size(f.memory_mb)
                 .timeout(f.timeout_s)
                 .role(cx.env.role_arn(&f.role))
@@ -604,6 +608,7 @@ mod tests {
             state: "Active".into(),
             state_reason: None,
             revision_id: None,
+            busy: false,
         };
         assert!(diff("f", &s, Some(&live)).is_none());
         let mut l = live.clone();

@@ -329,10 +329,18 @@ async fn wait_active(cx: &Cx, name: &str, version: &str) -> Result<()> {
 /// Publishes `$LATEST` once it is what this deploy put there.
 async fn publish(cx: &Cx, name: &str) -> Result<()> {
     let f = def(cx, name)?;
-    function::wait_ready(cx, name).await?;
-    let live: LiveFunction = function::read(&cx.aws, name)
-        .await?
-        .ok_or_else(|| Error::Vanished(function::label(name)))?;
+    // The function's own step waited for its update; read once, and wait only if it is
+    // still busy (someone else's update).
+    let read = || async {
+        function::read(&cx.aws, name)
+            .await?
+            .ok_or_else(|| Error::Vanished(function::label(name)))
+    };
+    let mut live: LiveFunction = read().await?;
+    if live.busy {
+        function::wait_ready(cx, name).await?;
+        live = read().await?;
+    }
     let api_id = cx.facts().api_id.clone();
     let want = function::desired(&cx.stack, f, &cx.env, api_id.as_deref());
     let differs: Vec<&str> = want

@@ -104,7 +104,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "h" => n * 3600.0,
         _ => return Err(format!("{s:?}: the unit is ms, s, m or h")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 7.0 * 86_400.0 {
+    if !secs.is_finite() || !(0.0..=7.0 * 86_400.0).contains(&secs) {
         return Err(format!("{s:?}: between 0 and 7 days"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))

@@ -10,6 +10,7 @@
 //! - [`gateway`]: API Gateway's run-time semantics, shared by `local` and `render`;
 //! - [`aws`]: SDK clients and the account's facts (region, account, partition);
 //! - [`stack`] and [`assets`]: the one model of the stack, built from the configuration;
+//! - [`package`]: handler directories' deployment packages (what goes in, the zip);
 //! - [`config`]: flags over environment over `wsconn.toml` over defaults, validated;
 //! - [`wait`] and [`error`]: bounded waiting, and errors a user can act on;
 //! - [`vtl`]: the Velocity template engine, which depends on nothing else here.
@@ -38,6 +39,8 @@ pub mod gateway;
 pub mod local;
 #[cfg(feature = "app")]
 pub mod ops;
+#[cfg(feature = "app")]
+pub mod package;
 #[cfg(feature = "app")]
 pub mod stack;
 #[cfg(feature = "app")]

@@ -47,6 +47,8 @@ pub struct Stack {
     pub stage_settings: StageSettings,
     /// `[releases] keep`: earlier releases deploy keeps for `wsconn rollback`.
     pub keep_releases: usize,
+    /// The directory of wsconn.toml: packages end here (see `crate::package::node`).
+    pub app_root: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -479,6 +481,7 @@ impl Stack {
             authorizer,
             stage_settings,
             keep_releases: app.releases.keep,
+            app_root: app.root.clone(),
             names,
         }
     }
@@ -488,7 +491,12 @@ impl Stack {
     pub fn package(&mut self) -> Result<()> {
         for f in &mut self.functions {
             if let (Code::Dir { dir, .. }, None) = (&f.code, &f.package) {
-                f.package = Some(assets::package_dir(dir)?);
+                f.package = Some(crate::package::package_dir(
+                    dir,
+                    f.language,
+                    f.runtime,
+                    &self.app_root,
+                )?);
             }
         }
         Ok(())

@@ -37,7 +37,14 @@ pub fn request(args: &RenderArgs, route: &str, stage: &str, region: &str) -> vtl
         connection_id: gateway::new_id(),
         connected_at: now,
         source_ip: "192.0.2.1".into(),
-        user_agent: Some("wsconn".into()),
+        // A handshake's User-Agent header is $context.identity.userAgent, as on AWS.
+        user_agent: Some(
+            args.headers
+                .iter()
+                .rfind(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "wsconn".into()),
+        ),
         domain_name: format!("{api_id}.execute-api.{region}.amazonaws.com"),
         api_id: api_id.into(),
         stage: stage.into(),
@@ -178,5 +185,20 @@ mod tests {
         );
         let t = vtl::Template::parse("t", "$context.authorizer.principalId").unwrap();
         assert_eq!(vtl::render(&t, &req).unwrap(), "alice");
+    }
+
+    #[test]
+    fn the_user_agent_header_is_the_identitys_user_agent() {
+        let mut args = RenderArgs::default();
+        let t = vtl::Template::parse("t", "$context.identity.userAgent").unwrap();
+        assert_eq!(
+            vtl::render(&t, &request(&args, "$connect", "api", "r")).unwrap(),
+            "wsconn"
+        );
+        args.headers = vec![("user-agent".into(), "wscat/6.1.0".into())];
+        assert_eq!(
+            vtl::render(&t, &request(&args, "$connect", "api", "r")).unwrap(),
+            "wscat/6.1.0"
+        );
     }
 }

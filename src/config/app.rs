@@ -20,6 +20,9 @@ pub struct App {
     pub throttling: Option<Throttling>,
     pub logging: Option<Logging>,
     pub releases: Releases,
+    /// The directory of wsconn.toml (handler directories are relative to it): what a
+    /// handler may load from above its own directory ends here.
+    pub root: PathBuf,
 }
 
 /// `[releases]`: deploy keeps the live release and the newest `keep` others (each
@@ -309,6 +312,7 @@ pub fn resolve(file: &FileConfig, stack: &str) -> Result<App, Error> {
         throttling,
         logging,
         releases,
+        root: base.canonicalize().unwrap_or(base),
     })
 }
 

@@ -18,8 +18,8 @@ pub enum Outbound {
 /// Why a connection ended; also its close frame when the server ends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The client sent a close frame (its code) or went away.
-    Client(Option<u16>),
+    /// The client sent a close frame (its code and reason) or went away.
+    Client(Option<(u16, String)>),
     /// `DELETE @connections/{id}`.
     Deleted,
     /// No message for the idle timeout (API Gateway: 10 minutes).
@@ -48,7 +48,15 @@ impl CloseReason {
 
     pub fn describe(&self) -> String {
         match self {
-            CloseReason::Client(Some(code)) => format!("client closed ({code})"),
+            CloseReason::Client(Some((code, reason))) if reason.is_empty() => {
+                format!("client closed ({code})")
+            }
+            CloseReason::Client(Some((code, reason))) => {
+                format!(
+                    "client closed ({code} {})",
+                    crate::gateway::one_line(reason)
+                )
+            }
             CloseReason::Client(None) => "client went away".into(),
             CloseReason::Deleted => "deleted through @connections".into(),
             CloseReason::Idle => "idle timeout".into(),
@@ -152,5 +160,23 @@ impl Registry {
             c.close(reason.clone());
         }
         all.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_access_log_names_the_clients_close_code_and_reason() {
+        assert_eq!(
+            CloseReason::Client(Some((4001, "bye\nnow".into()))).describe(),
+            "client closed (4001 bye now)"
+        );
+        assert_eq!(
+            CloseReason::Client(Some((1000, String::new()))).describe(),
+            "client closed (1000)"
+        );
+        assert_eq!(CloseReason::Client(None).describe(), "client went away");
     }
 }

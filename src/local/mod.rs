@@ -132,6 +132,20 @@ pub async fn run(
     let local = |e: String| Error::Local(e);
     let stack = Arc::new(Stack::build(&cfg)?);
     let (interpreters, notes) = interpreters(&stack, &opts).await.map_err(local)?;
+    // A handler loads locally only what its deployment package will hold.
+    for f in &stack.functions {
+        if let (crate::stack::Code::Dir { dir, .. }, crate::config::runtime::Language::Node) =
+            (&f.code, f.language)
+        {
+            crate::package::node::check_boundary(dir, &stack.app_root).map_err(|e| {
+                Error::Local(
+                    e.to_string()
+                        .trim_start_matches("configuration: ")
+                        .to_string(),
+                )
+            })?;
+        }
+    }
     let log = log::Log::start();
     let api = Api::compile(stack.clone());
     for e in api.template_errors() {
@@ -328,6 +342,10 @@ fn announce(
         stage: &stack.stage,
     };
     let text = if opts.output == OutputFormat::Json {
+        // The banner's notes go to the log: stdout is the one JSON line.
+        for n in notes {
+            app.log.info(format!("note: {n}"));
+        }
         serde_json::to_string(&ready).unwrap_or_default() + "\n"
     } else {
         format!(

@@ -28,103 +28,61 @@ const DONE: &str = ".wsconn-complete";
 /// How many source files of one handler are scanned for imports.
 const MAX_SCANNED: usize = 2000;
 
-/// wsconn's cache directory: `$WSCONN_CACHE_DIR`, `$XDG_CACHE_HOME/wsconn`, or the
-/// platform's (`~/Library/Caches/wsconn` on macOS, `~/.cache/wsconn` elsewhere).
-pub fn cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(d) = var("WSCONN_CACHE_DIR") {
-        return Some(d);
-    }
-    if let Some(d) = var("XDG_CACHE_HOME") {
-        return Some(d.join("wsconn"));
-    }
-    let home = var("HOME")?;
-    Some(if cfg!(target_os = "macos") {
-        home.join("Library/Caches/wsconn")
-    } else {
-        home.join(".cache/wsconn")
-    })
-}
+pub use crate::package::cache_dir;
 
 /// The runtime-SDK packages a handler's source imports: `@aws-sdk/*` and `@smithy/*`
 /// for Node.js (by package name), `boto3`/`botocore` for Python. A static look at the
 /// handler directory's own files (not `node_modules`, not dotfiles).
 pub fn imported(dir: &Path, language: Language) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut todo = vec![dir.to_path_buf()];
-    let mut scanned = 0;
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name == "node_modules" || name == "__pycache__" {
-                continue;
-            }
-            let Ok(t) = e.file_type() else { continue };
-            if t.is_dir() {
-                todo.push(e.path());
-                continue;
-            }
-            let source = match language {
-                Language::Node => [".mjs", ".js", ".cjs"].iter().any(|x| name.ends_with(x)),
-                Language::Python => name.ends_with(".py"),
-            };
-            if !source || scanned >= MAX_SCANNED {
-                continue;
-            }
-            scanned += 1;
-            if let Ok(text) = std::fs::read_to_string(e.path()) {
-                out.extend(specifiers(&text, language));
-            }
-        }
-    }
-    out
-}
-
-/// The runtime-SDK packages one source text imports. Pure.
-pub fn specifiers(text: &str, language: Language) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
     match language {
-        Language::Node => {
-            for quote in ['\'', '"', '`'] {
-                for scope in ["@aws-sdk/", "@smithy/"] {
-                    let needle = format!("{quote}{scope}");
-                    for (i, _) in text.match_indices(&needle) {
-                        let rest = &text[i + 1..];
-                        let Some(end) = rest.find(quote) else {
-                            continue;
-                        };
-                        let spec = &rest[..end];
-                        // `@aws-sdk/client-dynamodb/dist-es/x` is the package's subpath.
-                        let name: Vec<&str> = spec.splitn(3, '/').take(2).collect();
-                        if name.len() == 2 && !name[1].is_empty() {
-                            out.insert(name.join("/"));
+        Language::Node => crate::package::node::handler_imports(dir)
+            .into_iter()
+            .filter(|p| p.starts_with("@aws-sdk/") || p.starts_with("@smithy/"))
+            .collect(),
+        Language::Python => {
+            let mut out = BTreeSet::new();
+            let mut todo = vec![dir.to_path_buf()];
+            let mut scanned = 0;
+            while let Some(d) = todo.pop() {
+                let Ok(entries) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with('.') || name == "__pycache__" {
+                        continue;
+                    }
+                    let Ok(t) = e.file_type() else { continue };
+                    if t.is_dir() {
+                        todo.push(e.path());
+                    } else if name.ends_with(".py") && scanned < MAX_SCANNED {
+                        scanned += 1;
+                        if let Ok(text) = std::fs::read_to_string(e.path()) {
+                            out.extend(python_imports(&text));
                         }
                     }
                 }
             }
+            out
         }
-        Language::Python => {
-            for line in text.lines() {
-                let l = line.trim_start();
-                for pkg in ["boto3", "botocore"] {
-                    let imports = l.starts_with(&format!("import {pkg}"))
-                        || l.starts_with(&format!("from {pkg} "))
-                        || l.starts_with(&format!("from {pkg}."));
-                    let next = l
-                        .split_whitespace()
-                        .nth(1)
-                        .map(|w| w.split(['.', ',']).next().unwrap_or(""));
-                    if imports && next == Some(pkg) {
-                        out.insert(pkg.to_string());
-                    }
-                }
+    }
+}
+
+/// `boto3` and `botocore` when a Python source imports them. Pure.
+pub fn python_imports(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        for pkg in ["boto3", "botocore"] {
+            let imports = l.starts_with(&format!("import {pkg}"))
+                || l.starts_with(&format!("from {pkg} "))
+                || l.starts_with(&format!("from {pkg}."));
+            let next = l
+                .split_whitespace()
+                .nth(1)
+                .map(|w| w.split(['.', ',']).next().unwrap_or(""));
+            if imports && next == Some(pkg) {
+                out.insert(pkg.to_string());
             }
         }
     }
@@ -445,10 +403,22 @@ fn fresh_temp(dir: &Path) -> Result<PathBuf, String> {
 /// installation).
 fn finish(tmp: &Path, dir: &Path) -> Result<(), String> {
     std::fs::write(tmp.join(DONE), "").map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    if dir.join(DONE).is_file() {
+        // Another run installed the same pin meanwhile: use it.
+        let _ = std::fs::remove_dir_all(tmp);
+        return Ok(());
+    }
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| format!("replacing {}: {e}", dir.display()))?;
     }
-    std::fs::rename(tmp, dir).map_err(|e| format!("moving {} into place: {e}", tmp.display()))
+    match std::fs::rename(tmp, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.join(DONE).is_file() => {
+            let _ = std::fs::remove_dir_all(tmp);
+            Ok(())
+        }
+        Err(e) => Err(format!("moving {} into place: {e}", tmp.display())),
+    }
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -493,28 +463,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn imports_of_the_runtimes_sdk_are_found_by_package() {
-        let js = r#"
-            import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
-            const { ApiGatewayManagementApiClient } = require('@aws-sdk/client-apigatewaymanagementapi');
-            const m = await import(`@smithy/util-retry`);
-            import x from '@aws-sdk/lib-dynamodb/dist-cjs/index.js';
-            import y from 'ulid';
-            // "@aws-sdk/" alone is not a package
-            const z = "@aws-sdk/";
-        "#;
-        let got: Vec<String> = specifiers(js, Language::Node).into_iter().collect();
-        assert_eq!(
-            got,
-            [
-                "@aws-sdk/client-apigatewaymanagementapi",
-                "@aws-sdk/client-dynamodb",
-                "@aws-sdk/lib-dynamodb",
-                "@smithy/util-retry"
-            ]
-        );
+    fn python_imports_of_the_runtimes_sdk_are_found() {
         let py = "import json\nimport boto3\nfrom botocore.exceptions import ClientError\nimport boto3_extra\n";
-        let got: Vec<String> = specifiers(py, Language::Python).into_iter().collect();
+        let got: Vec<String> = python_imports(py).into_iter().collect();
         assert_eq!(got, ["boto3", "botocore"]);
     }
 

@@ -317,6 +317,7 @@ async fn run_service(
 
 /// `GET /<stage>` with a WebSocket handshake: runs `$connect`, and upgrades only if its
 /// integration succeeded (otherwise HTTP 500, with the reason in the log).
+#[allow(clippy::too_many_arguments)] // one axum extractor per part of the handshake
 async fn websocket(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -609,7 +610,9 @@ async fn run_connection(
                     conn.touch(now_ms());
                     tokio::spawn(on_message(app.clone(), conn.clone(), Incoming::Binary(b.to_vec())));
                 }
-                Some(Ok(Message::Close(f))) => break CloseReason::Client(f.map(|f| f.code)),
+                Some(Ok(Message::Close(f))) => {
+                    break CloseReason::Client(f.map(|f| (f.code, f.reason.to_string())))
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break classify(e),
                 None => break CloseReason::Client(None),

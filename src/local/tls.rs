@@ -123,7 +123,7 @@ impl LocalCa {
     pub fn load_or_make(data: &Path, note: &dyn Fn(&str)) -> Result<LocalCa, String> {
         let dir = data.join("local-ca");
         if let Some(why) = unusable(&dir) {
-            make(&dir)?;
+            make(&dir, &why)?;
             if why != "there was none" {
                 note(&format!(
                     "made a new local certificate authority in {} ({why}); clients that trusted the old one need its new ca.pem",
@@ -189,8 +189,9 @@ impl LocalCa {
     }
 }
 
-/// Makes a new CA in a directory beside `dir`, then moves it into place.
-fn make(dir: &Path) -> Result<(), String> {
+/// Makes a new CA in a directory beside `dir`, then moves it into place (unless another
+/// run made a usable one meanwhile: then that one stays). `why`: what was wrong.
+fn make(dir: &Path, why: &str) -> Result<(), String> {
     let parent = dir.parent().ok_or("the data directory has no parent")?;
     let what = |e: std::io::Error, p: &Path| {
         format!(
@@ -225,6 +226,10 @@ fn make(dir: &Path) -> Result<(), String> {
     write_private(&tmp.join("ca.key"), key.serialize_pem().as_bytes())
         .map_err(|e| what(e, &tmp))?;
     std::fs::write(tmp.join("ca.pem"), cert.pem()).map_err(|e| what(e, &tmp))?;
+    if why == "there was none" && unusable(dir).is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Ok(());
+    }
     // Swap: the old one (if any) moves aside, the new one in, the old one goes.
     let old = parent.join(format!(".local-ca.old-{}", std::process::id()));
     let had_old = dir.exists();
@@ -234,6 +239,10 @@ fn make(dir: &Path) -> Result<(), String> {
     if let Err(e) = std::fs::rename(&tmp, dir) {
         if had_old {
             let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        if unusable(dir).is_none() {
+            return Ok(()); // another run's, made meanwhile
         }
         return Err(what(e, dir));
     }

@@ -199,6 +199,11 @@ impl Local {
         Local::spawn(cmd)
     }
 
+    /// Starts a prepared `wsconn … local` command (it must print the ready line).
+    pub fn spawn_command(cmd: Command) -> Local {
+        Local::spawn(cmd)
+    }
+
     fn spawn(mut cmd: Command) -> Local {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting wsconn local");
@@ -334,6 +339,9 @@ pub fn wsconn_command() -> Command {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1")
+        // One cache (the provided SDK) and one local CA for every test, kept between runs.
+        .env("WSCONN_CACHE_DIR", repo().join("target/test-cache"))
+        .env("WSCONN_DATA_DIR", repo().join("target/test-data"))
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::null());
     cmd

@@ -431,6 +431,9 @@ pub enum Example {
     /// AWS's WebSocket chat: a sendmessage route, a $connect authorizer, throttling
     /// and access logs (examples/chat).
     Chat,
+    /// The chat with its route and authorizer in Python, using the runtime's boto3
+    /// (examples/chat-python): nothing to install.
+    ChatPython,
 }
 
 #[derive(Debug, Subcommand)]

@@ -77,6 +77,25 @@ fn files(example: Example) -> Vec<File> {
             ("README.md", include_str!("../../examples/chat/README.md")),
             (".gitignore", GITIGNORE),
         ],
+        Example::ChatPython => vec![
+            (
+                "wsconn.toml",
+                include_str!("../../examples/chat-python/wsconn.toml"),
+            ),
+            (
+                "handlers/sendmessage/app.py",
+                include_str!("../../examples/chat-python/handlers/sendmessage/app.py"),
+            ),
+            (
+                "handlers/authorizer/app.py",
+                include_str!("../../examples/chat-python/handlers/authorizer/app.py"),
+            ),
+            (
+                "README.md",
+                include_str!("../../examples/chat-python/README.md"),
+            ),
+            (".gitignore", "__pycache__/\n.venv/\n"),
+        ],
     }
 }
 
@@ -84,7 +103,7 @@ fn files(example: Example) -> Vec<File> {
 pub fn stack_for(dir: &Path, example: Example) -> String {
     let fallback = match example {
         Example::Echo => crate::config::DEFAULT_STACK,
-        Example::Chat => "chat",
+        Example::Chat | Example::ChatPython => "chat",
     };
     dir.canonicalize()
         .unwrap_or_else(|_| dir.to_path_buf())
@@ -103,7 +122,7 @@ pub fn contents(example: Example, stack: &str) -> Vec<(&'static str, String)> {
             let text = if path == "wsconn.toml" {
                 match example {
                     Example::Echo => text.replace("@@STACK@@", stack),
-                    Example::Chat => {
+                    Example::Chat | Example::ChatPython => {
                         text.replacen("stack = \"chat\"", &format!("stack = \"{stack}\""), 1)
                     }
                 }
@@ -162,6 +181,13 @@ pub fn run(g: &GlobalOpts, dir: Option<&Path>, example: Example, force: bool) ->
     if needs_npm {
         next.push("npm install".to_string());
     }
+    // A Python handler with a requirements.txt needs its packages locally too.
+    if files.iter().any(|(p, _)| p.ends_with("requirements.txt")) {
+        next.push(
+            "python3 -m venv .venv && .venv/bin/pip install -r <handler>/requirements.txt"
+                .to_string(),
+        );
+    }
     next.push("wsconn local".to_string());
     next.push("wsconn deploy".to_string());
     if g.output == OutputFormat::Json {
@@ -178,6 +204,7 @@ pub fn run(g: &GlobalOpts, dir: Option<&Path>, example: Example, force: bool) ->
             match example {
                 Example::Echo => "echo",
                 Example::Chat => "chat",
+                Example::ChatPython => "Python chat",
             },
             dir.display()
         );
@@ -210,7 +237,7 @@ mod tests {
 
     #[test]
     fn the_files_parse_as_an_application() {
-        for example in [Example::Echo, Example::Chat] {
+        for example in [Example::Echo, Example::Chat, Example::ChatPython] {
             let files = contents(example, "demo");
             let toml = &files.iter().find(|(p, _)| *p == "wsconn.toml").unwrap().1;
             let file: crate::config::FileConfig = toml::from_str(toml).unwrap();

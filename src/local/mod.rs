@@ -501,7 +501,7 @@ async fn interpreters(
             };
             if !same {
                 notes.push(format!(
-                    "{id} functions run in {} {version} here (Lambda runs {want}); pass {flag} PATH to use a matching one",
+                    "{id} functions run in {} {have} here (Lambda runs {want}); pass {flag} PATH to use a matching one",
                     if language == Language::Node { "Node.js" } else { "Python" },
                 ));
             }

@@ -143,6 +143,30 @@ impl Emulator {
         Some(body.to_string())
     }
 
+    /// The names in the deployment package a function (or one of its versions) holds.
+    pub fn lambda_zip_names(&self, function: &str, qualifier: Option<&str>) -> Vec<String> {
+        let mut path = format!("/_wsconn/lambda-code?function={function}");
+        if let Some(q) = qualifier {
+            path.push_str(&format!("&qualifier={q}"));
+        }
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&resp[..split]).to_string();
+        assert!(
+            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+            "{head}"
+        );
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(resp[split..].to_vec())).unwrap();
+        let mut names: Vec<String> = (0..zip.len())
+            .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         serde_json::from_str(&self.try_http("GET", "/_wsconn/calls").expect("recorder"))
             .expect("recorder JSON")
@@ -203,6 +227,20 @@ impl Emulator {
             .expect("starting wsconn")
     }
 
+    /// Runs the real binary with extra environment variables.
+    pub fn wsconn_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(None, args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("running wsconn");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn wsconn_in(&self, dir: Option<&Path>, args: &[&str]) -> Run {
         let out = self.command(dir, args).output().expect("running wsconn");
         Run {
@@ -218,6 +256,8 @@ impl Emulator {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", std::env::temp_dir())
+            .env("WSCONN_CACHE_DIR", repo().join("target/test-cache"))
+            .env("WSCONN_DATA_DIR", repo().join("target/test-data"))
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", REGION)

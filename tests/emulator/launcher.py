@@ -58,6 +58,9 @@ Extra endpoints (everything else is moto):
                                    "lost": true as well, moto does the call first.  A
                                    malformed list answers 400 and queues nothing.
     POST /_wsconn/faults/reset  -> 200, drops every queued fault
+    GET  /_wsconn/lambda-code?function=NAME[&qualifier=V][&region=R]
+                                -> 200, the deployment package (zip bytes) the function or
+                                   version holds; 404 when there is none
     GET  /_wsconn/config        -> 200, the settings below
     POST /_wsconn/config        -> 200 + merged settings; body: a JSON object of settings
                                    (merged into the current ones; 400 on unknown keys or
@@ -3111,6 +3114,23 @@ class CallRecorder:
                 return self._reply(start_response, "400 Bad Request",
                                    json.dumps({"error": str(exc)}).encode(), "application/json")
             return self._reply(start_response, "200 OK", body, "application/json")
+        if path == "/_wsconn/lambda-code" and method == "GET":
+            # The deployment package a function (or a version) holds, as uploaded: tests
+            # read the zip's entries back (moto keeps ZipFile uploads in memory).
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            name = (query.get("function") or [""])[0]
+            qualifier = (query.get("qualifier") or [None])[0]
+            region = (query.get("region") or ["us-east-1"])[0]
+            try:
+                from moto.awslambda.models import lambda_backends
+                with self._backend_lock:
+                    fn = lambda_backends[_ACCOUNT_ID][region]._lambdas.get_function_by_name_or_arn_with_qualifier(
+                        name, qualifier)
+                    body = bytes(fn.code_bytes)
+            except Exception as exc:  # noqa: BLE001 - a test's question, answered
+                return self._reply(start_response, "404 Not Found",
+                                   json.dumps({"error": str(exc)}).encode(), "application/json")
+            return self._reply(start_response, "200 OK", body, "application/zip")
         if path == "/_wsconn/faults" and method == "POST":
             try:
                 faults = [dict(f) for f in json.loads(self._buffer_body(environ) or b"[]")]

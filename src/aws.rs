@@ -52,6 +52,10 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// `[domain]`: the certificate (ACM, in the stack's region) and the DNS records
+    /// (Route 53, a global service: its SDK picks the global endpoint).
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
     sts: aws_sdk_sts::Client,
     pub region: String,
     pub calls: Arc<CallCounter>,
@@ -97,6 +101,13 @@ impl AwsEnv {
     pub fn api_arn(&self, api_id: &str) -> String {
         format!(
             "arn:{}:apigateway:{}::/apis/{api_id}",
+            self.partition, self.region
+        )
+    }
+    /// A custom domain name's ARN (tags are set on it).
+    pub fn domain_name_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:apigateway:{}::/domainnames/{name}",
             self.partition, self.region
         )
     }
@@ -285,6 +296,8 @@ impl Aws {
             lambda: client!(aws_sdk_lambda),
             apigw: client!(aws_sdk_apigatewayv2),
             logs: client!(aws_sdk_cloudwatchlogs),
+            acm: client!(aws_sdk_acm),
+            route53: client!(aws_sdk_route53),
             sts: client!(aws_sdk_sts),
             region,
             calls,

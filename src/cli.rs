@@ -306,7 +306,7 @@ pub enum Command {
     /// route of your application. Works against the deployed stack (endpoint and table as `outputs`
     /// finds them) or a running `wsconn local` with --local.
     #[command(
-        after_help = "Examples:\n  wsconn smoke                          # the deployed stack\n  wsconn smoke --local                  # wsconn local on 127.0.0.1:8080\n  wsconn smoke --local 127.0.0.1:9000 --output json\n  wsconn smoke --local --query token=chat-demo-token --query user=smoke \\\n      --send '{\"action\":\"sendmessage\",\"data\":\"hi\"}' --expect hi"
+        after_help = "Examples:\n  wsconn smoke                          # the deployed stack\n  wsconn smoke --execute-api            # past the custom domain, on execute-api\n  wsconn smoke --local                  # wsconn local on 127.0.0.1:8080\n  wsconn smoke --local 127.0.0.1:9000 --output json\n  wsconn smoke --local --query token=chat-demo-token --query user=smoke \\\n      --send '{\"action\":\"sendmessage\",\"data\":\"hi\"}' --expect hi"
     )]
     Smoke {
         /// Check a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
@@ -316,6 +316,10 @@ pub enum Command {
         /// a moment), and to wait for the item to go after the disconnect.
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         timeout: u64,
+        /// Connect to the stage on API Gateway's own host (execute-api) even when a
+        /// [domain] serves it: tells a DNS or certificate problem from a stack problem.
+        #[arg(long, conflicts_with = "local")]
+        execute_api: bool,
         #[command(flatten)]
         check: SmokeArgs,
         #[command(flatten)]

@@ -47,6 +47,9 @@ pub struct Stack {
     pub stage_settings: StageSettings,
     /// `[releases] keep`: earlier releases deploy keeps for `wsconn rollback`.
     pub keep_releases: usize,
+    /// `[domain]`: the custom domain name the API is reached at (deploy only: `local`
+    /// serves its own address).
+    pub domain: Option<crate::config::Domain>,
     /// The directory of wsconn.toml: packages end here (see `crate::package::node`).
     pub app_root: PathBuf,
 }
@@ -481,6 +484,7 @@ impl Stack {
             authorizer,
             stage_settings,
             keep_releases: app.releases.keep,
+            domain: app.domain.clone(),
             app_root: app.root.clone(),
             names,
         }

@@ -17,7 +17,7 @@ pub async fn run(
     action: &ConnectionsAction,
 ) -> Result<ExitCode> {
     let json = g.output == OutputFormat::Json;
-    let t = Target::resolve(cfg, local).await?;
+    let t = Target::resolve(cfg, local, false).await?;
     match action {
         ConnectionsAction::List { check } => {
             let mut conns = connections::scan(&t).await?;

@@ -64,9 +64,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Smoke {
             local,
             timeout,
+            execute_api,
             check,
             ..
-        } => smoke::run(g, cfg, local.as_deref(), *timeout, check).await,
+        } => smoke::run(g, cfg, local.as_deref(), *timeout, *execute_api, check).await,
         Command::Connections { local, action, .. } => {
             connections::run(g, cfg, local.as_deref(), action).await
         }

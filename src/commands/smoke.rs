@@ -12,10 +12,11 @@ pub async fn run(
     cfg: Config,
     local: Option<&str>,
     timeout: u64,
+    execute_api: bool,
     check: &SmokeArgs,
 ) -> Result<ExitCode> {
     let json = g.output == OutputFormat::Json;
-    let target = Target::resolve(cfg, local).await?;
+    let target = Target::resolve(cfg, local, execute_api).await?;
     if !json {
         println!(
             "Smoke test of {}: {} (@connections at {})",

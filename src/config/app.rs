@@ -20,6 +20,8 @@ pub struct App {
     pub throttling: Option<Throttling>,
     pub logging: Option<Logging>,
     pub releases: Releases,
+    /// `[domain]`: the custom domain name the API is reached at.
+    pub domain: Option<super::Domain>,
     /// The directory of wsconn.toml (handler directories are relative to it): what a
     /// handler may load from above its own directory ends here.
     pub root: PathBuf,
@@ -306,12 +308,18 @@ pub fn resolve(file: &FileConfig, stack: &str) -> Result<App, Error> {
             ));
         }
     };
+    let domain = file
+        .domain
+        .as_ref()
+        .map(|d| super::domain::resolve(d, &shown))
+        .transpose()?;
     Ok(App {
         routes,
         authorizer,
         throttling,
         logging,
         releases,
+        domain,
         root: base.canonicalize().unwrap_or(base),
     })
 }

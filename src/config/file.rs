@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub logging: Option<LoggingFile>,
     /// `[releases]`: how many earlier releases deploy keeps for `wsconn rollback`.
     pub releases: Option<ReleasesFile>,
+    /// `[domain]`: a custom domain name for the API (`wss://ws.example.com`).
+    pub domain: Option<DomainFile>,
     /// Where the file was read from; handler directories are relative to it.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -102,6 +104,19 @@ pub struct LoggingFile {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ReleasesFile {
     pub keep: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DomainFile {
+    pub name: String,
+    /// A public Route 53 zone of the account: wsconn requests the certificate, validates
+    /// it by DNS and writes the alias records.
+    pub hosted_zone: Option<String>,
+    /// Or an ISSUED ACM certificate of the user's; DNS is then the user's too.
+    pub certificate: Option<String>,
+    /// The API mapping's key ("" = the root).
+    pub base_path: Option<String>,
 }
 
 /// Reads `path` (or ./wsconn.toml when present) into a FileConfig.

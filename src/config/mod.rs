@@ -2,13 +2,15 @@
 //! before any AWS call. Every derived AWS name is checked against that service's rules.
 
 pub mod app;
+pub mod domain;
 pub mod file;
 pub mod names;
 pub mod runtime;
 
+pub use domain::Domain;
 pub use app::{App, Authorizer, Handler, Logging, Releases, Throttling};
 pub use file::{
-    AuthorizerFile, CONFIG_FILE, FileConfig, FunctionsFile, LoggingFile, ReleasesFile, RouteFile,
+    AuthorizerFile, CONFIG_FILE, DomainFile, FileConfig, FunctionsFile, LoggingFile, ReleasesFile, RouteFile,
     StatementFile, ThrottlingFile, load_file, parse_file,
 };
 pub use names::*;

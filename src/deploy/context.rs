@@ -31,6 +31,12 @@ pub struct Facts {
     /// The version each function serves in the release being made: known from the read
     /// when a published version matches, learnt when a step publishes one.
     pub versions: BTreeMap<String, String>,
+    /// `[domain]`: the certificate the domain uses (the user's, or the stack's).
+    pub certificate_arn: Option<String>,
+    /// Its DNS validation CNAMEs, name → value.
+    pub validation_records: Vec<(String, String)>,
+    /// The domain's regional target and that target's hosted zone id.
+    pub domain_target: Option<(String, String)>,
 }
 
 impl Cx {

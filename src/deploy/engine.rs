@@ -44,7 +44,8 @@ use super::graph::{self, Graph, serial_of};
 use super::kind::{DynResource, Of, Place, Planner, Reader, Scope, Snapshot};
 use super::plan::{Plan, ResourceChange};
 use super::resources::{
-    account::Account, api::Api, authorizer, authorizer::Authorizer, deployment::Deployment,
+    account::Account, api::Api, api_mapping::ApiMapping, authorizer, certificate,
+    certificate::Certificate, dns::DnsRecords, domain_name::DomainName, authorizer::Authorizer, deployment::Deployment,
     function::Function, integration::Integration, integration_response::IntegrationResponse,
     log_group::LogGroup, permission::Permission, role::Role, role_policy::RolePolicy, route,
     route::Route, route_response::RouteResponse, stage::Stage, table::Table, version,
@@ -76,6 +77,10 @@ pub const KINDS: &[&dyn DynResource] = &[
     &Of::<RouteResponse>::KIND,
     &Of::<Deployment>::KIND,
     &Of::<Stage>::KIND,
+    &Of::<Certificate>::KIND,
+    &Of::<DomainName>::KIND,
+    &Of::<ApiMapping>::KIND,
+    &Of::<DnsRecords>::KIND,
 ];
 
 /// A plan's steps and the graph that orders them.
@@ -165,6 +170,16 @@ pub fn facts(snap: &Snapshot, stack: &Stack) -> Facts {
             .into_iter()
             .filter_map(|(f, v)| Some((f, v?)))
             .collect(),
+        certificate_arn: certificate::wanted_arn(stack, &snap.live::<Certificate>()),
+        validation_records: stack
+            .domain
+            .as_ref()
+            .and_then(|d| certificate::chosen(&snap.live::<Certificate>(), &stack.name, &d.name).map(|c| c.validation.clone()))
+            .unwrap_or_default(),
+        domain_target: stack.domain.as_ref().and_then(|d| {
+            snap.get::<DomainName>(&d.name)
+                .map(|l| (l.target, l.target_zone_id))
+        }),
     }
 }
 

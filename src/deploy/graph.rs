@@ -66,6 +66,22 @@ pub enum Kind {
     /// The API Gateway account's CloudWatch role (an account-wide setting).
     AccountRole,
     AccountSetting,
+    /// `[domain]`: the ACM certificate wsconn requests (keyed by the domain's name), or
+    /// deleting it (destroy; keyed by ARN).
+    Certificate,
+    /// Writing the certificate's validation record and waiting until it is ISSUED.
+    CertificateValidation,
+    /// Deleting a certificate the stack no longer uses.
+    CertificateCleanup,
+    /// The API Gateway custom domain name.
+    DomainName,
+    DomainNameCleanup,
+    /// The mapping of the stage onto the domain.
+    ApiMapping,
+    ApiMappingCleanup,
+    /// The domain's alias and ownership records in Route 53.
+    DnsRecords,
+    DnsRecordsCleanup,
 }
 
 /// One step's identity in the graph.
@@ -130,6 +146,9 @@ pub enum Serial {
     Api,
     /// Writes to the functions' resource policies.
     FunctionPolicy,
+    /// Route 53 change batches (one zone answers PriorRequestNotComplete to overlapping
+    /// ones).
+    Dns,
 }
 
 /// Which serial key a kind's steps take.
@@ -149,6 +168,9 @@ pub fn serial_of(kind: Kind) -> Option<Serial> {
         | Kind::Authorizer
         | Kind::AuthorizerCleanup => Some(Serial::Api),
         Kind::Permission | Kind::PermissionCleanup => Some(Serial::FunctionPolicy),
+        Kind::CertificateValidation | Kind::DnsRecords | Kind::DnsRecordsCleanup => {
+            Some(Serial::Dns)
+        }
         _ => None,
     }
 }
@@ -334,6 +356,47 @@ pub const DEPLOY_RULES: &[Rule] = &[
         (StageCleanup, None),
         Any,
         "a deployment a stage still points at cannot be deleted (BadRequestException)",
+    ),    rule(
+        (CertificateValidation, None),
+        (Certificate, None),
+        Any,
+        "the validation record is the one ACM names for the requested certificate",
+    ),
+    rule(
+        (DomainName, None),
+        (Certificate, None),
+        Any,
+        "CreateDomainName names the certificate's ARN",
+    ),
+    rule(
+        (DomainName, None),
+        (CertificateValidation, None),
+        Any,
+        "CreateDomainName answers BadRequestException until the certificate is ISSUED",
+    ),
+    rule(
+        (ApiMapping, None),
+        (DomainName, None),
+        Any,
+        "a mapping is made on the domain name",
+    ),
+    rule(
+        (ApiMapping, None),
+        (Api, None),
+        Any,
+        "a mapping names the API's id",
+    ),
+    rule(
+        (ApiMapping, None),
+        (Stage, None),
+        Any,
+        "CreateApiMapping answers NotFoundException \"Invalid stage identifier\" until the stage exists",
+    ),
+    rule(
+        (DnsRecords, None),
+        (DomainName, None),
+        Any,
+        "the alias records name the domain's regional target and its hosted zone, which CreateDomainName returns",
     ),
 ];
 
@@ -480,6 +543,35 @@ pub const DEPLOY_ONLY_RULES: &[Rule] = &[
         (LogGroup, None),
         Any,
         "the access log's destination is the log group's ARN",
+    ),    rule(
+        (CertificateCleanup, None),
+        (DomainName, None),
+        Any,
+        "ACM refuses to delete a certificate a domain name uses (ResourceInUseException) until the domain has switched",
+    ),
+    rule(
+        (CertificateCleanup, None),
+        (DomainNameCleanup, None),
+        Any,
+        "ACM refuses to delete a certificate a domain name uses (ResourceInUseException)",
+    ),
+    rule(
+        (DnsRecordsCleanup, None),
+        (ApiMappingCleanup, None),
+        Any,
+        "a removed domain goes in AWS's order: mapping, records, domain, certificate",
+    ),
+    rule(
+        (DomainNameCleanup, None),
+        (DnsRecordsCleanup, None),
+        Any,
+        "records that alias a domain go before it",
+    ),
+    rule(
+        (DomainNameCleanup, None),
+        (ApiMappingCleanup, None),
+        Any,
+        "a domain's mappings go before it",
     ),
 ];
 
@@ -494,12 +586,20 @@ pub fn deploy_rules() -> Vec<Rule> {
 
 /// Rules only deletion has (on top of the reversed deploy rules, which already delete a
 /// role's policies before the role: DeleteRole answers DeleteConflict until they are).
-pub const DESTROY_ONLY_RULES: &[Rule] = &[rule(
-    (LogGroup, None),
-    (Function, None),
-    SameKey,
-    "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
-)];
+pub const DESTROY_ONLY_RULES: &[Rule] = &[
+    rule(
+        (LogGroup, None),
+        (Function, None),
+        SameKey,
+        "an invocation still in flight recreates /aws/lambda/<name> after the log group is deleted",
+    ),
+    rule(
+        (DnsRecords, None),
+        (ApiMapping, None),
+        Any,
+        "the domain goes in order: mapping, records, domain, then the certificate",
+    ),
+];
 
 /// The destroy graph: every deploy rule reversed, plus [`DESTROY_ONLY_RULES`].
 pub fn destroy_rules() -> Vec<Rule> {

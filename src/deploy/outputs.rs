@@ -3,7 +3,8 @@
 
 use super::kind::{Scope, Snapshot};
 use super::resources::{
-    api::Api, check_owned, deployment, deployment::Deployment, function::Function,
+    api::Api, api_mapping::ApiMapping, certificate, certificate::Certificate, check_owned,
+    domain_name::DomainName, deployment, deployment::Deployment, function::Function,
     log_group::LogGroup, stage::Stage, table::Table,
 };
 use super::session::Session;
@@ -22,6 +23,8 @@ pub struct Outputs {
     pub function_arn: Option<String>,
     pub api_id: Option<String>,
     pub stage: Option<String>,
+    /// Through the custom domain once it serves the stage (`wss://<name>[/<base-path>]`),
+    /// else the execute-api URL.
     pub websocket_url: Option<String>,
     /// Each deployed function by what it serves: a route key, or `authorizer`.
     pub functions: std::collections::BTreeMap<String, String>,
@@ -32,6 +35,74 @@ pub struct Outputs {
     /// Function name → the version the live release serves (empty for a deployment made
     /// before releases, which invoked `$LATEST`).
     pub versions: std::collections::BTreeMap<String, String>,
+    /// The stage on API Gateway's own host: @connections is always called there.
+    pub execute_api_url: Option<String>,
+    /// `[domain]`, when declared (or the stack still has one).
+    pub domain: Option<DomainOut>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct DomainOut {
+    pub name: String,
+    /// The regional endpoint to point DNS at (a CNAME, when DNS is yours).
+    pub target: Option<String>,
+    pub certificate: Option<String>,
+    /// The domain's status (AVAILABLE…), or the certificate's while the domain waits
+    /// for it (PENDING_VALIDATION), or `null` when neither exists.
+    pub status: Option<String>,
+}
+
+/// The domain as deployed: its name, target, certificate and status; the URL through it
+/// when it maps the stack's stage.
+fn domain_of(stack: &Stack, snap: &Snapshot, api_id: Option<&str>) -> (Option<DomainOut>, Option<String>) {
+    let domains = snap.live::<DomainName>();
+    let owned = |t: &crate::stack::Tags| check_owned("", t, &stack.name).is_ok();
+    let live = match &stack.domain {
+        Some(d) => domains.get(&d.name).filter(|l| owned(&l.tags)),
+        None => domains.values().find(|l| owned(&l.tags)),
+    };
+    let name = match (&stack.domain, live) {
+        (Some(d), _) => d.name.clone(),
+        (None, Some(l)) => l.name.clone(),
+        (None, None) => return (None, None),
+    };
+    let certs = snap.live::<Certificate>();
+    let pending = stack
+        .domain
+        .as_ref()
+        .and_then(|d| certificate::chosen(&certs, &stack.name, &d.name))
+        .map(|c| (c.arn.clone(), c.status.clone()));
+    let mapped = live.is_some()
+        && snap.live::<ApiMapping>().get(&name).is_some_and(|ms| {
+            ms.iter().any(|m| Some(m.api_id.as_str()) == api_id && m.stage == stack.stage)
+        });
+    let url = match (&stack.domain, mapped) {
+        (Some(d), true) if d.name == name => {
+            let key = snap
+                .live::<ApiMapping>()
+                .get(&name)
+                .and_then(|ms| ms.iter().find(|m| Some(m.api_id.as_str()) == api_id).map(|m| m.key.clone()))
+                .unwrap_or_default();
+            Some(if key.is_empty() {
+                format!("wss://{name}")
+            } else {
+                format!("wss://{name}/{key}")
+            })
+        }
+        _ => None,
+    };
+    let out = DomainOut {
+        name,
+        target: live.map(|l| l.target.clone()),
+        certificate: live
+            .map(|l| l.certificate_arn.clone())
+            .or_else(|| stack.domain.as_ref().and_then(|d| d.given_certificate().map(String::from)))
+            .or_else(|| pending.as_ref().map(|p| p.0.clone())),
+        status: live
+            .map(|l| if l.status.is_empty() { "AVAILABLE".to_string() } else { l.status.clone() })
+            .or_else(|| pending.map(|p| p.1)),
+    };
+    (Some(out), url)
 }
 
 /// Reads the stack and returns its outputs (`outputs`, and `smoke`/`connections` to find
@@ -78,6 +149,11 @@ impl Outputs {
             .and_then(|d| deployment::manifest_of(&d, &stack.name))
             .map(|m| m.versions)
             .unwrap_or_default();
+        let execute_api_url = match (&api_id, &stage) {
+            (Some(id), Some(s)) => Some(snap.env.websocket_url(id, s)),
+            _ => None,
+        };
+        let (domain, domain_url) = domain_of(stack, snap, api_id.as_deref());
         Outputs {
             stack: stack.name.clone(),
             region: snap.env.region.clone(),
@@ -85,10 +161,9 @@ impl Outputs {
             table_arn: table.as_ref().map(|t| t.arn.clone()),
             function_name: function.as_ref().and(default).map(|f| f.name.clone()),
             function_arn: function.map(|f| f.arn.clone()),
-            websocket_url: match (&api_id, &stage) {
-                (Some(id), Some(s)) => Some(snap.env.websocket_url(id, s)),
-                _ => None,
-            },
+            websocket_url: domain_url.or_else(|| execute_api_url.clone()),
+            execute_api_url,
+            domain,
             api_id,
             stage,
             functions,
@@ -106,6 +181,21 @@ impl Outputs {
         }
         if let Some(g) = &self.access_log_group {
             extra.push_str(&format!("access_log     {g}\n"));
+        }
+        if self.execute_api_url != self.websocket_url
+            && let Some(u) = &self.execute_api_url
+        {
+            extra.push_str(&format!("execute_api_url {u}\n"));
+        }
+        if let Some(d) = &self.domain {
+            let v = |o: &Option<String>| o.clone().unwrap_or_else(|| "(not yet)".into());
+            extra.push_str(&format!(
+                "domain         {} -> {} ({}; certificate {})\n",
+                d.name,
+                v(&d.target),
+                v(&d.status),
+                v(&d.certificate)
+            ));
         }
         if let Some(r) = &self.release {
             extra.push_str(&format!("release        {r}\n"));

@@ -23,6 +23,16 @@ impl Session {
         let stack = Stack::build(&cfg)?;
         stack.check_templates(cfg.assets_dir.as_deref())?;
         let aws = Aws::connect(&cfg, parallelism).await?;
+        // Known before any call: the region the clients were built for.
+        if let Some(arn) = stack.domain.as_ref().and_then(|d| d.given_certificate())
+            && let Ok(region) = crate::config::domain::certificate_arn(arn)
+            && region != aws.region
+        {
+            return Err(crate::error::Error::Config(format!(
+                "[domain] certificate = {arn:?}: it is in {region}, and the stack is in {}; API Gateway takes a regional domain's certificate from the API's region (request or import it there)",
+                aws.region
+            )));
+        }
         Ok(Session { cfg, stack, aws })
     }
 

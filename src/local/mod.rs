@@ -237,6 +237,12 @@ pub async fn run(
         }
     }
     let mut notes = notes;
+    if let Some(d) = &stack.domain {
+        notes.push(format!(
+            "[domain] {} is ignored here: the API is served at this address (deploy sets up the domain)",
+            d.name
+        ));
+    }
     for (name, packages) in &provided.users {
         notes.push(format!(
             "{name} uses the runtime's SDK as Lambda provides it, from wsconn's cache ({})",

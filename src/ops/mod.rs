@@ -75,13 +75,18 @@ impl Target {
         })
     }
 
-    /// A deployed stack, found as `outputs` finds it.
-    pub async fn deployed(cfg: Config) -> Result<Target> {
+    /// A deployed stack, found as `outputs` finds it: through its custom domain when one
+    /// serves the stage, unless `execute_api`.
+    pub async fn deployed(cfg: Config, execute_api: bool) -> Result<Target> {
         let (session, out) = crate::deploy::outputs::read(cfg, 8).await?;
         let (Some(api_id), Some(stage), Some(url), Some(table)) = (
             out.api_id.as_deref(),
             out.stage.as_deref(),
-            out.websocket_url.clone(),
+            if execute_api {
+                out.execute_api_url.clone()
+            } else {
+                out.websocket_url.clone()
+            },
             out.table_name.clone(),
         ) else {
             return Err(Error::Config(format!(
@@ -131,10 +136,10 @@ impl Target {
     }
 
     /// `--local [HOST:PORT]` or the deployed stack.
-    pub async fn resolve(cfg: Config, local: Option<&str>) -> Result<Target> {
+    pub async fn resolve(cfg: Config, local: Option<&str>, execute_api: bool) -> Result<Target> {
         match local {
             Some(addr) => Target::local(&cfg, addr).await,
-            None => Target::deployed(cfg).await,
+            None => Target::deployed(cfg, execute_api).await,
         }
     }
 }

@@ -8,8 +8,12 @@
 
 pub mod account;
 pub mod api;
+pub mod api_mapping;
 pub mod authorizer;
+pub mod certificate;
 pub mod deployment;
+pub mod dns;
+pub mod domain_name;
 pub mod function;
 pub mod integration;
 pub mod integration_response;

@@ -166,7 +166,9 @@ pub fn mapping_key(key: &str) -> Result<(), String> {
         return Err(format!("{} characters: at most {MAX_KEY}", key.len()));
     }
     if key.contains('/') {
-        return Err("a WebSocket API's mapping has one path segment (no \"/\"); \"\" maps the root".into());
+        return Err(
+            "a WebSocket API's mapping has one path segment (no \"/\"); \"\" maps the root".into(),
+        );
     }
     if let Some(c) = key
         .chars()
@@ -197,11 +199,19 @@ mod tests {
 
     #[test]
     fn a_zone_domain_is_lower_cased_and_its_url_has_the_key() {
-        let d = resolve(&file("WS.Example.com.", Some("example.com"), None, None), "w").unwrap();
+        let d = resolve(
+            &file("WS.Example.com.", Some("example.com"), None, None),
+            "w",
+        )
+        .unwrap();
         assert_eq!(d.name, "ws.example.com");
         assert_eq!(d.dns, Dns::Zone("example.com".into()));
         assert_eq!(d.websocket_url(), "wss://ws.example.com");
-        let d = resolve(&file("example.com", Some("example.com"), None, Some("v1")), "w").unwrap();
+        let d = resolve(
+            &file("example.com", Some("example.com"), None, Some("v1")),
+            "w",
+        )
+        .unwrap();
         assert_eq!(d.websocket_url(), "wss://example.com/v1");
         assert_eq!(d.zone(), Some("example.com"));
         assert_eq!(d.given_certificate(), None);
@@ -209,9 +219,12 @@ mod tests {
 
     #[test]
     fn the_zone_must_be_a_suffix_at_a_label_boundary() {
-        let e = resolve(&file("ws.badexample.com", Some("example.com"), None, None), "w.toml")
-            .unwrap_err()
-            .to_string();
+        let e = resolve(
+            &file("ws.badexample.com", Some("example.com"), None, None),
+            "w.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("domain.hosted-zone = \"example.com\"") && e.contains("ws.badexample.com"),
             "{e}"
@@ -223,7 +236,9 @@ mod tests {
     #[test]
     fn exactly_one_of_zone_and_certificate() {
         for (z, c) in [(None, None), (Some("example.com"), Some(CERT))] {
-            let e = resolve(&file("ws.example.com", z, c, None), "w").unwrap_err().to_string();
+            let e = resolve(&file("ws.example.com", z, c, None), "w")
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("exactly one of hosted-zone"), "{e}");
         }
         let d = resolve(&file("ws.example.com", None, Some(CERT), None), "w").unwrap();
@@ -271,9 +286,12 @@ mod tests {
         assert!(mapping_key("a/b").is_err());
         assert!(mapping_key("a b").is_err());
         assert!(mapping_key(&"k".repeat(301)).is_err());
-        let e = resolve(&file("ws.example.com", Some("example.com"), None, Some("a/b")), "w")
-            .unwrap_err()
-            .to_string();
+        let e = resolve(
+            &file("ws.example.com", Some("example.com"), None, Some("a/b")),
+            "w",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("domain.base-path"), "{e}");
     }
 }

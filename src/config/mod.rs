@@ -7,11 +7,11 @@ pub mod file;
 pub mod names;
 pub mod runtime;
 
-pub use domain::Domain;
 pub use app::{App, Authorizer, Handler, Logging, Releases, Throttling};
+pub use domain::Domain;
 pub use file::{
-    AuthorizerFile, CONFIG_FILE, DomainFile, FileConfig, FunctionsFile, LoggingFile, ReleasesFile, RouteFile,
-    StatementFile, ThrottlingFile, load_file, parse_file,
+    AuthorizerFile, CONFIG_FILE, DomainFile, FileConfig, FunctionsFile, LoggingFile, ReleasesFile,
+    RouteFile, StatementFile, ThrottlingFile, load_file, parse_file,
 };
 pub use names::*;
 

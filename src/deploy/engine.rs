@@ -44,12 +44,12 @@ use super::graph::{self, Graph, serial_of};
 use super::kind::{DynResource, Of, Place, Planner, Reader, Scope, Snapshot};
 use super::plan::{Plan, ResourceChange};
 use super::resources::{
-    account::Account, api::Api, api_mapping::ApiMapping, authorizer, certificate,
-    certificate::Certificate, dns::DnsRecords, domain_name::DomainName, authorizer::Authorizer, deployment::Deployment,
-    function::Function, integration::Integration, integration_response::IntegrationResponse,
-    log_group::LogGroup, permission::Permission, role::Role, role_policy::RolePolicy, route,
-    route::Route, route_response::RouteResponse, stage::Stage, table::Table, version,
-    version::Version,
+    account::Account, api::Api, api_mapping::ApiMapping, authorizer, authorizer::Authorizer,
+    certificate, certificate::Certificate, deployment::Deployment, dns::DnsRecords,
+    domain_name::DomainName, function::Function, integration::Integration,
+    integration_response::IntegrationResponse, log_group::LogGroup, permission::Permission,
+    role::Role, role_policy::RolePolicy, route, route::Route, route_response::RouteResponse,
+    stage::Stage, table::Table, version, version::Version,
 };
 use super::step::Step;
 use crate::aws::{Aws, AwsEnv};
@@ -174,7 +174,10 @@ pub fn facts(snap: &Snapshot, stack: &Stack) -> Facts {
         validation_records: stack
             .domain
             .as_ref()
-            .and_then(|d| certificate::chosen(&snap.live::<Certificate>(), &stack.name, &d.name).map(|c| c.validation.clone()))
+            .and_then(|d| {
+                certificate::chosen(&snap.live::<Certificate>(), &stack.name, &d.name)
+                    .map(|c| c.validation.clone())
+            })
             .unwrap_or_default(),
         domain_target: stack.domain.as_ref().and_then(|d| {
             snap.get::<DomainName>(&d.name)

@@ -356,7 +356,8 @@ pub const DEPLOY_RULES: &[Rule] = &[
         (StageCleanup, None),
         Any,
         "a deployment a stage still points at cannot be deleted (BadRequestException)",
-    ),    rule(
+    ),
+    rule(
         (CertificateValidation, None),
         (Certificate, None),
         Any,
@@ -543,7 +544,8 @@ pub const DEPLOY_ONLY_RULES: &[Rule] = &[
         (LogGroup, None),
         Any,
         "the access log's destination is the log group's ARN",
-    ),    rule(
+    ),
+    rule(
         (CertificateCleanup, None),
         (DomainName, None),
         Any,

@@ -4,7 +4,7 @@
 use super::kind::{Scope, Snapshot};
 use super::resources::{
     api::Api, api_mapping::ApiMapping, certificate, certificate::Certificate, check_owned,
-    domain_name::DomainName, deployment, deployment::Deployment, function::Function,
+    deployment, deployment::Deployment, domain_name::DomainName, function::Function,
     log_group::LogGroup, stage::Stage, table::Table,
 };
 use super::session::Session;
@@ -54,7 +54,11 @@ pub struct DomainOut {
 
 /// The domain as deployed: its name, target, certificate and status; the URL through it
 /// when it maps the stack's stage.
-fn domain_of(stack: &Stack, snap: &Snapshot, api_id: Option<&str>) -> (Option<DomainOut>, Option<String>) {
+fn domain_of(
+    stack: &Stack,
+    snap: &Snapshot,
+    api_id: Option<&str>,
+) -> (Option<DomainOut>, Option<String>) {
     let domains = snap.live::<DomainName>();
     let owned = |t: &crate::stack::Tags| check_owned("", t, &stack.name).is_ok();
     let live = match &stack.domain {
@@ -74,14 +78,19 @@ fn domain_of(stack: &Stack, snap: &Snapshot, api_id: Option<&str>) -> (Option<Do
         .map(|c| (c.arn.clone(), c.status.clone()));
     let mapped = live.is_some()
         && snap.live::<ApiMapping>().get(&name).is_some_and(|ms| {
-            ms.iter().any(|m| Some(m.api_id.as_str()) == api_id && m.stage == stack.stage)
+            ms.iter()
+                .any(|m| Some(m.api_id.as_str()) == api_id && m.stage == stack.stage)
         });
     let url = match (&stack.domain, mapped) {
         (Some(d), true) if d.name == name => {
             let key = snap
                 .live::<ApiMapping>()
                 .get(&name)
-                .and_then(|ms| ms.iter().find(|m| Some(m.api_id.as_str()) == api_id).map(|m| m.key.clone()))
+                .and_then(|ms| {
+                    ms.iter()
+                        .find(|m| Some(m.api_id.as_str()) == api_id)
+                        .map(|m| m.key.clone())
+                })
                 .unwrap_or_default();
             Some(if key.is_empty() {
                 format!("wss://{name}")
@@ -96,10 +105,21 @@ fn domain_of(stack: &Stack, snap: &Snapshot, api_id: Option<&str>) -> (Option<Do
         target: live.map(|l| l.target.clone()),
         certificate: live
             .map(|l| l.certificate_arn.clone())
-            .or_else(|| stack.domain.as_ref().and_then(|d| d.given_certificate().map(String::from)))
+            .or_else(|| {
+                stack
+                    .domain
+                    .as_ref()
+                    .and_then(|d| d.given_certificate().map(String::from))
+            })
             .or_else(|| pending.as_ref().map(|p| p.0.clone())),
         status: live
-            .map(|l| if l.status.is_empty() { "AVAILABLE".to_string() } else { l.status.clone() })
+            .map(|l| {
+                if l.status.is_empty() {
+                    "AVAILABLE".to_string()
+                } else {
+                    l.status.clone()
+                }
+            })
             .or_else(|| pending.map(|p| p.1)),
     };
     (Some(out), url)

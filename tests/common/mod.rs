@@ -57,6 +57,11 @@ pub struct Call {
     /// For an injected fault: queued, lost, throttle, error, realism, raw, not_aws…
     #[serde(default)]
     pub fault_kind: Option<String>,
+    /// When the call arrived and when its answer left (the emulator's monotonic clock).
+    #[serde(default)]
+    pub start: f64,
+    #[serde(default)]
+    pub end: f64,
 }
 
 /// The result of one `wsconn` run.
@@ -287,6 +292,8 @@ impl Emulator {
             lambda: aws_sdk_lambda::Client::new(&cfg),
             apigw: aws_sdk_apigatewayv2::Client::new(&cfg),
             logs: aws_sdk_cloudwatchlogs::Client::new(&cfg),
+            acm: aws_sdk_acm::Client::new(&cfg),
+            route53: aws_sdk_route53::Client::new(&cfg),
         }
     }
 }
@@ -305,6 +312,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
 impl Clients {

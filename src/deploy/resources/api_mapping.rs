@@ -61,7 +61,10 @@ async fn list(cx_aws: &crate::aws::Aws, domain: &str) -> Result<Option<Vec<Mappi
                 o.next_token().map(String::from),
             )),
             Err(e) if error::is_not_found(&e) => Ok((vec![None], None)),
-            Err(e) => Err(error::aws(format!("listing the API mappings of {domain}"), e)),
+            Err(e) => Err(error::aws(
+                format!("listing the API mappings of {domain}"),
+                e,
+            )),
         }
     })
     .await?;
@@ -82,7 +85,14 @@ pub fn diff(
     api_id: Option<&str>,
     stage: &str,
     key: &str,
-) -> (Option<(Option<&'static str>, Option<Mapping>, Vec<(&'static str, serde_json::Value, serde_json::Value)>)>, Vec<Mapping>) {
+) -> (
+    Option<(
+        Option<&'static str>,
+        Option<Mapping>,
+        Vec<(&'static str, serde_json::Value, serde_json::Value)>,
+    )>,
+    Vec<Mapping>,
+) {
     let ours: Vec<&Mapping> = mappings
         .iter()
         .filter(|m| api_id.is_some_and(|a| a == m.api_id))
@@ -116,8 +126,10 @@ pub fn diff(
         Some(m) => {
             let fields = want(m);
             (!fields.is_empty()).then(|| {
-                let why = (m.api_id != shown_api && api_id.is_some() && !ours.iter().any(|o| o.id == m.id))
-                    .then_some("the key maps another API, and the domain is the stack's");
+                let why = (m.api_id != shown_api
+                    && api_id.is_some()
+                    && !ours.iter().any(|o| o.id == m.id))
+                .then_some("the key maps another API, and the domain is the stack's");
                 (why, Some(m.clone()), fields)
             })
         }
@@ -148,24 +160,32 @@ impl Resource for ApiMapping {
         let api_id = api::kept_id(p);
         if let Some(d) = &p.stack.domain {
             // A domain the plan creates has no mapping yet.
-            let mappings = if p.creates(Kind::DomainName) || !p.live::<DomainName>().contains_key(&d.name) {
-                Vec::new()
-            } else {
-                live.get(&d.name).cloned().unwrap_or_default()
-            };
+            let mappings =
+                if p.creates(Kind::DomainName) || !p.live::<DomainName>().contains_key(&d.name) {
+                    Vec::new()
+                } else {
+                    live.get(&d.name).cloned().unwrap_or_default()
+                };
             let (change, extra) = diff(&mappings, api_id.as_deref(), &p.stack.stage, &d.base_path);
             if let Some((why, existing, fields)) = change {
                 let domain = d.name.clone();
                 match existing {
                     None => {
                         let fields = created_fields(vec![
-                            ("api", json!(api_id.as_deref().unwrap_or(super::UNKNOWN_API))),
+                            (
+                                "api",
+                                json!(api_id.as_deref().unwrap_or(super::UNKNOWN_API)),
+                            ),
                             ("stage", json!(p.stack.stage)),
                             ("key", json!(d.base_path)),
                         ]);
                         p.push(
                             Node::new(Kind::ApiMapping, domain.clone()),
-                            ResourceChange::new(label(&domain, &d.base_path), Action::Create, fields),
+                            ResourceChange::new(
+                                label(&domain, &d.base_path),
+                                Action::Create,
+                                fields,
+                            ),
                             MappingOp::Create { domain },
                         );
                     }
@@ -191,15 +211,30 @@ impl Resource for ApiMapping {
                 }
             }
             for m in extra {
-                push_delete(p, Kind::ApiMappingCleanup, &d.name, &m, Some("another mapping of the stack's API"));
+                push_delete(
+                    p,
+                    Kind::ApiMappingCleanup,
+                    &d.name,
+                    &m,
+                    Some("another mapping of the stack's API"),
+                );
             }
         }
         for (domain, mappings) in live.iter() {
             if p.stack.domain.as_ref().is_some_and(|d| &d.name == domain) {
                 continue;
             }
-            for m in mappings.iter().filter(|m| api_id.as_deref() == Some(m.api_id.as_str())) {
-                push_delete(p, Kind::ApiMappingCleanup, domain, m, Some("the domain is no longer the stack's"));
+            for m in mappings
+                .iter()
+                .filter(|m| api_id.as_deref() == Some(m.api_id.as_str()))
+            {
+                push_delete(
+                    p,
+                    Kind::ApiMappingCleanup,
+                    domain,
+                    m,
+                    Some("the domain is no longer the stack's"),
+                );
             }
         }
         Ok(())
@@ -219,7 +254,11 @@ impl Resource for ApiMapping {
 }
 
 fn push_delete(p: &mut Planner<'_>, kind: Kind, domain: &str, m: &Mapping, why: Option<&str>) {
-    let mut c = ResourceChange::new(format!("{} ({})", label(domain, &m.key), m.id), Action::Delete, vec![]);
+    let mut c = ResourceChange::new(
+        format!("{} ({})", label(domain, &m.key), m.id),
+        Action::Delete,
+        vec![],
+    );
     if let Some(w) = why {
         c = c.with_reason(w);
     }
@@ -270,7 +309,12 @@ async fn create(cx: &Cx, domain: &str) -> Result<()> {
 
 async fn update(cx: &Cx, domain: &str, id: &str) -> Result<()> {
     let api_id = cx.api_id()?;
-    let key = cx.stack.domain.as_ref().map(|d| d.base_path.clone()).unwrap_or_default();
+    let key = cx
+        .stack
+        .domain
+        .as_ref()
+        .map(|d| d.base_path.clone())
+        .unwrap_or_default();
     api_write(|| async {
         cx.aws
             .apigw
@@ -282,7 +326,13 @@ async fn update(cx: &Cx, domain: &str, id: &str) -> Result<()> {
             .api_mapping_key(&key)
             .send()
             .await
-            .map_err(|e| super::vanished_or(label(domain, &key), format!("updating {}", label(domain, &key)), e))
+            .map_err(|e| {
+                super::vanished_or(
+                    label(domain, &key),
+                    format!("updating {}", label(domain, &key)),
+                    e,
+                )
+            })
     })
     .await?;
     Ok(())
@@ -348,10 +398,17 @@ mod tests {
 
     #[test]
     fn another_apis_mapping_on_the_key_is_repointed_and_extra_ones_of_ours_go() {
-        let live = [m("x", "other", "prod", ""), m("y", "a1", "api", "v2"), m("z", "a1", "api", "")];
+        let live = [
+            m("x", "other", "prod", ""),
+            m("y", "a1", "api", "v2"),
+            m("z", "a1", "api", ""),
+        ];
         let (c, extra) = diff(&live, Some("a1"), "api", "");
         assert!(c.is_none(), "z is the stack's mapping on the key");
-        assert_eq!(extra.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["y"]);
+        assert_eq!(
+            extra.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["y"]
+        );
         let (c, extra) = diff(&[m("x", "other", "prod", "")], Some("a1"), "api", "");
         let (why, existing, fields) = c.unwrap();
         assert!(why.is_some() && existing.unwrap().id == "x" && fields.len() == 2);

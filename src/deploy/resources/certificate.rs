@@ -92,7 +92,11 @@ fn short(arn: &str) -> &str {
 /// 32 characters, the same for every run of the stack.
 pub fn token(stack: &str, name: &str, attempt: usize) -> String {
     let digest = Sha256::digest(format!("wsconn\n{stack}\n{name}\n{attempt}"));
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..32].to_string()
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..32]
+        .to_string()
 }
 
 /// The stack's certificate for `name` that the domain uses: ISSUED before pending, the
@@ -126,9 +130,14 @@ async fn describe(aws: &crate::aws::Aws, arn: &str, tags: bool) -> Result<Option
     let d = aws.gated(aws.acm.describe_certificate().certificate_arn(arn).send());
     let t = async {
         if tags {
-            aws.gated(aws.acm.list_tags_for_certificate().certificate_arn(arn).send())
-                .await
-                .map(Some)
+            aws.gated(
+                aws.acm
+                    .list_tags_for_certificate()
+                    .certificate_arn(arn)
+                    .send(),
+            )
+            .await
+            .map(Some)
         } else {
             Ok(None)
         }
@@ -143,11 +152,21 @@ async fn describe(aws: &crate::aws::Aws, arn: &str, tags: bool) -> Result<Option
         Ok(Some(t)) => t
             .tags()
             .iter()
-            .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+            .map(|t| {
+                (
+                    t.key().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
             .collect(),
         Ok(None) => Tags::new(),
         Err(e) if error::is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(error::aws(format!("reading the tags of certificate {arn}"), e)),
+        Err(e) => {
+            return Err(error::aws(
+                format!("reading the tags of certificate {arn}"),
+                e,
+            ));
+        }
     };
     let Some(c) = d.certificate() else {
         return Ok(None);
@@ -227,8 +246,13 @@ pub async fn listed(rd: &Reader<'_>) -> Result<Instances<LiveCertificate>> {
                 arns.push(arn.to_string());
             }
         }
-        let found = futures::future::try_join_all(arns.iter().map(|a| describe(aws, a, true))).await?;
-        Ok(found.into_iter().flatten().map(|c| (c.arn.clone(), c)).collect())
+        let found =
+            futures::future::try_join_all(arns.iter().map(|a| describe(aws, a, true))).await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|c| (c.arn.clone(), c))
+            .collect())
     })
     .await
 }
@@ -236,10 +260,19 @@ pub async fn listed(rd: &Reader<'_>) -> Result<Instances<LiveCertificate>> {
 #[derive(Debug)]
 pub enum CertificateOp {
     /// RequestCertificate for the name, with the token of this attempt.
-    Request { name: String, attempt: usize },
-    Tags { arn: String, tags: TagDelta },
+    Request {
+        name: String,
+        attempt: usize,
+    },
+    Tags {
+        arn: String,
+        tags: TagDelta,
+    },
     /// Writes the validation records in the zone and waits for ISSUED.
-    Validate { name: String, zone_id: String },
+    Validate {
+        name: String,
+        zone_id: String,
+    },
     Delete(String),
 }
 
@@ -251,7 +284,11 @@ pub fn check_given(
     region: &str,
     live: &Instances<LiveCertificate>,
 ) -> Result<()> {
-    let refuse = |why: String| Err(Error::Conflict(format!("[domain] certificate = {arn:?}: {why}")));
+    let refuse = |why: String| {
+        Err(Error::Conflict(format!(
+            "[domain] certificate = {arn:?}: {why}"
+        )))
+    };
     let at = certificate_arn(arn).unwrap_or_default();
     if at != region {
         return refuse(format!(
@@ -262,12 +299,19 @@ pub fn check_given(
         return refuse(format!("ACM has no such certificate in {region}"));
     };
     if c.status != "ISSUED" {
-        return refuse(format!("it is {}, and a domain needs an ISSUED certificate", c.status));
+        return refuse(format!(
+            "it is {}, and a domain needs an ISSUED certificate",
+            c.status
+        ));
     }
     if !c.covers(name) {
         return refuse(format!(
             "it is for {} and does not cover {name}",
-            std::iter::once(&c.domain).chain(&c.sans).cloned().collect::<Vec<_>>().join(", ")
+            std::iter::once(&c.domain)
+                .chain(&c.sans)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())
@@ -313,7 +357,9 @@ impl Resource for Certificate {
                         None => {
                             let attempt = live
                                 .values()
-                                .filter(|c| c.owner.as_deref() == Some(stack.as_str()) && c.domain == d.name)
+                                .filter(|c| {
+                                    c.owner.as_deref() == Some(stack.as_str()) && c.domain == d.name
+                                })
                                 .count();
                             let fields = created_fields(vec![
                                 ("domain_name", json!(d.name)),
@@ -371,7 +417,11 @@ impl Resource for Certificate {
                         let fields = missing
                             .iter()
                             .filter_map(|(n, v)| {
-                                field("CNAME", serde_json::Value::Null, json!(format!("{} {v}", bare(n))))
+                                field(
+                                    "CNAME",
+                                    serde_json::Value::Null,
+                                    json!(format!("{} {v}", bare(n))),
+                                )
                             })
                             .collect();
                         let resource = format!(
@@ -379,7 +429,11 @@ impl Resource for Certificate {
                             label(&d.name, pick.as_ref().map(|c| c.arn.as_str())),
                             zone.zone.name
                         );
-                        p.push(node, ResourceChange::new(resource, Action::Create, fields), op);
+                        p.push(
+                            node,
+                            ResourceChange::new(resource, Action::Create, fields),
+                            op,
+                        );
                     } else if !issued {
                         p.steps.push(Step::internal(
                             node,
@@ -393,7 +447,10 @@ impl Resource for Certificate {
                 }
             }
         }
-        for c in live.values().filter(|c| c.owner.as_deref() == Some(stack.as_str())) {
+        for c in live
+            .values()
+            .filter(|c| c.owner.as_deref() == Some(stack.as_str()))
+        {
             if keep.as_deref() == Some(c.arn.as_str()) {
                 continue;
             }
@@ -419,7 +476,10 @@ impl Resource for Certificate {
     /// Deletes the certificates wsconn requested; a certificate the user gave is kept.
     fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
         let live = p.live::<Certificate>();
-        for c in live.values().filter(|c| c.owner.as_deref() == Some(p.stack.name.as_str())) {
+        for c in live
+            .values()
+            .filter(|c| c.owner.as_deref() == Some(p.stack.name.as_str()))
+        {
             p.push(
                 Node::new(Kind::Certificate, c.arn.clone()),
                 ResourceChange::new(label(&c.domain, Some(&c.arn)), Action::Delete, vec![]),
@@ -457,9 +517,18 @@ async fn request(cx: &Cx, name: &str, attempt: usize) -> Result<()> {
 
 async fn retag(cx: &Cx, arn: &str, delta: &TagDelta) -> Result<()> {
     let acm = &cx.aws.acm;
-    let tag = |k: &str, v: Option<&str>| error::built("tag", Tag::builder().key(k).set_value(v.map(String::from)).build());
+    let tag = |k: &str, v: Option<&str>| {
+        error::built(
+            "tag",
+            Tag::builder().key(k).set_value(v.map(String::from)).build(),
+        )
+    };
     if !delta.remove.is_empty() {
-        let tags = delta.remove.iter().map(|k| tag(k, None)).collect::<Result<Vec<_>>>()?;
+        let tags = delta
+            .remove
+            .iter()
+            .map(|k| tag(k, None))
+            .collect::<Result<Vec<_>>>()?;
         acm.remove_tags_from_certificate()
             .certificate_arn(arn)
             .set_tags(Some(tags))
@@ -468,7 +537,11 @@ async fn retag(cx: &Cx, arn: &str, delta: &TagDelta) -> Result<()> {
             .map_err(|e| error::aws(format!("removing tags from certificate {arn}"), e))?;
     }
     if !delta.set.is_empty() {
-        let tags = delta.set.iter().map(|(k, v)| tag(k, Some(v))).collect::<Result<Vec<_>>>()?;
+        let tags = delta
+            .set
+            .iter()
+            .map(|(k, v)| tag(k, Some(v)))
+            .collect::<Result<Vec<_>>>()?;
         acm.add_tags_to_certificate()
             .certificate_arn(arn)
             .set_tags(Some(tags))
@@ -497,12 +570,16 @@ async fn validate(cx: &Cx, name: &str, zone_id: &str) -> Result<()> {
         .ok_or_else(|| Error::Vanished(label(name, None)))?;
     let what = label(name, Some(&arn));
     // ACM names the validation record a few seconds after the request.
-    let records = crate::wait::until(&format!("{what}: its DNS validation record"), RECORD_LIMIT, || async {
-        let c = describe(&cx.aws, &arn, false)
-            .await?
-            .ok_or_else(|| Error::Vanished(what.clone()))?;
-        Ok((!c.validation.is_empty()).then_some(c.validation))
-    })
+    let records = crate::wait::until(
+        &format!("{what}: its DNS validation record"),
+        RECORD_LIMIT,
+        || async {
+            let c = describe(&cx.aws, &arn, false)
+                .await?
+                .ok_or_else(|| Error::Vanished(what.clone()))?;
+            Ok((!c.validation.is_empty()).then_some(c.validation))
+        },
+    )
     .await?;
     cx.facts().validation_records = records.clone();
     super::dns::write_validation(cx, name, zone_id, &records).await?;
@@ -531,7 +608,9 @@ async fn validate(cx: &Cx, name: &str, zone_id: &str) -> Result<()> {
         }
         if !schedule.sleep().await {
             return Err(Error::Timeout {
-                what: format!("{what}: still PENDING_VALIDATION (run deploy again to keep waiting)"),
+                what: format!(
+                    "{what}: still PENDING_VALIDATION (run deploy again to keep waiting)"
+                ),
                 secs: ISSUE_LIMIT.as_secs(),
             });
         }
@@ -543,7 +622,14 @@ async fn delete(cx: &Cx, arn: &str) -> Result<()> {
         RELEASE_LIMIT,
         |e| e.code() == Some("ResourceInUseException"),
         || async {
-            match cx.aws.acm.delete_certificate().certificate_arn(arn).send().await {
+            match cx
+                .aws
+                .acm
+                .delete_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(e) if error::is_not_found(&e) => Ok(()),
                 Err(e) => Err(error::aws(format!("deleting certificate {arn}"), e)),
@@ -608,8 +694,11 @@ mod tests {
         .collect();
         assert_eq!(chosen(&live, "chat", "ws.example.com").unwrap().arn, "a");
         assert!(chosen(&live, "chat", "other.example.com").is_none());
-        let pending: Instances<LiveCertificate> =
-            [("b".to_string(), cert("b", "PENDING_VALIDATION", Some("chat"), 5))].into();
+        let pending: Instances<LiveCertificate> = [(
+            "b".to_string(),
+            cert("b", "PENDING_VALIDATION", Some("chat"), 5),
+        )]
+        .into();
         assert_eq!(chosen(&pending, "chat", "ws.example.com").unwrap().arn, "b");
     }
 
@@ -627,15 +716,26 @@ mod tests {
     fn a_given_certificate_must_be_issued_cover_the_name_and_be_in_the_region() {
         let arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
         let mut live: Instances<LiveCertificate> = Instances::new();
-        let e = check_given(arn, "ws.example.com", "eu-west-1", &live).unwrap_err().to_string();
-        assert!(e.contains("it is in us-east-1") && e.contains("eu-west-1"), "{e}");
-        let e = check_given(arn, "ws.example.com", "us-east-1", &live).unwrap_err().to_string();
+        let e = check_given(arn, "ws.example.com", "eu-west-1", &live)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("it is in us-east-1") && e.contains("eu-west-1"),
+            "{e}"
+        );
+        let e = check_given(arn, "ws.example.com", "us-east-1", &live)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no such certificate"), "{e}");
         live.insert(arn.into(), cert(arn, "PENDING_VALIDATION", None, 0));
-        let e = check_given(arn, "ws.example.com", "us-east-1", &live).unwrap_err().to_string();
+        let e = check_given(arn, "ws.example.com", "us-east-1", &live)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("PENDING_VALIDATION"), "{e}");
         live.insert(arn.into(), cert(arn, "ISSUED", None, 0));
-        let e = check_given(arn, "api.example.com", "us-east-1", &live).unwrap_err().to_string();
+        let e = check_given(arn, "api.example.com", "us-east-1", &live)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not cover api.example.com"), "{e}");
         assert!(check_given(arn, "ws.example.com", "us-east-1", &live).is_ok());
     }

@@ -149,9 +149,11 @@ pub fn owner_values(stack: &str, claims: &BTreeSet<String>) -> Vec<String> {
 
 /// The stack an ownership record names, if it is one.
 pub fn owner_of(txt: &RecordSet) -> Option<String> {
-    txt.values
-        .iter()
-        .find_map(|v| v.trim_matches('"').strip_prefix(OWNER_KEY).map(String::from))
+    txt.values.iter().find_map(|v| {
+        v.trim_matches('"')
+            .strip_prefix(OWNER_KEY)
+            .map(String::from)
+    })
 }
 
 /// The validation CNAMEs an ownership record says wsconn created.
@@ -240,7 +242,10 @@ pub async fn named_zone(aws: &Aws, zone: &str) -> Result<std::result::Result<Zon
         many => Err(format!(
             "[domain] hosted-zone = {zone:?}: {} public zones are named {zone} ({}); wsconn cannot tell which one the domain's registrar delegates to",
             many.len(),
-            many.iter().map(|z| z.id.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|z| z.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     })
 }
@@ -298,7 +303,10 @@ pub async fn records_named(aws: &Aws, zone_id: &str, name: &str) -> Result<Vec<R
             )
             .await
             .map_err(|e| {
-                error::aws(format!("reading the records of {name} in zone {zone_id}"), e)
+                error::aws(
+                    format!("reading the records of {name} in zone {zone_id}"),
+                    e,
+                )
             })?;
         let page: Vec<RecordSet> = out.resource_record_sets().iter().map(record_of).collect();
         let past = page.iter().any(|r| r.name != name);
@@ -318,16 +326,17 @@ pub async fn records_named(aws: &Aws, zone_id: &str, name: &str) -> Result<Vec<R
 
 /// Reads the records of `name` in `zone`: those at the name, the ownership record and
 /// the validation CNAMEs named `validation` (one level: all at once).
-async fn read_zone(aws: &Aws, zone: Zone, name: &str, validation: &[String]) -> Result<ZoneRecords> {
+async fn read_zone(
+    aws: &Aws,
+    zone: Zone,
+    name: &str,
+    validation: &[String],
+) -> Result<ZoneRecords> {
     let owner = owner_name(name);
     let (at_name, owner_sets, checks) = futures::try_join!(
         records_named(aws, &zone.id, name),
         records_named(aws, &zone.id, &owner),
-        futures::future::try_join_all(
-            validation
-                .iter()
-                .map(|v| records_named(aws, &zone.id, v))
-        ),
+        futures::future::try_join_all(validation.iter().map(|v| records_named(aws, &zone.id, v))),
     )?;
     Ok(ZoneRecords {
         at_name: at_name
@@ -534,7 +543,9 @@ impl Resource for DnsRecords {
         }
         for (name, l) in live.iter() {
             let LiveDns::Zone(z) = l else { continue };
-            if desired.is_some_and(|d| &d.name == name) || z.owner().as_deref() != Some(&p.stack.name) {
+            if desired.is_some_and(|d| &d.name == name)
+                || z.owner().as_deref() != Some(&p.stack.name)
+            {
                 continue;
             }
             let reason = match &p.stack.domain {
@@ -560,7 +571,13 @@ impl Resource for DnsRecords {
     }
 }
 
-fn push_delete(p: &mut Planner<'_>, kind: Kind, name: &str, z: &ZoneRecords, reason: Option<String>) {
+fn push_delete(
+    p: &mut Planner<'_>,
+    kind: Kind,
+    name: &str,
+    z: &ZoneRecords,
+    reason: Option<String>,
+) {
     let claims = claims_of(z.owner.as_ref());
     let gone: Vec<FieldChange> = z
         .at_name
@@ -683,19 +700,23 @@ pub async fn submit(aws: &Aws, zone_id: &str, edits: &[Edit], what: &str) -> Res
 /// Waits until a change is INSYNC (Route 53 has propagated it to its servers).
 pub async fn wait_in_sync(aws: &Aws, change_id: &str, what: &str) -> Result<()> {
     let id = change_id.trim_start_matches("/change/").to_string();
-    crate::wait::until(&format!("Route 53 change {id} ({what})"), SYNC_LIMIT, || async {
-        let out = aws
-            .route53
-            .get_change()
-            .id(&id)
-            .send()
-            .await
-            .map_err(|e| error::aws(format!("reading Route 53 change {id}"), e))?;
-        Ok(out
-            .change_info()
-            .is_some_and(|c| c.status() == &ChangeStatus::Insync)
-            .then_some(()))
-    })
+    crate::wait::until(
+        &format!("Route 53 change {id} ({what})"),
+        SYNC_LIMIT,
+        || async {
+            let out = aws
+                .route53
+                .get_change()
+                .id(&id)
+                .send()
+                .await
+                .map_err(|e| error::aws(format!("reading Route 53 change {id}"), e))?;
+            Ok(out
+                .change_info()
+                .is_some_and(|c| c.status() == &ChangeStatus::Insync)
+                .then_some(()))
+        },
+    )
     .await
 }
 
@@ -738,15 +759,20 @@ where
 async fn sync(cx: &Cx, name: &str, zone_id: &str) -> Result<()> {
     let stack = cx.stack_name().to_string();
     let what = format!("the records of {name}");
-    let target = cx.facts().domain_target.clone().ok_or_else(|| {
-        Error::Vanished(format!("custom domain name {name}"))
-    })?;
+    let target = cx
+        .facts()
+        .domain_target
+        .clone()
+        .ok_or_else(|| Error::Vanished(format!("custom domain name {name}")))?;
     let alias = Alias::to(&target.0, &target.1);
     converge(cx, name, zone_id, &what, |z| {
         check_ours(name, &stack, z)?;
         let mut out = Vec::new();
         for kind in ["A", "AAAA"] {
-            out.extend(edits(z.record(kind), Some(&RecordSet::alias(name, kind, &alias))));
+            out.extend(edits(
+                z.record(kind),
+                Some(&RecordSet::alias(name, kind, &alias)),
+            ));
         }
         let txt = RecordSet::plain(
             &owner_name(name),
@@ -876,14 +902,23 @@ mod tests {
     }
 
     fn target() -> Alias {
-        Alias::to("d-abc.execute-api.us-east-1.amazonaws.com.", "Z1UJRXOUMOOFQ8")
+        Alias::to(
+            "d-abc.execute-api.us-east-1.amazonaws.com.",
+            "Z1UJRXOUMOOFQ8",
+        )
     }
 
     #[test]
     fn the_ownership_record_names_the_stack_and_its_claims() {
         let claims: BTreeSet<String> = ["_x.ws.example.com".to_string()].into();
         let v = owner_values("chat", &claims);
-        assert_eq!(v, ["\"wsconn:stack=chat\"", "\"wsconn:validation=_x.ws.example.com\""]);
+        assert_eq!(
+            v,
+            [
+                "\"wsconn:stack=chat\"",
+                "\"wsconn:validation=_x.ws.example.com\""
+            ]
+        );
         let txt = RecordSet::plain("_wsconn.ws.example.com", "TXT", v);
         assert_eq!(owner_of(&txt).as_deref(), Some("chat"));
         assert_eq!(claims_of(Some(&txt)), claims);
@@ -896,7 +931,10 @@ mod tests {
         let e = check_ours("ws.example.com", "chat", &zone(vec![foreign.clone()], None))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ws.example.com A 192.0.2.1") && e.contains("never takes over"), "{e}");
+        assert!(
+            e.contains("ws.example.com A 192.0.2.1") && e.contains("never takes over"),
+            "{e}"
+        );
         let e = check_ours("ws.example.com", "chat", &zone(vec![], Some("other")))
             .unwrap_err()
             .to_string();
@@ -913,13 +951,25 @@ mod tests {
         let live = RecordSet::alias(
             "ws.example.com",
             "A",
-            &Alias::to("D-ABC.execute-api.us-east-1.amazonaws.com", "Z1UJRXOUMOOFQ8"),
+            &Alias::to(
+                "D-ABC.execute-api.us-east-1.amazonaws.com",
+                "Z1UJRXOUMOOFQ8",
+            ),
         );
-        let z = zone(vec![live, RecordSet::alias("ws.example.com", "AAAA", &t)], Some("chat"));
+        let z = zone(
+            vec![live, RecordSet::alias("ws.example.com", "AAAA", &t)],
+            Some("chat"),
+        );
         assert!(diff("ws.example.com", "chat", &z, Some(&t)).is_empty());
-        let other = Alias::to("d-old.execute-api.us-east-1.amazonaws.com", "Z1UJRXOUMOOFQ8");
+        let other = Alias::to(
+            "d-old.execute-api.us-east-1.amazonaws.com",
+            "Z1UJRXOUMOOFQ8",
+        );
         let f = diff("ws.example.com", "chat", &z, Some(&other));
-        assert_eq!(f.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["A", "AAAA"]);
+        assert_eq!(
+            f.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
+            ["A", "AAAA"]
+        );
         let f = diff("ws.example.com", "chat", &zone(vec![], None), None);
         assert_eq!(f.len(), 3);
         assert!(f[0].desired.as_str().unwrap().contains("known after apply"));
@@ -931,11 +981,17 @@ mod tests {
         let b = RecordSet::alias(
             "ws.example.com",
             "A",
-            &Alias::to("d-new.execute-api.us-east-1.amazonaws.com", "Z1UJRXOUMOOFQ8"),
+            &Alias::to(
+                "d-new.execute-api.us-east-1.amazonaws.com",
+                "Z1UJRXOUMOOFQ8",
+            ),
         );
         assert_eq!(edits(None, Some(&a)), [Edit::Create(a.clone())]);
         assert!(edits(Some(&a), Some(&a)).is_empty());
-        assert_eq!(edits(Some(&a), Some(&b)), [Edit::Delete(a.clone()), Edit::Create(b)]);
+        assert_eq!(
+            edits(Some(&a), Some(&b)),
+            [Edit::Delete(a.clone()), Edit::Create(b)]
+        );
         assert_eq!(edits(Some(&a), None), [Edit::Delete(a)]);
     }
 

@@ -7,7 +7,7 @@
 //! answer, a rerun) is read back and its ownership checked. The stack's other domain
 //! names (the name changed, `[domain]` removed) are found by their tag in the listing.
 
-use super::{TagDelta, Tags, apply_apigw_tags, api_write, check_owned, tags_field, tags_value};
+use super::{TagDelta, Tags, api_write, apply_apigw_tags, check_owned, tags_field, tags_value};
 use crate::config::OWNER_TAG;
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
@@ -55,7 +55,10 @@ fn live_of(d: &aws_sdk_apigatewayv2::types::DomainName) -> LiveDomain {
             .and_then(|c| c.api_gateway_domain_name())
             .unwrap_or_default()
             .to_string(),
-        target_zone_id: c.and_then(|c| c.hosted_zone_id()).unwrap_or_default().to_string(),
+        target_zone_id: c
+            .and_then(|c| c.hosted_zone_id())
+            .unwrap_or_default()
+            .to_string(),
         endpoint_type: c
             .and_then(|c| c.endpoint_type())
             .map(|e| e.as_str().to_string())
@@ -64,7 +67,10 @@ fn live_of(d: &aws_sdk_apigatewayv2::types::DomainName) -> LiveDomain {
             .and_then(|c| c.security_policy())
             .map(|e| e.as_str().to_string())
             .unwrap_or_default(),
-        certificate_arn: c.and_then(|c| c.certificate_arn()).unwrap_or_default().to_string(),
+        certificate_arn: c
+            .and_then(|c| c.certificate_arn())
+            .unwrap_or_default()
+            .to_string(),
         status: c
             .and_then(|c| c.domain_name_status())
             .map(|e| e.as_str().to_string())
@@ -92,7 +98,9 @@ async fn listed(rd: &Reader<'_>) -> Result<Instances<LiveDomain>> {
         let desired = rd.stack.domain.as_ref().map(|d| d.name.as_str());
         Ok(all
             .into_iter()
-            .filter(|d| d.owner() == Some(rd.stack.name.as_str()) || Some(d.name.as_str()) == desired)
+            .filter(|d| {
+                d.owner() == Some(rd.stack.name.as_str()) || Some(d.name.as_str()) == desired
+            })
             .map(|d| (d.name.clone(), d))
             .collect())
     })
@@ -112,7 +120,11 @@ pub async fn owned(rd: &Reader<'_>) -> Result<Instances<LiveDomain>> {
 #[derive(Debug)]
 pub enum DomainOp {
     Create(String),
-    Update { name: String, config: bool, tags: TagDelta },
+    Update {
+        name: String,
+        config: bool,
+        tags: TagDelta,
+    },
     Delete(String),
 }
 
@@ -177,7 +189,9 @@ impl Resource for DomainName {
             }
         }
         for l in live.values() {
-            if l.owner() != Some(stack.as_str()) || p.stack.domain.as_ref().is_some_and(|d| d.name == l.name) {
+            if l.owner() != Some(stack.as_str())
+                || p.stack.domain.as_ref().is_some_and(|d| d.name == l.name)
+            {
                 continue;
             }
             let reason = match &p.stack.domain {
@@ -195,7 +209,10 @@ impl Resource for DomainName {
 
     fn plan_destroy(p: &mut Planner<'_>) -> Result<()> {
         let live = p.live::<DomainName>();
-        for l in live.values().filter(|l| l.owner() == Some(p.stack.name.as_str())) {
+        for l in live
+            .values()
+            .filter(|l| l.owner() == Some(p.stack.name.as_str()))
+        {
             p.push(
                 Node::new(Kind::DomainName, l.name.clone()),
                 ResourceChange::new(label(&l.name), Action::Delete, vec![]),
@@ -221,13 +238,26 @@ fn configuration(cx: &Cx) -> Result<DomainNameConfiguration> {
 
 /// GetDomainName; `None` when it does not exist.
 async fn get(cx: &Cx, name: &str) -> Result<Option<LiveDomain>> {
-    match cx.aws.apigw.get_domain_name().domain_name(name).send().await {
+    match cx
+        .aws
+        .apigw
+        .get_domain_name()
+        .domain_name(name)
+        .send()
+        .await
+    {
         Ok(d) => {
             let c = d.domain_name_configurations().first();
             Ok(Some(LiveDomain {
                 name: name.to_string(),
-                target: c.and_then(|c| c.api_gateway_domain_name()).unwrap_or_default().into(),
-                target_zone_id: c.and_then(|c| c.hosted_zone_id()).unwrap_or_default().into(),
+                target: c
+                    .and_then(|c| c.api_gateway_domain_name())
+                    .unwrap_or_default()
+                    .into(),
+                target_zone_id: c
+                    .and_then(|c| c.hosted_zone_id())
+                    .unwrap_or_default()
+                    .into(),
                 endpoint_type: c
                     .and_then(|c| c.endpoint_type())
                     .map(|e| e.as_str().to_string())
@@ -236,7 +266,10 @@ async fn get(cx: &Cx, name: &str) -> Result<Option<LiveDomain>> {
                     .and_then(|c| c.security_policy())
                     .map(|e| e.as_str().to_string())
                     .unwrap_or_default(),
-                certificate_arn: c.and_then(|c| c.certificate_arn()).unwrap_or_default().into(),
+                certificate_arn: c
+                    .and_then(|c| c.certificate_arn())
+                    .unwrap_or_default()
+                    .into(),
                 status: String::new(),
                 tags: d.tags().cloned().unwrap_or_default().into_iter().collect(),
             }))
@@ -268,8 +301,12 @@ async fn create(cx: &Cx, name: &str) -> Result<()> {
         Ok(out) => {
             let c = out.domain_name_configurations().first();
             cx.facts().domain_target = Some((
-                c.and_then(|c| c.api_gateway_domain_name()).unwrap_or_default().into(),
-                c.and_then(|c| c.hosted_zone_id()).unwrap_or_default().into(),
+                c.and_then(|c| c.api_gateway_domain_name())
+                    .unwrap_or_default()
+                    .into(),
+                c.and_then(|c| c.hosted_zone_id())
+                    .unwrap_or_default()
+                    .into(),
             ));
             Ok(())
         }
@@ -296,12 +333,16 @@ async fn update(cx: &Cx, name: &str, config: bool, tags: &TagDelta) -> Result<()
                 .domain_name_configurations(c.clone())
                 .send()
                 .await
-                .map_err(|e| super::vanished_or(label(name), format!("updating {}", label(name)), e))
+                .map_err(|e| {
+                    super::vanished_or(label(name), format!("updating {}", label(name)), e)
+                })
         })
         .await?;
     }
     apply_apigw_tags(cx, &cx.env.domain_name_arn(name), &label(name), tags).await?;
-    let d = get(cx, name).await?.ok_or_else(|| Error::Vanished(label(name)))?;
+    let d = get(cx, name)
+        .await?
+        .ok_or_else(|| Error::Vanished(label(name)))?;
     learn(cx, &d);
     Ok(())
 }

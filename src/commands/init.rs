@@ -243,10 +243,16 @@ mod tests {
             let file: crate::config::FileConfig = toml::from_str(toml).unwrap();
             assert_eq!(file.stack.as_deref(), Some("demo"));
             for (key, r) in &file.routes {
-                let h = r.handler.join("index.mjs").display().to_string();
+                // The module Lambda's handler setting names (index.handler by default).
+                let entry = r.entry.as_deref().unwrap_or("index.handler");
+                let module = entry.rsplit_once('.').map(|(m, _)| m).unwrap_or(entry);
+                let dir = r.handler.display().to_string();
                 assert!(
-                    files.iter().any(|(p, _)| *p == h),
-                    "{key}: {h} is not written"
+                    files.iter().any(|(p, _)| {
+                        let stem = p.strip_prefix(&format!("{dir}/")).and_then(|f| f.rsplit_once('.')).map(|(s, _)| s);
+                        stem == Some(module)
+                    }),
+                    "{key}: no module {module} in {dir} is written"
                 );
             }
         }

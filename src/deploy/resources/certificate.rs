@@ -198,7 +198,46 @@ async fn describe(aws: &crate::aws::Aws, arn: &str, tags: bool) -> Result<Option
 /// and the user's certificate; read once and shared with the DNS kind.
 pub async fn listed(rd: &Reader<'_>) -> Result<Instances<LiveCertificate>> {
     rd.shared("certificates", || async {
-        let mut names: Vec<String> = super::domain_name::owned(rd).await?.into_keys().collect();
+        let aws = rd.aws;
+        let list_all = || {
+            super::all_pages(|token| async move {
+                let out = aws
+                    .gated(
+                        aws.acm
+                            .list_certificates()
+                            .set_certificate_statuses(Some(vec![
+                                CertificateStatus::PendingValidation,
+                                CertificateStatus::Issued,
+                                CertificateStatus::Inactive,
+                                CertificateStatus::Expired,
+                                CertificateStatus::ValidationTimedOut,
+                                CertificateStatus::Revoked,
+                                CertificateStatus::Failed,
+                            ]))
+                            .set_next_token(token)
+                            .send(),
+                    )
+                    .await
+                    .map_err(|e| error::aws("listing ACM certificates", e))?;
+                Ok((
+                    out.certificate_summary_list().to_vec(),
+                    out.next_token().map(String::from),
+                ))
+            })
+        };
+        // With [domain], the listing goes beside the domain names' (one level); without
+        // it, ACM is read only when the stack still has a domain (and a stack that never
+        // had one needs no ACM permission).
+        let (owned, listed) = if rd.stack.domain.is_some() {
+            futures::try_join!(super::domain_name::owned(rd), list_all())?
+        } else {
+            let owned = super::domain_name::owned(rd).await?;
+            if owned.is_empty() {
+                return Ok(Instances::new());
+            }
+            (owned, list_all().await?)
+        };
+        let mut names: Vec<String> = owned.into_keys().collect();
         let mut arns: Vec<String> = Vec::new();
         if let Some(d) = &rd.stack.domain {
             names.push(d.name.clone());
@@ -208,35 +247,6 @@ pub async fn listed(rd: &Reader<'_>) -> Result<Instances<LiveCertificate>> {
                 arns.push(arn.to_string());
             }
         }
-        if names.is_empty() {
-            return Ok(Instances::new());
-        }
-        let aws = rd.aws;
-        let listed = super::all_pages(|token| async move {
-            let out = aws
-                .gated(
-                    aws.acm
-                        .list_certificates()
-                        .set_certificate_statuses(Some(vec![
-                            CertificateStatus::PendingValidation,
-                            CertificateStatus::Issued,
-                            CertificateStatus::Inactive,
-                            CertificateStatus::Expired,
-                            CertificateStatus::ValidationTimedOut,
-                            CertificateStatus::Revoked,
-                            CertificateStatus::Failed,
-                        ]))
-                        .set_next_token(token)
-                        .send(),
-                )
-                .await
-                .map_err(|e| error::aws("listing ACM certificates", e))?;
-            Ok((
-                out.certificate_summary_list().to_vec(),
-                out.next_token().map(String::from),
-            ))
-        })
-        .await?;
         for c in listed {
             let domain = c.domain_name().unwrap_or_default().to_ascii_lowercase();
             if let Some(arn) = c.certificate_arn()

@@ -326,17 +326,22 @@ pub async fn records_named(aws: &Aws, zone_id: &str, name: &str) -> Result<Vec<R
 
 /// Reads the records of `name` in `zone`: those at the name, the ownership record and
 /// the validation CNAMEs named `validation` (one level: all at once).
-async fn read_zone(
-    aws: &Aws,
-    zone: Zone,
-    name: &str,
-    validation: &[String],
-) -> Result<ZoneRecords> {
+async fn read_zone(aws: &Aws, zone: Zone, name: &str, validation: &[String]) -> Result<ZoneRecords> {
+    let id = zone.id.clone();
+    let (mut z, checks) = futures::try_join!(
+        read_name(aws, zone, name),
+        read_validation(aws, &id, validation)
+    )?;
+    z.validation = checks;
+    Ok(z)
+}
+
+/// The records at the name and the ownership record.
+async fn read_name(aws: &Aws, zone: Zone, name: &str) -> Result<ZoneRecords> {
     let owner = owner_name(name);
-    let (at_name, owner_sets, checks) = futures::try_join!(
+    let (at_name, owner_sets) = futures::try_join!(
         records_named(aws, &zone.id, name),
         records_named(aws, &zone.id, &owner),
-        futures::future::try_join_all(validation.iter().map(|v| records_named(aws, &zone.id, v))),
     )?;
     Ok(ZoneRecords {
         at_name: at_name
@@ -344,72 +349,86 @@ async fn read_zone(
             .filter(|r| ["A", "AAAA", "CNAME"].contains(&r.kind.as_str()))
             .collect(),
         owner: owner_sets.into_iter().find(|r| r.kind == "TXT"),
-        validation: checks
-            .into_iter()
-            .flatten()
-            .filter(|r| r.kind == "CNAME")
-            .collect(),
+        validation: Vec::new(),
         zone,
     })
 }
 
+/// The validation CNAMEs that exist among `names`.
+async fn read_validation(aws: &Aws, zone_id: &str, names: &[String]) -> Result<Vec<RecordSet>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let checks =
+        futures::future::try_join_all(names.iter().map(|v| records_named(aws, zone_id, v))).await?;
+    Ok(checks
+        .into_iter()
+        .flatten()
+        .filter(|r| r.kind == "CNAME")
+        .collect())
+}
+
 /// Which names to read, and in which zone: the desired domain's (in its `hosted-zone`),
-/// and the stack's live domains that are not it (in the zone that holds them).
+/// and the stack's live domains that are not it (in the zone that holds them). The
+/// desired name's zone and records are read beside the domain names and certificates;
+/// only the validation CNAMEs wait for the certificate (three levels in all).
 async fn read<'a>(rd: &'a Reader<'a>) -> Result<Instances<LiveDns>> {
     let desired = rd.stack.domain.as_ref();
-    let owned = domain_name::owned(rd).await?;
-    let certificates = certificate::listed(rd).await?;
-    let validation_of = |name: &str| -> Vec<String> {
-        let mut v: Vec<String> = certificates
-            .values()
-            .filter(|c| c.domain == name && c.owner.as_deref() == Some(rd.stack.name.as_str()))
-            .flat_map(|c| c.validation.iter().map(|(n, _)| bare(n)))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+    let wanted = async {
+        match desired.and_then(|d| d.zone().map(|z| (d, z))) {
+            Some((d, z)) => read_one(rd, d.name.clone(), Some(z.to_string())).await,
+            None => Ok(None),
+        }
     };
-    let mut names: Vec<(String, Option<String>)> = Vec::new();
-    if let Some(d) = desired.filter(|d| d.zone().is_some()) {
-        names.push((d.name.clone(), d.zone().map(String::from)));
-    }
-    for name in owned.keys() {
-        let is_desired = desired.is_some_and(|d| &d.name == name);
-        // A domain whose DNS is the user's (`certificate`) is left alone while it is
-        // declared; destroy removes whatever records of the stack it finds.
-        if !is_desired || (rd.scope == Scope::Destroy && !names.iter().any(|(n, _)| n == name)) {
-            names.push((name.clone(), None));
-        }
-    }
-    let found = futures::future::try_join_all(names.into_iter().map(|(name, zone)| {
-        let validation = validation_of(&name);
-        async move {
-            let zone = match zone {
-                Some(z) => match named_zone(rd.aws, &z).await? {
-                    Ok(z) => Some(z),
-                    Err(why) if rd.scope == Scope::Full => {
-                        return Ok(Some((name, LiveDns::Refused(why))));
-                    }
-                    Err(_) => None,
-                },
-                // No zone given: the records are the stack's only if the zone that
-                // holds the name can be read (and a user whose DNS is elsewhere may
-                // not be allowed to list Route 53 at all).
-                None => match covering_zone(rd.aws, &name).await {
-                    Ok(z) => z,
-                    Err(e) if e.code() == Some("AccessDenied") => None,
-                    Err(e) => return Err(e),
-                },
-            };
-            let Some(zone) = zone else {
-                return Ok::<_, Error>(None);
-            };
-            let records = read_zone(rd.aws, zone, &name, &validation).await?;
-            Ok(Some((name, LiveDns::Zone(records))))
-        }
-    }))
-    .await?;
-    Ok(found.into_iter().flatten().collect())
+    let others = async {
+        let owned = domain_name::owned(rd).await?;
+        let names: Vec<String> = owned
+            .into_keys()
+            .filter(|name| match desired {
+                // A domain whose DNS is the user's (`certificate`) is left alone while it
+                // is declared; destroy removes whatever records of the stack it finds.
+                Some(d) if &d.name == name => d.zone().is_none() && rd.scope == Scope::Destroy,
+                _ => true,
+            })
+            .collect();
+        futures::future::try_join_all(names.into_iter().map(|n| read_one(rd, n, None))).await
+    };
+    let (wanted, others) = futures::try_join!(wanted, others)?;
+    Ok(wanted.into_iter().chain(others.into_iter().flatten()).collect())
+}
+
+/// One name's zone and records; `None` when no zone of the account holds it.
+async fn read_one(rd: &Reader<'_>, name: String, zone: Option<String>) -> Result<Option<(String, LiveDns)>> {
+    let zone = match zone {
+        Some(z) => match named_zone(rd.aws, &z).await? {
+            Ok(z) => Some(z),
+            Err(why) if rd.scope == Scope::Full => return Ok(Some((name, LiveDns::Refused(why)))),
+            Err(_) => None,
+        },
+        // No zone given: the records are the stack's only if the zone that holds the
+        // name can be read (and a user whose DNS is elsewhere may not be allowed to list
+        // Route 53 at all).
+        None => match covering_zone(rd.aws, &name).await {
+            Ok(z) => z,
+            Err(e) if e.code() == Some("AccessDenied") => None,
+            Err(e) => return Err(e),
+        },
+    };
+    let Some(zone) = zone else {
+        return Ok(None);
+    };
+    let (mut z, certificates) =
+        futures::try_join!(read_name(rd.aws, zone, &name), certificate::listed(rd))?;
+    let mut validation: Vec<String> = certificates
+        .values()
+        .filter(|c| c.domain == name && c.owner.as_deref() == Some(rd.stack.name.as_str()))
+        .flat_map(|c| c.validation.iter().map(|(n, _)| bare(n)))
+        .chain(claims_of(z.owner.as_ref()))
+        .collect();
+    validation.sort();
+    validation.dedup();
+    z.validation = read_validation(rd.aws, &z.zone.id, &validation).await?;
+    Ok(Some((name, LiveDns::Zone(z))))
 }
 
 /// The alias target the records should name: the live domain's, when the plan keeps it.

@@ -280,6 +280,32 @@ pub enum Command {
         #[command(flatten)]
         lock: LockOpts,
     },
+    /// Show the stack's logs as one stream: each handler's, the authorizer's, the access
+    /// log and API Gateway's execution log, interleaved by time.
+    ///
+    /// Each line is prefixed by its source (`sendmessage`, `authorizer`, `access`,
+    /// `execution`). Lambda's START, END and REPORT lines are folded into one line with
+    /// the duration, billed duration and memory used; access-log records are shown as
+    /// connection, event, route, status and errors. --connection and --principal follow
+    /// one connection (or one principal's) across all of them. --output json prints one
+    /// object per line. Reads only (logs:FilterLogEvents).
+    #[command(
+        after_help = "Examples:\n  wsconn logs --since 1h\n  wsconn logs --follow\n  wsconn logs --connection 'SOqGjdZioAMCEeg=' --since 2h\n  wsconn logs --principal alice --follow\n  wsconn logs --route sendmessage --filter ERROR\n  wsconn logs --access --output json | jq .message"
+    )]
+    Logs {
+        #[command(flatten)]
+        args: LogsArgs,
+        #[command(flatten)]
+        opts: StackOpts,
+    },
+    /// Print a shell completion script: bash, zsh, fish or powershell.
+    #[command(
+        after_help = "Examples:\n  wsconn completions bash > ~/.local/share/bash-completion/completions/wsconn\n  wsconn completions zsh > ~/.zfunc/_wsconn      # with fpath=(~/.zfunc $fpath) before compinit\n  wsconn completions fish > ~/.config/fish/completions/wsconn.fish\n  wsconn completions powershell >> $PROFILE"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Render what API Gateway would send to a route's DynamoDB integration, offline.
     ///
     /// Runs the stack's own mapping template (placeholders filled as deploy fills them,
@@ -427,6 +453,47 @@ pub enum Command {
     },
 }
 
+/// What `wsconn logs` reads and shows.
+#[derive(Debug, Args, Clone)]
+pub struct LogsArgs {
+    /// Keep reading new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// From this long ago (`10m`, `2h`, `1d`) or this time (RFC 3339,
+    /// `2026-12-07T10:00:00Z`).
+    #[arg(long, value_name = "WHEN", default_value = "10m")]
+    pub since: String,
+    /// Up to this long ago or this time (default: now; not with --follow).
+    #[arg(long, value_name = "WHEN", conflicts_with = "follow")]
+    pub until: Option<String>,
+    /// Only this route's handler (repeatable): `sendmessage`, `$default`.
+    #[arg(long = "route", value_name = "KEY")]
+    pub routes: Vec<String>,
+    /// Only the $connect authorizer's log.
+    #[arg(long)]
+    pub authorizer: bool,
+    /// Only the stage's access log.
+    #[arg(long)]
+    pub access: bool,
+    /// Only API Gateway's execution log.
+    #[arg(long)]
+    pub execution: bool,
+    /// Only what concerns this connection: its access and execution records and the
+    /// handler invocations of its events (repeatable).
+    #[arg(long = "connection", value_name = "ID", allow_hyphen_values = true)]
+    pub connections: Vec<String>,
+    /// Only what concerns this principal's connections (the $connect authorizer's
+    /// principalId, from the access log and the table).
+    #[arg(long, value_name = "ID")]
+    pub principal: Option<String>,
+    /// A CloudWatch Logs filter pattern, applied by the service (`ERROR`, `"timed out"`).
+    #[arg(long, value_name = "PATTERN", allow_hyphen_values = true)]
+    pub filter: Option<String>,
+    /// How often --follow asks for new events.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub poll: std::time::Duration,
+}
+
 /// A starting point `wsconn init` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Example {
@@ -501,6 +568,14 @@ impl Cli {
     }
 }
 
+static NO_STACK_OPTS: StackOpts = StackOpts {
+    stage: None,
+    connection_ttl: None,
+    tags: Vec::new(),
+    log_retention_days: None,
+    assets_dir: None,
+};
+
 impl Command {
     pub fn stack_opts(&self) -> &StackOpts {
         match self {
@@ -514,7 +589,9 @@ impl Command {
             Command::Render { args } => &args.opts,
             Command::Smoke { opts, .. }
             | Command::Connections { opts, .. }
-            | Command::Init { opts, .. } => opts,
+            | Command::Init { opts, .. }
+            | Command::Logs { opts, .. } => opts,
+            Command::Completions { .. } => &NO_STACK_OPTS,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`commands`]: one file per subcommand, each a thin layer over a capability;
 //! - [`cli`]: the command line (clap), turned into [`config::Overrides`];
 //! - the capabilities: [`deploy`] (reconcile AWS to the stack), [`local`] (run it on this
-//!   machine), [`ops`] (smoke-test and operate a running stack);
+//!   machine), [`ops`] (smoke-test and operate a running stack), [`logs`] (read the
+//!   stack's log groups as one stream);
 //! - [`gateway`]: API Gateway's run-time semantics, shared by `local` and `render`;
 //! - [`aws`]: SDK clients and the account's facts (region, account, partition);
 //! - [`stack`] and [`assets`]: the one model of the stack, built from the configuration;
@@ -37,6 +38,8 @@ pub mod error;
 pub mod gateway;
 #[cfg(feature = "app")]
 pub mod local;
+#[cfg(feature = "app")]
+pub mod logs;
 #[cfg(feature = "app")]
 pub mod ops;
 #[cfg(feature = "app")]

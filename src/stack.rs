@@ -215,8 +215,10 @@ impl StageSettings {
 }
 
 /// The access log's format: one JSON object per line, with the fields a WebSocket API
-/// can log ($context variables).
-pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","eventType":"$context.eventType","routeKey":"$context.routeKey","status":"$context.status","connectionId":"$context.connectionId","integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error"}"#;
+/// can log ($context variables). `principalId` and `integrationRequestId` (the Lambda
+/// request id of a proxy integration) let `wsconn logs` tie records to a principal and to
+/// the handler invocation a request made.
+pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","eventType":"$context.eventType","routeKey":"$context.routeKey","status":"$context.status","connectionId":"$context.connectionId","integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error","principalId":"$context.authorizer.principalId","integrationRequestId":"$context.integration.requestId"}"#;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiDef {

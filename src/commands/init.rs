@@ -249,7 +249,10 @@ mod tests {
                 let dir = r.handler.display().to_string();
                 assert!(
                     files.iter().any(|(p, _)| {
-                        let stem = p.strip_prefix(&format!("{dir}/")).and_then(|f| f.rsplit_once('.')).map(|(s, _)| s);
+                        let stem = p
+                            .strip_prefix(&format!("{dir}/"))
+                            .and_then(|f| f.rsplit_once('.'))
+                            .map(|(s, _)| s);
                         stem == Some(module)
                     }),
                     "{key}: no module {module} in {dir} is written"

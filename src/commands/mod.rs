@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod diff;
 pub mod init;
 pub mod local;
+pub mod logs;
 pub mod outputs;
 pub mod releases;
 pub mod render;
@@ -44,6 +45,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     {
         return init::run(g, dir.as_deref(), *example, *force);
     }
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "wsconn", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     let file = config::load_file(g.config.as_deref())?;
     let cfg = config::resolve(&cli.overrides(), file)?;
     match &cli.command {
@@ -56,6 +62,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diff { engine, .. } => diff::run(g, cfg, engine).await,
         Command::Destroy { engine, lock, .. } => destroy::run(g, cfg, engine, lock).await,
         Command::Outputs { engine, .. } => outputs::run(g, cfg, engine).await,
+        Command::Logs { args, .. } => logs::run(g, cfg, args).await,
+        Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         Command::Releases { engine, .. } => releases::run(g, cfg, engine).await,
         Command::Rollback {
             to, engine, lock, ..

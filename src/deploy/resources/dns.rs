@@ -326,7 +326,12 @@ pub async fn records_named(aws: &Aws, zone_id: &str, name: &str) -> Result<Vec<R
 
 /// Reads the records of `name` in `zone`: those at the name, the ownership record and
 /// the validation CNAMEs named `validation` (one level: all at once).
-async fn read_zone(aws: &Aws, zone: Zone, name: &str, validation: &[String]) -> Result<ZoneRecords> {
+async fn read_zone(
+    aws: &Aws,
+    zone: Zone,
+    name: &str,
+    validation: &[String],
+) -> Result<ZoneRecords> {
     let id = zone.id.clone();
     let (mut z, checks) = futures::try_join!(
         read_name(aws, zone, name),
@@ -394,11 +399,18 @@ async fn read<'a>(rd: &'a Reader<'a>) -> Result<Instances<LiveDns>> {
         futures::future::try_join_all(names.into_iter().map(|n| read_one(rd, n, None))).await
     };
     let (wanted, others) = futures::try_join!(wanted, others)?;
-    Ok(wanted.into_iter().chain(others.into_iter().flatten()).collect())
+    Ok(wanted
+        .into_iter()
+        .chain(others.into_iter().flatten())
+        .collect())
 }
 
 /// One name's zone and records; `None` when no zone of the account holds it.
-async fn read_one(rd: &Reader<'_>, name: String, zone: Option<String>) -> Result<Option<(String, LiveDns)>> {
+async fn read_one(
+    rd: &Reader<'_>,
+    name: String,
+    zone: Option<String>,
+) -> Result<Option<(String, LiveDns)>> {
     let zone = match zone {
         Some(z) => match named_zone(rd.aws, &z).await? {
             Ok(z) => Some(z),

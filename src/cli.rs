@@ -14,7 +14,11 @@ pub const DEFAULT_LOCAL: &str = "127.0.0.1:8080";
 /// AWS is the state: resources are found by name and by the `wsconn:stack=<stack>` tag,
 /// so there is no state file to lose. `local` and `render` need no AWS account.
 #[derive(Debug, Parser)]
-#[command(name = "wsconn", version, propagate_version = true)]
+#[command(
+    name = "wsconn",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("WSCONN_COMMIT"), ")"),
+    propagate_version = true
+)]
 #[command(
     after_help = "Examples:\n  wsconn local                      # the whole API on this machine (no AWS)\n  wsconn render '$connect'          # what $connect sends to DynamoDB, offline\n  wsconn diff                       # what would change (exit 2 if anything)\n  wsconn deploy --yes               # create or repair the stack\n  wsconn smoke                      # check it end to end (--local for wsconn local)\n  wsconn connections list --check   # who is connected\n  wsconn outputs --output json      # endpoint and names for scripts\n  wsconn destroy --yes              # remove everything the stack owns"
 )]
@@ -54,20 +58,30 @@ pub struct GlobalOpts {
 #[derive(Debug, Args, Default, Clone)]
 pub struct StackOpts {
     /// WebSocket stage name.
-    #[arg(long, env = "WSCONN_STAGE")]
+    #[arg(long, global = true, env = "WSCONN_STAGE")]
     pub stage: Option<String>,
     /// Seconds a connection record lives before DynamoDB TTL removes it.
-    #[arg(long, env = "WSCONN_CONNECTION_TTL", value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        env = "WSCONN_CONNECTION_TTL",
+        value_name = "SECONDS"
+    )]
     pub connection_ttl: Option<u64>,
     /// Extra tag for every taggable resource, KEY=VALUE (repeatable).
-    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    #[arg(long = "tag", global = true, value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
     /// Days the function's log group keeps events.
-    #[arg(long, env = "WSCONN_LOG_RETENTION_DAYS", value_name = "DAYS")]
+    #[arg(
+        long,
+        global = true,
+        env = "WSCONN_LOG_RETENTION_DAYS",
+        value_name = "DAYS"
+    )]
     pub log_retention_days: Option<i32>,
     /// Directory holding mapping-templates/ and lambda/ to deploy instead of the copies
     /// built into wsconn (for editing templates or the handler).
-    #[arg(long, env = "WSCONN_ASSETS_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "WSCONN_ASSETS_DIR", value_name = "DIR")]
     pub assets_dir: Option<PathBuf>,
 }
 
@@ -108,6 +122,48 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{s:?}: between 0 and 7 days"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Whether `s` is an address `--local` takes: `HOST:PORT` (`[::1]:PORT` for IPv6).
+pub fn looks_like_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !host.starts_with('-')
+                && port.parse::<u16>().is_ok()
+                && !s.contains('/')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// The command line with `--local HOST:PORT` written as `--local=HOST:PORT`: `--local`
+/// takes the next word only when it is an address, so `connections --local list` means
+/// the default address and the `list` subcommand.
+pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if a == "--local"
+            && let Some(next) = it.peek()
+            && next.to_str().is_some_and(looks_like_host_port)
+        {
+            let mut joined = std::ffi::OsString::from("--local=");
+            joined.push(it.next().unwrap_or_default());
+            out.push(joined);
+            continue;
+        }
+        if a == "--" {
+            out.push(a);
+            out.extend(it);
+            break;
+        }
+        out.push(a);
+    }
+    out
 }
 
 /// `NAME=VALUE`, split at the first `=` (the value may contain `=`; either may be empty,
@@ -336,7 +392,7 @@ pub enum Command {
     )]
     Smoke {
         /// Check a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
-        #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = DEFAULT_LOCAL)]
+        #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, require_equals = true, default_missing_value = DEFAULT_LOCAL)]
         local: Option<String>,
         /// Seconds to keep retrying the connect (a fresh deploy's integration role can take
         /// a moment), and to wait for the item to go after the disconnect.
@@ -357,7 +413,7 @@ pub enum Command {
     )]
     Connections {
         /// Work against a running `wsconn local` at HOST:PORT (default 127.0.0.1:8080).
-        #[arg(long, global = true, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = DEFAULT_LOCAL)]
+        #[arg(long, global = true, value_name = "HOST:PORT", num_args = 0..=1, require_equals = true, default_missing_value = DEFAULT_LOCAL)]
         local: Option<String>,
         #[command(subcommand)]
         action: ConnectionsAction,

@@ -12,7 +12,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 fn main() -> ExitCode {
     // clap exits 2 on a usage error, which `diff` uses for "changes pending": report
     // usage errors with exit 1 like every other error; help and version exit 0.
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(wsconn::cli::normalize_args(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -41,6 +41,11 @@ pub struct Config {
     pub tags: BTreeMap<String, String>,
     /// The application's routes, authorizer and stage settings.
     pub app: App,
+    /// Whether the stack and the stage were given (flag, environment or wsconn.toml)
+    /// rather than defaulted: `--local` takes them from the running `wsconn local`
+    /// otherwise, and refuses a given one that disagrees.
+    pub stack_given: bool,
+    pub stage_given: bool,
 }
 
 /// What the command line says (flags, and the environment variables clap reads for
@@ -73,9 +78,13 @@ pub fn resolve(o: &Overrides, file: FileConfig) -> Result<Config, Error> {
         let (k, v) = parse_tag(t)?;
         tags.insert(k, v);
     }
+    let stack_given = o.stack.is_some() || file.stack.is_some();
+    let stage_given = o.stage.is_some() || file.stage.is_some();
     let cfg = Config {
         app,
         stack,
+        stack_given,
+        stage_given,
         // The SDK's own variables rank above the file, as every other option's do.
         region: o
             .region

@@ -140,3 +140,7 @@ pub fn validate_function_names(f: &FunctionNames) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Where a running `wsconn local` says which stack and stage it runs (a path no stage
+/// can take: stage names have no dot); `--local` asks it.
+pub const LOCAL_INFO_PATH: &str = "/.well-known/wsconn";

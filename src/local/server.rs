@@ -35,6 +35,22 @@ const MAX_DYNAMODB_BODY: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for every client's `$disconnect`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// `GET /.well-known/wsconn`: the stack this server runs, so that `smoke --local` and
+/// `connections --local` need not be told again.
+async fn info(State(app): State<Arc<App>>) -> Response {
+    let api = app.api();
+    let body = serde_json::json!({
+        "stack": api.stack.name,
+        "stage": app.stage(),
+        "table_name": api.stack.table.name,
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(
@@ -43,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .get(root)
                 .layer(DefaultBodyLimit::max(MAX_DYNAMODB_BODY)),
         )
+        .route(crate::config::LOCAL_INFO_PATH, get(info))
         .route("/{stage}", get(websocket))
         .route(
             "/{stage}/@connections/{id}",

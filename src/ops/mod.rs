@@ -37,12 +37,18 @@ fn builtin_echo(stack: &Stack) -> bool {
 impl Target {
     /// A running `wsconn local`: everything on one port, no credentials needed (the
     /// local server accepts unsigned and SigV4-signed requests alike).
+    ///
+    /// The stack and stage are the ones that `wsconn local` runs (it says so at
+    /// `/.well-known/wsconn`); one given explicitly that disagrees is an error naming both.
     pub async fn local(cfg: &Config, addr: &str) -> Result<Target> {
         if addr.contains('/') || !addr.contains(':') {
             return Err(Error::Config(format!(
                 "--local {addr:?}: expected HOST:PORT, the address `wsconn local` prints (for example 127.0.0.1:8080)"
             )));
         }
+        let info = local_info(addr).await?;
+        let cfg = agree(cfg, addr, &info)?;
+        let cfg = &cfg;
         let stack = Stack::build(cfg)?;
         let base = format!("http://{addr}");
         let sdk = crate::aws::sdk_loader()
@@ -142,6 +148,75 @@ impl Target {
             None => Target::deployed(cfg, execute_api).await,
         }
     }
+}
+
+/// What a running `wsconn local` says it runs.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct LocalInfo {
+    pub stack: String,
+    pub stage: String,
+}
+
+/// `GET /.well-known/wsconn` of the `wsconn local` at `addr` (plain HTTP: its port
+/// speaks both).
+pub async fn local_info(addr: &str) -> Result<LocalInfo> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let unreachable = |why: String| {
+        Error::Access(format!(
+            "--local {addr}: no wsconn local answers there ({why}); start one with `wsconn local`, or give the address it printed"
+        ))
+    };
+    let talk = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+            crate::config::LOCAL_INFO_PATH
+        );
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let mut buf = Vec::new();
+        s.take(64 * 1024)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok::<_, Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(10), talk)
+        .await
+        .map_err(|_| unreachable("no answer in 10 s".into()))??;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(unreachable(format!(
+            "it answered {:?} to {}, so it is not a wsconn local of this version",
+            head.lines().next().unwrap_or(""),
+            crate::config::LOCAL_INFO_PATH
+        )));
+    }
+    serde_json::from_str(body.trim())
+        .map_err(|e| unreachable(format!("its answer is not wsconn's: {e}")))
+}
+
+/// The configuration for the stack `wsconn local` runs: its stack and stage, unless
+/// given explicitly, in which case they must agree.
+pub fn agree(cfg: &Config, addr: &str, info: &LocalInfo) -> Result<Config> {
+    for (what, given, mine, theirs) in [
+        ("stack", cfg.stack_given, &cfg.stack, &info.stack),
+        ("stage", cfg.stage_given, &cfg.stage, &info.stage),
+    ] {
+        if given && mine != theirs {
+            return Err(Error::Config(format!(
+                "the wsconn local at {addr} runs {what} {theirs:?}, and this command was given {what} {mine:?} (by --{what}, its environment variable or wsconn.toml): drop it to use the running one, or point --local at the one that runs {mine:?}"
+            )));
+        }
+    }
+    let mut cfg = cfg.clone();
+    cfg.stack = info.stack.clone();
+    cfg.stage = info.stage.clone();
+    Ok(cfg)
 }
 
 fn mgmt_client(sdk: &aws_config::SdkConfig, url: &str) -> aws_sdk_apigatewaymanagement::Client {

@@ -9,7 +9,8 @@
 //! starts with it). The certificate it presents names those hosts, the local host and
 //! its address, and is signed by a CA that wsconn makes once and keeps in its data
 //! directory (`ca.pem`, and `ca.key` readable by its owner only). The workers trust that
-//! CA (`NODE_EXTRA_CA_CERTS`, `AWS_CA_BUNDLE`); nothing is installed into the system's
+//! CA (`NODE_EXTRA_CA_CERTS`; the Python worker adds `WSCONN_EXTRA_CA_CERTS` to certifi's
+//! bundle); nothing is installed into the system's
 //! trust store. `wsconn local --tls` also serves `wss://` to clients, who pass the CA
 //! (`wscat --ca <ca.pem>`).
 //!

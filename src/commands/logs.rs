@@ -139,28 +139,30 @@ pub async fn run(g: &GlobalOpts, cfg: Config, a: &LogsArgs) -> Result<ExitCode> 
                 .unwrap_or(10),
         ) * 1000
             + 5_000;
-        let terms: Vec<String> = sel
-            .connections
-            .iter()
-            .chain(a.principal.iter())
-            .map(|t| format!("?\"{}\"", t.replace('"', "")))
-            .collect();
         let access: Vec<(usize, String)> = groups
             .iter()
             .filter(|(i, _)| list[*i].kind == Kind::Access)
             .cloned()
             .collect();
-        if !access.is_empty() && !terms.is_empty() {
+        // First the principal's records (they name its connections), then every chosen
+        // connection's (they tie request ids to it).
+        let quoted = |t: &String| format!("?\"{}\"", t.replace('"', ""));
+        let rounds: Vec<Option<Vec<String>>> =
+            vec![a.principal.as_ref().map(|p| vec![quoted(p)]), None];
+        for round in rounds {
+            let terms = match round {
+                Some(t) => t,
+                None => sel.connections.iter().map(quoted).collect(),
+            };
+            if access.is_empty() || terms.is_empty() {
+                continue;
+            }
             let pre = Fetcher::new(&session.aws.logs, Some(terms.join(" ")), &note);
-            let mut learnt = Vec::new();
             read::range(&pre, &access, since, until, &mut |e| {
-                learnt.push(e);
+                sel.learn(&e);
                 true
             })
             .await?;
-            for e in &learnt {
-                sel.learn(e);
-            }
         }
         if a.follow {
             sel.grace = Duration::from_secs(3);

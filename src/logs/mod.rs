@@ -33,9 +33,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// The order events are shown in: time, then ingestion, then id (FilterLogEvents'
-    /// own order within a group).
-    pub fn key(&self) -> (i64, i64, &str) {
-        (self.time, self.ingestion, &self.id)
+    /// The order events are shown in: time, then ingestion; events equal in both keep
+    /// the order FilterLogEvents gave them (sorts and merges here are stable).
+    pub fn key(&self) -> (i64, i64) {
+        (self.time, self.ingestion)
     }
 }

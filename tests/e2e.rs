@@ -72,6 +72,8 @@ async fn deploy_reads_back_complete_is_idempotent_and_destroys_cleanly() {
             "access_log_group": null,
             "release": release,
             "versions": {"wsconn-default": "1"},
+            "execute_api_url": format!("wss://{api_id}.execute-api.{REGION}.amazonaws.com/api"),
+            "domain": null,
         })
     );
 

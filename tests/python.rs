@@ -267,7 +267,7 @@ fn packaging_never_uploads_what_is_outside_and_stops_at_the_limit() {
         .wsconn(&["--config", &cfg(dir.path()), "diff"])
         .expect(1);
     assert!(
-        r.stderr.contains("pass Lambda's 50 MB limit"),
+        r.stderr.contains("over Lambda's 50 MB limit"),
         "{}",
         r.stderr
     );

@@ -17,6 +17,25 @@ pub async fn run(
     action: &ConnectionsAction,
 ) -> Result<ExitCode> {
     let json = g.output == OutputFormat::Json;
+    // The flags first: a selection that makes no sense is reported before anything is
+    // contacted.
+    match action {
+        ConnectionsAction::Send {
+            ids,
+            all,
+            principal,
+            ..
+        }
+        | ConnectionsAction::Disconnect {
+            ids,
+            all,
+            principal,
+            ..
+        } => {
+            Selection::from_flags(ids, *all, principal.as_deref())?;
+        }
+        ConnectionsAction::List { .. } => {}
+    }
     let t = Target::resolve(cfg, local, false).await?;
     match action {
         ConnectionsAction::List { check } => {

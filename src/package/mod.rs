@@ -61,7 +61,7 @@ impl FileSet {
         self.bytes += len;
         if self.bytes > MAX_ZIP_BYTES as u64 {
             return Err(Error::Config(format!(
-                "packaging {}: the files pass Lambda's 50 MB limit for a direct upload (stopped counting at {rel}); leave large files out of the handler directory",
+                "packaging {}: the files are over Lambda's 50 MB limit for a direct upload (stopped counting at {rel}); leave large files out of the handler directory",
                 shown.display()
             )));
         }
@@ -364,7 +364,7 @@ pub(crate) mod tests {
         let f = std::fs::File::create(d.path().join("big.bin")).unwrap();
         f.set_len(MAX_ZIP_BYTES as u64).unwrap();
         let e = node(d.path()).unwrap_err().to_string();
-        assert!(e.contains("pass Lambda's 50 MB limit"), "{e}");
+        assert!(e.contains("over Lambda's 50 MB limit"), "{e}");
     }
 
     #[cfg(unix)]

@@ -110,9 +110,9 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def follow(binary: str, e: dict, cwd: str, logs) -> tuple[list[float], list[float], int]:
+def follow(binary: str, e: dict, cwd: str, logs, cfg: list[str]) -> tuple[list[float], list[float], int]:
     """RSS after each of three 10,000-event batches, lags of small marker events."""
-    proc = subprocess.Popen([binary, "--stack", STACK, "logs", "--follow", "--since", "1s",
+    proc = subprocess.Popen([binary, *cfg, "--stack", STACK, "logs", "--follow", "--since", "1s",
                              "--access", "--output", "json"], env=e, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     seen: dict[str, float] = {}
@@ -153,14 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--endpoint", required=True)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "target/bench/logs.md"))
-    p.add_argument("--measure", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--measure", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     binary = str(Path(a.bin).resolve())
     home = tempfile.mkdtemp(prefix="wsconn-bench-logs-")
     e = env(a.endpoint, home)
     if a.measure is not None:
         # One measured read in this fresh process (so RUSAGE_CHILDREN is its own).
-        print(json.dumps(run_read(binary, e, home, a.measure)))
+        print(json.dumps(run_read(binary, e, home, json.loads(a.measure))))
         return 0
     app = Path(home) / "app"
     (app / "handlers/sendmessage").mkdir(parents=True)
@@ -181,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for _ in range(a.runs):
             out = subprocess.run([sys.executable, __file__, "--bin", binary, "--endpoint", a.endpoint,
-                                  "--measure", *cfg, *args], capture_output=True, text=True, check=True)
+                                  "--measure", json.dumps([*cfg, *args])], capture_output=True, text=True, check=True)
             results.append(json.loads(out.stdout))
         walls = [r[0] for r in results]
         peaks = [r[1] for r in results]
         rows.append((label, statistics.median(walls), statistics.median(peaks), results[0][2]))
         sys.stderr.write(f"  {label:<30} {statistics.median(walls):.2f} s, peak RSS "
                          f"{statistics.median(peaks):.1f} MiB, {results[0][2]} lines\n")
-    rss, lags, shown = follow(binary, {**e}, home, logs)
+    rss, lags, shown = follow(binary, {**e}, home, logs, cfg)
     md = ["", "### `wsconn logs`", "",
           f"10,000 events (5,000 handler lines in invocations of four, 5,000 access records) "
           f"over 30 minutes in two groups, read with `--since 1h` to /dev/null; median of {a.runs} "

@@ -278,7 +278,13 @@ fn packaging_never_uploads_what_is_outside_and_stops_at_the_limit() {
 #[test]
 fn bad_python_input_is_one_line_with_no_aws_call() {
     let emu = Emulator::start();
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Box<dyn Fn(&Path)>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "missing module",
             Box::new(|d: &Path| {

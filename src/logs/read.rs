@@ -282,7 +282,7 @@ pub async fn poll(
         .flatten()
         .filter(|e| seen.first_time(e))
         .collect();
-    fresh.sort_by(|a, b| a.key().cmp(&b.key()));
+    fresh.sort_by_key(|e| e.key());
     let sources: Vec<usize> = groups.iter().map(|(s, _)| *s).collect();
     seen.prune(&sources, since);
     Ok(fresh)

@@ -122,7 +122,7 @@ impl Selector {
                 }
                 _ => true,
             };
-            if !flush && !(waited && settled) {
+            if !(flush || waited && settled) {
                 break;
             }
             let (e, f, _) = self.pending.pop_front().expect("a front was found");

@@ -78,21 +78,23 @@ pub enum MappingOp {
     Delete { domain: String, id: String },
 }
 
-/// What one domain's mappings need: the mapping to change or make for the stack's
-/// stage (`None`: in sync), and the stack's mappings to delete. Pure.
+/// A change to make for the stack's stage: why (when it takes over another API's key),
+/// the mapping to update (`None`: make one), and the fields (name, live, desired).
+#[derive(Debug)]
+pub struct Change {
+    pub why: Option<&'static str>,
+    pub existing: Option<Mapping>,
+    pub fields: Vec<(&'static str, serde_json::Value, serde_json::Value)>,
+}
+
+/// What one domain's mappings need: the change for the stack's stage (`None`: in
+/// sync), and the stack's mappings to delete. Pure.
 pub fn diff(
     mappings: &[Mapping],
     api_id: Option<&str>,
     stage: &str,
     key: &str,
-) -> (
-    Option<(
-        Option<&'static str>,
-        Option<Mapping>,
-        Vec<(&'static str, serde_json::Value, serde_json::Value)>,
-    )>,
-    Vec<Mapping>,
-) {
+) -> (Option<Change>, Vec<Mapping>) {
     let ours: Vec<&Mapping> = mappings
         .iter()
         .filter(|m| api_id.is_some_and(|a| a == m.api_id))
@@ -122,15 +124,20 @@ pub fn diff(
         .map(|m| (*m).clone())
         .collect();
     let change = match keep {
-        None => Some((None, None, vec![])),
+        None => Some(Change {
+            why: None,
+            existing: None,
+            fields: vec![],
+        }),
         Some(m) => {
             let fields = want(m);
-            (!fields.is_empty()).then(|| {
-                let why = (m.api_id != shown_api
+            (!fields.is_empty()).then(|| Change {
+                why: (m.api_id != shown_api
                     && api_id.is_some()
                     && !ours.iter().any(|o| o.id == m.id))
-                .then_some("the key maps another API, and the domain is the stack's");
-                (why, Some(m.clone()), fields)
+                .then_some("the key maps another API, and the domain is the stack's"),
+                existing: Some(m.clone()),
+                fields,
             })
         }
     };
@@ -167,7 +174,12 @@ impl Resource for ApiMapping {
                     live.get(&d.name).cloned().unwrap_or_default()
                 };
             let (change, extra) = diff(&mappings, api_id.as_deref(), &p.stack.stage, &d.base_path);
-            if let Some((why, existing, fields)) = change {
+            if let Some(Change {
+                why,
+                existing,
+                fields,
+            }) = change
+            {
                 let domain = d.name.clone();
                 match existing {
                     None => {
@@ -380,7 +392,7 @@ mod tests {
     #[test]
     fn no_mapping_is_a_create_and_the_right_one_is_in_sync() {
         let (c, extra) = diff(&[], Some("a1"), "api", "");
-        assert!(matches!(c, Some((None, None, _))));
+        assert!(c.is_some_and(|c| c.existing.is_none() && c.why.is_none()));
         assert!(extra.is_empty());
         let (c, extra) = diff(&[m("x", "a1", "api", "")], Some("a1"), "api", "");
         assert!(c.is_none() && extra.is_empty());
@@ -390,9 +402,9 @@ mod tests {
     fn drift_of_stage_and_key_is_an_update_of_those_fields() {
         let live = [m("x", "a1", "old", "v1")];
         let (c, _) = diff(&live, Some("a1"), "api", "");
-        let (_, existing, fields) = c.unwrap();
-        assert_eq!(existing.unwrap().id, "x");
-        let names: Vec<&str> = fields.iter().map(|f| f.0).collect();
+        let c = c.unwrap();
+        assert_eq!(c.existing.unwrap().id, "x");
+        let names: Vec<&str> = c.fields.iter().map(|f| f.0).collect();
         assert_eq!(names, ["stage", "key"]);
     }
 
@@ -410,11 +422,11 @@ mod tests {
             ["y"]
         );
         let (c, extra) = diff(&[m("x", "other", "prod", "")], Some("a1"), "api", "");
-        let (why, existing, fields) = c.unwrap();
-        assert!(why.is_some() && existing.unwrap().id == "x" && fields.len() == 2);
+        let c = c.unwrap();
+        assert!(c.why.is_some() && c.existing.unwrap().id == "x" && c.fields.len() == 2);
         assert!(extra.is_empty());
         // Another API on another key is left alone.
         let (c, extra) = diff(&[m("x", "other", "prod", "v9")], Some("a1"), "api", "");
-        assert!(matches!(c, Some((None, None, _))) && extra.is_empty());
+        assert!(c.is_some_and(|c| c.existing.is_none()) && extra.is_empty());
     }
 }

@@ -170,7 +170,7 @@ pub fn claims_of(txt: Option<&RecordSet>) -> BTreeSet<String> {
 /// What was read for one domain name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveDns {
-    Zone(ZoneRecords),
+    Zone(Box<ZoneRecords>),
     /// `hosted-zone` names no public zone of the account (refused at plan time).
     Refused(String),
 }
@@ -440,7 +440,7 @@ async fn read_one(
     validation.sort();
     validation.dedup();
     z.validation = read_validation(rd.aws, &z.zone.id, &validation).await?;
-    Ok(Some((name, LiveDns::Zone(z))))
+    Ok(Some((name, LiveDns::Zone(Box::new(z)))))
 }
 
 /// The alias target the records should name: the live domain's, when the plan keeps it.

@@ -243,10 +243,29 @@ pub async fn run(
             d.name
         ));
     }
-    for (name, packages) in &provided.users {
+    // One line per function for a few; past that, one line for all of them (an
+    // application of 50 routes would otherwise open with 50 notes).
+    if provided.users.len() <= 3 {
+        for (name, packages) in &provided.users {
+            notes.push(format!(
+                "{name} uses the runtime's SDK as Lambda provides it, from wsconn's cache ({})",
+                packages.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    } else {
+        let names: Vec<&str> = provided.users.iter().map(|(n, _)| n.as_str()).collect();
+        let mut packages: Vec<String> = provided
+            .users
+            .iter()
+            .flat_map(|(_, p)| p.iter().cloned())
+            .collect();
+        packages.sort();
+        packages.dedup();
         notes.push(format!(
-            "{name} uses the runtime's SDK as Lambda provides it, from wsconn's cache ({})",
-            packages.iter().cloned().collect::<Vec<_>>().join(", ")
+            "{} functions use the runtime's SDK as Lambda provides it, from wsconn's cache ({}): {}",
+            names.len(),
+            packages.join(", "),
+            names.join(", ")
         ));
     }
     let functions = functions::Functions::start(

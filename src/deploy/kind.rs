@@ -254,6 +254,12 @@ pub struct Planner<'a> {
     /// Set by the deployment kind: the existing deployment the stage should serve after
     /// this plan (`None` when the plan makes one).
     pub release: Option<String>,
+    /// Set by the deployment kind: the manifest of the release the stage serves now
+    /// (`None` without a stage, or a deployment wsconn did not make).
+    pub serving: Option<crate::deploy::release::Manifest>,
+    /// Set by the certificate kind: the ARN the custom domain should use (`None` while
+    /// the plan requests the certificate, or without `[domain]`).
+    pub certificate: Option<String>,
     pub steps: Vec<Step>,
 }
 
@@ -272,6 +278,8 @@ impl<'a> Planner<'a> {
             wiring,
             versions: Versions::new(),
             release: None,
+            certificate: None,
+            serving: None,
             steps: Vec::new(),
         }
     }

@@ -110,9 +110,29 @@ pub struct Release {
     pub manifest: Option<Manifest>,
 }
 
-/// Newest first: by creation time, then by id (API Gateway's dates have whole seconds).
+/// The order of releases, newest first: by creation time; API Gateway's dates have
+/// whole seconds, so two deploys in one second are told apart by their versions (Lambda
+/// numbers a function's versions upwards, and a later release never invokes an older
+/// version of a function it changed), then by id.
+fn newer(a: &Release, b: &Release) -> std::cmp::Ordering {
+    let versions = |r: &Release| -> Vec<u64> {
+        let mut v: Vec<u64> = r
+            .manifest
+            .iter()
+            .flat_map(|m| m.versions.values())
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        v.sort_unstable_by(|x, y| y.cmp(x));
+        v
+    };
+    b.created
+        .cmp(&a.created)
+        .then_with(|| versions(b).cmp(&versions(a)))
+        .then_with(|| b.id.cmp(&a.id))
+}
+
 pub fn newest_first(releases: &mut [Release]) {
-    releases.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    releases.sort_by(newer);
 }
 
 /// The deployments `[releases] keep` keeps: the one the stage will serve (`live`; `None`
@@ -120,7 +140,7 @@ pub fn newest_first(releases: &mut [Release]) {
 /// deployment wsconn did not make is never pruned, so it is kept too.
 pub fn kept<'r>(releases: &'r [Release], live: Option<&str>, keep: usize) -> Vec<&'r Release> {
     let mut sorted: Vec<&Release> = releases.iter().collect();
-    sorted.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    sorted.sort_by(|a, b| newer(a, b));
     let mut others = 0;
     sorted
         .into_iter()
@@ -167,15 +187,35 @@ pub fn previous<'r>(releases: &'r [Release], live: &str) -> Option<&'r Release> 
     let mut older: Vec<&Release> = releases
         .iter()
         .filter(|r| r.manifest.as_ref().is_some_and(Manifest::is_release))
-        .filter(|r| (r.created, &r.id) < (live.created, &live.id))
+        .filter(|r| newer(r, live) == std::cmp::Ordering::Greater)
         .collect();
-    older.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    older.sort_by(|a, b| newer(a, b));
     older.first().copied()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_releases_of_one_second_are_ordered_by_their_versions() {
+        let r = |id: &str, v: &str| Release {
+            id: id.into(),
+            created: Some(100),
+            manifest: Some(Manifest::new(
+                "d",
+                [("f".to_string(), v.to_string())].into(),
+            )),
+        };
+        // Ids say nothing of age: "zzz" was made before "aaa".
+        let mut all = vec![r("zzz", "9"), r("aaa", "10"), r("mmm", "8")];
+        newest_first(&mut all);
+        let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["aaa", "zzz", "mmm"]);
+        assert_eq!(previous(&all, "aaa").unwrap().id, "zzz");
+        assert_eq!(kept(&all, Some("aaa"), 1).len(), 2);
+        assert_eq!(pruned(&all, Some("aaa"), 1)[0].id, "mmm");
+    }
 
     fn versions(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -21,8 +21,8 @@ use crate::config::domain::{Dns, certificate_arn};
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
 use crate::deploy::kind::{Instances, Planner, Reader, Resource};
-use crate::deploy::plan::{Action, ResourceChange, created_fields, field};
-use crate::deploy::step::{Op, Step};
+use crate::deploy::plan::{Action, ResourceChange, created_fields};
+use crate::deploy::step::Op;
 use crate::error::{self, Error, Result};
 use crate::stack::Stack;
 use aws_sdk_acm::types::{CertificateStatus, Tag, ValidationMethod};
@@ -41,8 +41,7 @@ const RELEASE_LIMIT: Duration = Duration::from_secs(600);
 /// Every this long a line says the wait goes on (on a terminal the spinner shows it too).
 const NOTE_EVERY: Duration = Duration::from_secs(30);
 
-/// Said wherever a certificate or domain is created.
-pub const FREE: &str = "free: ACM public certificates and API Gateway custom domain names cost nothing (the hosted zone is billed monthly, and wsconn never creates one)";
+pub use super::domain_name::FREE;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveCertificate {
@@ -349,20 +348,6 @@ impl Resource for Certificate {
                 }
                 Dns::Zone(_) => {
                     let pick = chosen(&live, &stack, &d.name).cloned();
-                    let records = p.live::<super::dns::DnsRecords>();
-                    let zone = match records.get(&d.name) {
-                        Some(super::dns::LiveDns::Zone(z)) => z.clone(),
-                        Some(super::dns::LiveDns::Refused(why)) => {
-                            return Err(Error::Conflict(why.clone()));
-                        }
-                        None => {
-                            return Err(Error::Conflict(format!(
-                                "the zone of {} was not read",
-                                d.name
-                            )));
-                        }
-                    };
-                    super::dns::check_ours(&d.name, &stack, &zone)?;
                     match &pick {
                         None => {
                             let attempt = live
@@ -404,59 +389,16 @@ impl Resource for Certificate {
                             }
                         }
                     }
-                    // The validation records: written (and claimed) when missing, and
-                    // waited on until the certificate is ISSUED.
-                    let bare = super::dns::bare;
-                    let missing: Vec<(String, String)> = pick
-                        .iter()
-                        .flat_map(|c| c.validation.iter())
-                        .filter(|(n, v)| {
-                            !zone.validation.iter().any(|r| {
-                                r.name == bare(n) && r.values.iter().any(|x| bare(x) == bare(v))
-                            })
-                        })
-                        .cloned()
-                        .collect();
-                    let issued = pick.as_ref().is_some_and(|c| c.status == "ISSUED");
-                    let node = Node::new(Kind::CertificateValidation, d.name.clone());
-                    let op = CertificateOp::Validate {
-                        name: d.name.clone(),
-                        zone_id: zone.zone.id.clone(),
-                    };
-                    if !missing.is_empty() {
-                        let fields = missing
-                            .iter()
-                            .filter_map(|(n, v)| {
-                                field(
-                                    "CNAME",
-                                    serde_json::Value::Null,
-                                    json!(format!("{} {v}", bare(n))),
-                                )
-                            })
-                            .collect();
-                        let resource = format!(
-                            "validation record of {} (zone {})",
-                            label(&d.name, pick.as_ref().map(|c| c.arn.as_str())),
-                            zone.zone.name
-                        );
-                        p.push(
-                            node,
-                            ResourceChange::new(resource, Action::Create, fields),
-                            op,
-                        );
-                    } else if !issued {
-                        p.steps.push(Step::internal(
-                            node,
-                            format!(
-                                "validate {} by DNS and wait until ACM issues it (minutes on AWS)",
-                                label(&d.name, None)
-                            ),
-                            op,
-                        ));
-                    }
+                    // The validation record and the wait for ISSUED are planned by
+                    // `super::dns`, which reads the zone.
                 }
             }
         }
+        // The ARN the domain name should use (`None`: the plan requests one).
+        p.certificate = match p.stack.domain.as_ref().map(|d| &d.dns) {
+            Some(Dns::Certificate(arn)) => Some(arn.clone()),
+            _ => keep.clone(),
+        };
         for c in live
             .values()
             .filter(|c| c.owner.as_deref() == Some(stack.as_str()))
@@ -592,7 +534,7 @@ async fn validate(cx: &Cx, name: &str, zone_id: &str) -> Result<()> {
     )
     .await?;
     cx.facts().validation_records = records.clone();
-    super::dns::write_validation(cx, name, zone_id, &records).await?;
+    super::route53::write_validation(cx, name, zone_id, &records).await?;
     let start = Instant::now();
     let mut noted = Instant::now();
     let mut schedule = crate::wait::Schedule::new(ISSUE_LIMIT);

@@ -258,11 +258,13 @@ impl Resource for Deployment {
             .live_in_api::<Stage>()
             .get(&p.stack.stage)
             .and_then(|s| s.deployment_id.clone());
-        let current_digest = releases
+        // The release the stage serves now, for the stage's plan (the switch shows each
+        // function's version before and after).
+        p.serving = releases
             .iter()
             .find(|r| Some(&r.id) == current.as_ref())
-            .and_then(|r| r.manifest.as_ref())
-            .map(|m| m.digest.clone());
+            .and_then(|r| r.manifest.clone());
+        let current_digest = p.serving.as_ref().map(|m| m.digest.clone());
         let target = target(want.as_deref(), current.as_deref(), &releases);
         if target == Target::New {
             check_manifest_fits(p.stack, &p.versions)?;

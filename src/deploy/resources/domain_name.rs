@@ -19,6 +19,9 @@ use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, Securit
 use futures::future::BoxFuture;
 use serde_json::json;
 
+/// Said wherever a certificate or domain is created.
+pub const FREE: &str = "free: ACM public certificates and API Gateway custom domain names cost nothing (the hosted zone is billed monthly, and wsconn never creates one)";
+
 pub const ENDPOINT: &str = "REGIONAL";
 pub const POLICY: &str = "TLS_1_2";
 
@@ -143,8 +146,10 @@ impl Resource for DomainName {
         let live = p.live::<DomainName>();
         let stack = p.stack.name.clone();
         if let Some(d) = &p.stack.domain {
-            let certs = p.live::<super::certificate::Certificate>();
-            let cert = super::certificate::wanted_arn(p.stack, &certs)
+            // Decided by the certificate kind, planned before this one.
+            let cert = p
+                .certificate
+                .clone()
                 .unwrap_or_else(|| "(the new certificate, known after apply)".to_string());
             match live.get(&d.name) {
                 None => {
@@ -157,7 +162,7 @@ impl Resource for DomainName {
                     p.push(
                         Node::new(Kind::DomainName, d.name.clone()),
                         ResourceChange::new(label(&d.name), Action::Create, fields)
-                            .with_reason(super::certificate::FREE),
+                            .with_reason(FREE),
                         DomainOp::Create(d.name.clone()),
                     );
                 }

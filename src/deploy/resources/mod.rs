@@ -22,6 +22,7 @@ pub mod permission;
 pub mod role;
 pub mod role_policy;
 pub mod route;
+pub mod route53;
 pub mod route_response;
 pub mod stage;
 pub mod table;

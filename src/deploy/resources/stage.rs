@@ -293,13 +293,8 @@ impl Resource for Stage {
         let stages: Vec<&LiveStage> = live.values().collect();
         // What the switch changes, shown on the switch itself: each function's version
         // before (as the live release records it) and after.
-        let serving = current.as_ref().and_then(|id| {
-            let d = p
-                .live_in_api::<super::deployment::Deployment>()
-                .get(id)
-                .cloned()?;
-            super::deployment::manifest_of(&d, &p.stack.name)
-        });
+        // Set by the deployment kind, planned before this one.
+        let serving = p.serving.clone();
         let after: BTreeMap<String, String> = p
             .versions
             .iter()

@@ -50,36 +50,33 @@ pub fn label(name: &str) -> String {
     format!("custom domain name {name}")
 }
 
-fn live_of(d: &aws_sdk_apigatewayv2::types::DomainName) -> LiveDomain {
-    let c = d.domain_name_configurations().first();
+/// A domain as GetDomainNames and GetDomainName give it: its first configuration (a
+/// REGIONAL domain has one) and its tags.
+fn live_from(
+    name: &str,
+    configs: &[DomainNameConfiguration],
+    tags: Option<&std::collections::HashMap<String, String>>,
+) -> LiveDomain {
+    let c = configs.first();
+    let text = |v: Option<&str>| v.unwrap_or_default().to_string();
     LiveDomain {
-        name: d.domain_name().unwrap_or_default().to_ascii_lowercase(),
-        target: c
-            .and_then(|c| c.api_gateway_domain_name())
-            .unwrap_or_default()
-            .to_string(),
-        target_zone_id: c
-            .and_then(|c| c.hosted_zone_id())
-            .unwrap_or_default()
-            .to_string(),
-        endpoint_type: c
-            .and_then(|c| c.endpoint_type())
-            .map(|e| e.as_str().to_string())
-            .unwrap_or_default(),
-        security_policy: c
-            .and_then(|c| c.security_policy())
-            .map(|e| e.as_str().to_string())
-            .unwrap_or_default(),
-        certificate_arn: c
-            .and_then(|c| c.certificate_arn())
-            .unwrap_or_default()
-            .to_string(),
-        status: c
-            .and_then(|c| c.domain_name_status())
-            .map(|e| e.as_str().to_string())
-            .unwrap_or_default(),
-        tags: d.tags().cloned().unwrap_or_default().into_iter().collect(),
+        name: name.to_ascii_lowercase(),
+        target: text(c.and_then(|c| c.api_gateway_domain_name())),
+        target_zone_id: text(c.and_then(|c| c.hosted_zone_id())),
+        endpoint_type: text(c.and_then(|c| c.endpoint_type()).map(|e| e.as_str())),
+        security_policy: text(c.and_then(|c| c.security_policy()).map(|e| e.as_str())),
+        certificate_arn: text(c.and_then(|c| c.certificate_arn())),
+        status: text(c.and_then(|c| c.domain_name_status()).map(|e| e.as_str())),
+        tags: tags.cloned().unwrap_or_default().into_iter().collect(),
     }
+}
+
+fn live_of(d: &aws_sdk_apigatewayv2::types::DomainName) -> LiveDomain {
+    live_from(
+        d.domain_name().unwrap_or_default(),
+        d.domain_name_configurations(),
+        d.tags(),
+    )
 }
 
 /// The domain names the stack may own: the desired name (whoever owns it) and every
@@ -251,34 +248,11 @@ async fn get(cx: &Cx, name: &str) -> Result<Option<LiveDomain>> {
         .send()
         .await
     {
-        Ok(d) => {
-            let c = d.domain_name_configurations().first();
-            Ok(Some(LiveDomain {
-                name: name.to_string(),
-                target: c
-                    .and_then(|c| c.api_gateway_domain_name())
-                    .unwrap_or_default()
-                    .into(),
-                target_zone_id: c
-                    .and_then(|c| c.hosted_zone_id())
-                    .unwrap_or_default()
-                    .into(),
-                endpoint_type: c
-                    .and_then(|c| c.endpoint_type())
-                    .map(|e| e.as_str().to_string())
-                    .unwrap_or_default(),
-                security_policy: c
-                    .and_then(|c| c.security_policy())
-                    .map(|e| e.as_str().to_string())
-                    .unwrap_or_default(),
-                certificate_arn: c
-                    .and_then(|c| c.certificate_arn())
-                    .unwrap_or_default()
-                    .into(),
-                status: String::new(),
-                tags: d.tags().cloned().unwrap_or_default().into_iter().collect(),
-            }))
-        }
+        Ok(d) => Ok(Some(live_from(
+            name,
+            d.domain_name_configurations(),
+            d.tags(),
+        ))),
         Err(e) if error::is_not_found(&e) => Ok(None),
         Err(e) => Err(error::aws(format!("reading {}", label(name)), e)),
     }
@@ -304,15 +278,7 @@ async fn create(cx: &Cx, name: &str) -> Result<()> {
     .await;
     match sent {
         Ok(out) => {
-            let c = out.domain_name_configurations().first();
-            cx.facts().domain_target = Some((
-                c.and_then(|c| c.api_gateway_domain_name())
-                    .unwrap_or_default()
-                    .into(),
-                c.and_then(|c| c.hosted_zone_id())
-                    .unwrap_or_default()
-                    .into(),
-            ));
+            learn(cx, &live_from(name, out.domain_name_configurations(), None));
             Ok(())
         }
         // It exists: this run's own lost answer, or a rerun. Ours only with the tag.

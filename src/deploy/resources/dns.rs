@@ -10,8 +10,8 @@
 use super::certificate;
 use super::domain_name::{self, DomainName};
 use super::route53::{
-    Alias, Edit, RecordSet, Zone, ZoneRecords, bare, check_ours, claims_of, covering_zone, edits,
-    named_zone, owner_name, owner_values, read_name, read_validation, read_zone, submit,
+    Alias, Edit, RecordSet, ZoneRecords, bare, check_ours, claims_of, covering_zone, edits,
+    named_zone, owner_name, owner_values, read_name, read_validation, rewrite,
 };
 use crate::deploy::context::Cx;
 use crate::deploy::graph::{Kind, Node};
@@ -316,40 +316,19 @@ fn push_delete(
     );
 }
 
-/// Reads, computes and submits, again while the records change under it (a race, a
-/// lost answer): at most a few rounds. The validation CNAMEs read are those the stack's
-/// certificate names and those the ownership record claims.
-async fn converge<F>(cx: &Cx, name: &str, zone_id: &str, what: &str, mut plan: F) -> Result<()>
+/// Rewrites the records of `name` with `plan` (see [`rewrite`]); the validation CNAMEs
+/// read are those the stack's certificate names (and those the ownership record claims).
+async fn converge<F>(cx: &Cx, name: &str, zone_id: &str, what: &str, plan: F) -> Result<()>
 where
     F: FnMut(&ZoneRecords) -> Result<Vec<Edit>>,
 {
-    let zone = Zone {
-        id: zone_id.to_string(),
-        name: String::new(),
-    };
-    for _ in 0..5 {
-        let mut names: Vec<String> = cx
-            .facts()
-            .validation_records
-            .iter()
-            .map(|(n, _)| bare(n))
-            .collect();
-        let mut z = read_zone(&cx.aws, zone.clone(), name, &names).await?;
-        let claims = claims_of(z.owner.as_ref());
-        if claims.iter().any(|c| !names.contains(c)) {
-            names.extend(claims);
-            names.sort();
-            names.dedup();
-            z = read_zone(&cx.aws, zone.clone(), name, &names).await?;
-        }
-        let edits = plan(&z)?;
-        if submit(&cx.aws, zone_id, &edits, what).await? {
-            return Ok(());
-        }
-    }
-    Err(Error::Conflict(format!(
-        "{what}: the records kept changing while wsconn wrote them; run deploy again"
-    )))
+    let names: Vec<String> = cx
+        .facts()
+        .validation_records
+        .iter()
+        .map(|(n, _)| bare(n))
+        .collect();
+    rewrite(&cx.aws, zone_id, name, &names, what, plan).await
 }
 
 async fn sync(cx: &Cx, name: &str, zone_id: &str) -> Result<()> {
@@ -420,33 +399,8 @@ impl Op for DnsOp {
 
 #[cfg(test)]
 mod tests {
+    use super::super::route53::fixtures::{target, zone};
     use super::*;
-    use std::collections::BTreeSet;
-
-    fn zone(at_name: Vec<RecordSet>, owner: Option<&str>) -> ZoneRecords {
-        ZoneRecords {
-            zone: Zone {
-                id: "Z1".into(),
-                name: "example.com".into(),
-            },
-            at_name,
-            owner: owner.map(|s| {
-                RecordSet::plain(
-                    "_wsconn.ws.example.com",
-                    "TXT",
-                    owner_values(s, &BTreeSet::new()),
-                )
-            }),
-            validation: vec![],
-        }
-    }
-
-    fn target() -> Alias {
-        Alias::to(
-            "d-abc.execute-api.us-east-1.amazonaws.com.",
-            "Z1UJRXOUMOOFQ8",
-        )
-    }
 
     #[test]
     fn aliases_compare_without_case_or_final_dot() {

@@ -506,12 +506,7 @@ pub async fn write_validation(
     let stack = cx.stack_name().to_string();
     let what = format!("the certificate validation records of {name}");
     let names: Vec<String> = records.iter().map(|(n, _)| bare(n)).collect();
-    for _ in 0..5 {
-        let zone = Zone {
-            id: zone_id.to_string(),
-            name: String::new(),
-        };
-        let z = read_zone(&cx.aws, zone, name, &names).await?;
+    rewrite(&cx.aws, zone_id, name, &names, &what, |z| {
         if let Some(other) = z.owner().filter(|o| *o != stack) {
             return Err(Error::Conflict(format!(
                 "the record {} names stack {other:?}: {name} belongs to that stack",
@@ -542,7 +537,41 @@ pub async fn write_validation(
             let txt = RecordSet::plain(&owner_name(name), "TXT", owner_values(&stack, &claims));
             out.extend(edits(z.owner.as_ref(), Some(&txt)));
         }
-        if submit(&cx.aws, zone_id, &out, &what).await? {
+        Ok(out)
+    })
+    .await
+}
+
+/// Reads the records of `name` (with the validation CNAMEs `names` and those the
+/// ownership record claims), computes the edits with `plan`, and submits them: again
+/// while the records change under it (a race, a lost answer), at most a few rounds.
+pub async fn rewrite<F>(
+    aws: &Aws,
+    zone_id: &str,
+    name: &str,
+    names: &[String],
+    what: &str,
+    mut plan: F,
+) -> Result<()>
+where
+    F: FnMut(&ZoneRecords) -> Result<Vec<Edit>>,
+{
+    let zone = Zone {
+        id: zone_id.to_string(),
+        name: String::new(),
+    };
+    for _ in 0..5 {
+        let mut names = names.to_vec();
+        let mut z = read_zone(aws, zone.clone(), name, &names).await?;
+        let claims = claims_of(z.owner.as_ref());
+        if claims.iter().any(|c| !names.contains(c)) {
+            names.extend(claims);
+            names.sort();
+            names.dedup();
+            z = read_zone(aws, zone.clone(), name, &names).await?;
+        }
+        let edits = plan(&z)?;
+        if submit(aws, zone_id, &edits, what).await? {
             return Ok(());
         }
     }
@@ -551,11 +580,12 @@ pub async fn write_validation(
     )))
 }
 
+/// Zones and targets the tests of this module and of `super::dns` build on.
 #[cfg(test)]
-mod tests {
+pub mod fixtures {
     use super::*;
 
-    fn zone(at_name: Vec<RecordSet>, owner: Option<&str>) -> ZoneRecords {
+    pub fn zone(at_name: Vec<RecordSet>, owner: Option<&str>) -> ZoneRecords {
         ZoneRecords {
             zone: Zone {
                 id: "Z1".into(),
@@ -573,12 +603,18 @@ mod tests {
         }
     }
 
-    fn target() -> Alias {
+    pub fn target() -> Alias {
         Alias::to(
             "d-abc.execute-api.us-east-1.amazonaws.com.",
             "Z1UJRXOUMOOFQ8",
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{target, zone};
+    use super::*;
 
     #[test]
     fn the_ownership_record_names_the_stack_and_its_claims() {

@@ -187,6 +187,10 @@ pub async fn run(g: &GlobalOpts, cfg: Config, a: &LogsArgs) -> Result<ExitCode> 
         let mut sink = |e: crate::logs::Event| -> bool {
             if a.follow {
                 seen.first_time(&e);
+                // The catch-up keeps only the ids the polls can return again.
+                if seen.held() % 4096 == 0 {
+                    seen.prune(since);
+                }
             }
             match selector.as_mut() {
                 Some(sel) => {

@@ -215,7 +215,8 @@ pub async fn range(
 #[derive(Debug, Default)]
 pub struct Seen {
     newest: HashMap<usize, i64>,
-    ids: HashMap<String, i64>,
+    /// Event id → (its group, its time).
+    ids: HashMap<String, (usize, i64)>,
 }
 
 impl Seen {
@@ -224,7 +225,7 @@ impl Seen {
         if self.ids.contains_key(&e.id) {
             return false;
         }
-        self.ids.insert(e.id.clone(), e.time);
+        self.ids.insert(e.id.clone(), (e.source, e.time));
         let n = self.newest.entry(e.source).or_insert(e.time);
         *n = (*n).max(e.time);
         true
@@ -236,14 +237,17 @@ impl Seen {
             .map(|t| (t - OVERLAP_MS).max(since))
             .unwrap_or(since)
     }
-    /// Forgets ids that no poll can return again.
-    pub fn prune(&mut self, sources: &[usize], since: i64) {
-        let floor = sources
-            .iter()
-            .map(|s| self.start(*s, since))
-            .min()
-            .unwrap_or(since);
-        self.ids.retain(|_, t| *t >= floor);
+    /// Forgets ids that no poll of their group can return again (each group by its own
+    /// window, so a quiet group keeps no other group's ids).
+    pub fn prune(&mut self, since: i64) {
+        let newest = &self.newest;
+        self.ids.retain(|_, (source, t)| {
+            let start = newest
+                .get(source)
+                .map(|n| (n - OVERLAP_MS).max(since))
+                .unwrap_or(since);
+            *t >= start
+        });
     }
     pub fn held(&self) -> usize {
         self.ids.len()
@@ -283,8 +287,7 @@ pub async fn poll(
         .filter(|e| seen.first_time(e))
         .collect();
     fresh.sort_by_key(|e| e.key());
-    let sources: Vec<usize> = groups.iter().map(|(s, _)| *s).collect();
-    seen.prune(&sources, since);
+    seen.prune(since);
     Ok(fresh)
 }
 
@@ -316,9 +319,12 @@ mod tests {
             "a group with nothing seen starts at --since"
         );
         assert!(s.first_time(&ev(0, 200_000, "c")));
-        s.prune(&[0], 0);
-        // Only ids at or after the earliest poll start are kept.
-        assert_eq!(s.held(), 1);
+        s.prune(0);
+        // Each group keeps the ids of its own window: "a" is behind group 0's, "b" is
+        // group 1's newest.
+        assert_eq!(s.held(), 2);
+        assert!(s.first_time(&ev(0, 100_000, "a")), "forgotten");
+        assert!(!s.first_time(&ev(1, 50_000, "b")));
         assert!(!s.first_time(&ev(0, 200_000, "c")));
     }
 }
